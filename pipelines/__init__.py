@@ -1,0 +1,1 @@
+"""Ready pipelines: each module has a small ``build(config)`` function."""

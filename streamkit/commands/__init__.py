@@ -1,0 +1,1 @@
+"""One module per ``streamkit`` subcommand (see :mod:`streamkit.cli`)."""

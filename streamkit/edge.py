@@ -1,0 +1,225 @@
+"""Bounded edges between stages: a channel with a capacity, an overflow policy and stats.
+
+Every queue in streamkit is an :class:`Edge`. Policies (what happens when full):
+
+- ``BLOCK``: ``put`` waits for room (meaning-bearing data: audio into ASR, finals, tokens).
+- ``DROP_OLDEST``: the oldest queued packet is discarded and counted.
+- ``DROP_NEWEST``: the incoming packet is discarded and counted.
+- ``LATEST``: keep only the newest packet (capacity is forced to 1; each one supersedes).
+
+Control events (gap, flush, end of stream) are never dropped and never wait: they are
+queued past the capacity so shutdown and flushes cannot deadlock. ``close()`` enqueues an
+:class:`~streamkit.packet.EndOfStream`; iteration stops after it. A single consumer per edge
+is assumed; producers may be many. Not thread-safe: from other threads use
+``loop.call_soon_threadsafe`` (see the sources).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from streamkit.packet import Control, EndOfStream, Flush, Gap, Packet
+
+__all__ = ["Edge", "EdgeClosed", "EdgeStats", "Policy"]
+
+T = TypeVar("T")
+
+
+class Policy(enum.Enum):
+    """What an edge does with a packet when it is full."""
+
+    BLOCK = "block"
+    DROP_OLDEST = "drop_oldest"
+    DROP_NEWEST = "drop_newest"
+    LATEST = "latest"
+
+
+class EdgeClosed(Exception):
+    """Raised by ``put`` on an edge that was closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeStats:
+    """A snapshot of one edge's counters."""
+
+    name: str
+    capacity: int
+    policy: str
+    depth: int
+    peak: int
+    put: int
+    got: int
+    dropped: int
+    blocked: int
+    closed: bool
+
+
+class Edge(Generic[T]):
+    """A bounded single-consumer channel of :class:`Packet` and control items.
+
+    Args:
+        name: for stats and error messages.
+        capacity: maximum number of queued packets (≥ 1; control events do not count).
+        policy: overflow policy, see the module docstring.
+    """
+
+    def __init__(self, name: str, capacity: int = 8, policy: Policy = Policy.BLOCK) -> None:
+        if capacity < 1:
+            raise ValueError(f"edge {name!r}: capacity must be ≥ 1, got {capacity}")
+        self.name = name
+        self.policy = policy
+        self.capacity = 1 if policy is Policy.LATEST else capacity
+        self._items: deque[Packet[T] | Control] = deque()
+        self._packets = 0
+        self._closed = False
+        self._getter: asyncio.Future[None] | None = None
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self._peak = 0
+        self._put = 0
+        self._got = 0
+        self._dropped = 0
+        self._blocked = 0
+
+    # -- producer side -------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item: Packet[T] | Control) -> bool:
+        """Queue ``item`` without waiting. Returns False when a packet was not queued.
+
+        Under ``BLOCK`` a full edge refuses the packet (returns False, counts nothing): the
+        caller decides. Under the drop policies the packet (or the oldest) is dropped and
+        counted. Control events are always queued.
+        """
+        if self._closed:
+            raise EdgeClosed(f"edge {self.name!r} is closed")
+        if not isinstance(item, Packet):
+            self._append_control(item)
+            return True
+        if self._packets >= self.capacity:
+            if self.policy is Policy.BLOCK:
+                return False
+            if self.policy is Policy.DROP_NEWEST:
+                self._dropped += 1
+                return False
+            self._drop_oldest_packet()
+        self._append_packet(item)
+        return True
+
+    async def put(self, item: Packet[T] | Control) -> None:
+        """Queue ``item``; under ``BLOCK`` wait while the edge is full."""
+        while not self.put_nowait(item):
+            if self.policy is not Policy.BLOCK:
+                return
+            self._blocked += 1
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._putters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self._putters:
+                    self._putters.remove(fut)
+            if self._closed:
+                raise EdgeClosed(f"edge {self.name!r} closed while waiting to put")
+
+    def close(self, error: str | None = None) -> None:
+        """End the stream in band: the consumer sees every queued item, then the end."""
+        if self._closed:
+            return
+        self._items.append(EndOfStream(self.name, error))
+        self._closed = True
+        self._wake_getter()
+        for fut in self._putters:
+            if not fut.done():
+                fut.set_result(None)
+
+    # -- consumer side -------------------------------------------------------------------
+
+    async def get(self) -> Packet[T] | Control:
+        """Next item; after the end of stream, returns :class:`EndOfStream` forever."""
+        while not self._items:
+            if self._closed:
+                return EndOfStream(self.name)
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._getter = fut
+            try:
+                await fut
+            finally:
+                self._getter = None
+        return self._pop()
+
+    def get_nowait(self) -> Packet[T] | Control | None:
+        """Next item, or None when nothing is queued."""
+        if not self._items:
+            return EndOfStream(self.name) if self._closed else None
+        return self._pop()
+
+    def __aiter__(self) -> Edge[T]:
+        return self
+
+    async def __anext__(self) -> Packet[T] | Gap | Flush:
+        item = await self.get()
+        if isinstance(item, EndOfStream):
+            raise StopAsyncIteration
+        return item
+
+    def stats(self) -> EdgeStats:
+        return EdgeStats(
+            name=self.name,
+            capacity=self.capacity,
+            policy=self.policy.value,
+            depth=self._packets,
+            peak=self._peak,
+            put=self._put,
+            got=self._got,
+            dropped=self._dropped,
+            blocked=self._blocked,
+            closed=self._closed,
+        )
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _append_packet(self, item: Packet[T]) -> None:
+        self._items.append(item)
+        self._packets += 1
+        self._put += 1
+        if self._packets > self._peak:
+            self._peak = self._packets
+        self._wake_getter()
+
+    def _append_control(self, item: Control) -> None:
+        self._items.append(item)
+        self._wake_getter()
+
+    def _drop_oldest_packet(self) -> None:
+        for index, queued in enumerate(self._items):
+            if isinstance(queued, Packet):
+                del self._items[index]
+                self._packets -= 1
+                self._dropped += 1
+                return
+
+    def _pop(self) -> Packet[T] | Control:
+        item = self._items.popleft()
+        if isinstance(item, Packet):
+            self._packets -= 1
+            self._got += 1
+            while self._putters:
+                fut = self._putters.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+                    break
+        return item
+
+    def _wake_getter(self) -> None:
+        if self._getter is not None and not self._getter.done():
+            self._getter.set_result(None)

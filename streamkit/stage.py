@@ -1,0 +1,222 @@
+"""Stages: the protocol, the context a stage runs in, and function stages.
+
+A stage is an async loop over its input ports writing its output ports. The framework
+measures it at the ports (not inside the stage): the time from the latest input received to
+each output put (stage latency), and ``now - pts`` of every output packet (end-to-end from
+capture). Packets that carry a ``lineage`` id mark ``"<stage>.<port>"`` in the lineage.
+
+Function stages need no subclass: :func:`function_stage` wraps a synchronous
+``fn(packet) -> packet | iterable of packets | None``; :func:`chain` fuses several of them into
+one task, so a chain of N functions costs N calls, not N queue hops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from streamkit.clock import Clock, Nanos
+from streamkit.edge import Edge
+from streamkit.metrics import Histogram, MetricsRegistry
+from streamkit.packet import Control, EndOfStream, Packet
+
+__all__ = [
+    "FunctionChain",
+    "InPort",
+    "OutPort",
+    "PacketFn",
+    "Stage",
+    "StageContext",
+    "chain",
+    "function_stage",
+]
+
+T = TypeVar("T")
+
+PacketFn = Callable[[Packet[Any]], "Packet[Any] | Iterable[Packet[Any]] | None"]
+"""A synchronous function stage: one packet in, zero or more packets out."""
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """What the pipeline runs.
+
+    ``setup`` loads models and opens devices; it runs before the pipeline sets the clock's
+    base time (readiness handshake), so no packet is stamped while a model is loading.
+    ``run`` is the stage's loop; when it returns, the pipeline closes the stage's outputs
+    (end of stream in band). Exceptions stop the pipeline with an error naming the stage.
+    """
+
+    name: str
+
+    async def setup(self, ctx: StageContext) -> None: ...
+
+    async def run(self, ctx: StageContext) -> None: ...
+
+
+class InPort:
+    """A stage's view of an input edge; records when each item arrived."""
+
+    def __init__(self, ctx: StageContext, edge: Edge[Any]) -> None:
+        self._ctx = ctx
+        self.edge = edge
+
+    async def get(self) -> Packet[Any] | Control:
+        item = await self.edge.get()
+        self._ctx.last_input_at = self._ctx.clock.now()
+        return item
+
+    def get_nowait(self) -> Packet[Any] | Control | None:
+        item = self.edge.get_nowait()
+        if item is not None:
+            self._ctx.last_input_at = self._ctx.clock.now()
+        return item
+
+    def __aiter__(self) -> InPort:
+        return self
+
+    async def __anext__(self) -> Packet[Any] | Control:
+        item = await self.get()
+        if isinstance(item, EndOfStream):
+            raise StopAsyncIteration
+        return item
+
+
+class OutPort:
+    """A stage's view of an output edge; measures latency at every put."""
+
+    def __init__(self, ctx: StageContext, port: str, edge: Edge[Any]) -> None:
+        self._ctx = ctx
+        self.edge = edge
+        self._event = f"{ctx.name}.{port}"
+        metrics = ctx.metrics
+        self._stage_hist: Histogram = metrics.histogram(f"stage.{ctx.name}.latency")
+        self._e2e_hist: Histogram = metrics.histogram(f"e2e.{ctx.name}.{port}")
+
+    def _measure(self, item: Packet[Any] | Control) -> None:
+        if not isinstance(item, Packet):
+            return
+        ctx = self._ctx
+        now = ctx.clock.now()
+        if ctx.last_input_at is not None:
+            self._stage_hist.observe(now - ctx.last_input_at)
+        self._e2e_hist.observe(now - item.pts)
+        if item.lineage is not None:
+            ctx.metrics.lineage.mark(item.lineage, self._event, now)
+
+    async def put(self, item: Packet[Any] | Control) -> None:
+        self._measure(item)
+        await self.edge.put(item)
+
+    def put_nowait(self, item: Packet[Any] | Control) -> bool:
+        self._measure(item)
+        return self.edge.put_nowait(item)
+
+    def close(self, error: str | None = None) -> None:
+        self.edge.close(error)
+
+
+@dataclass
+class StageContext:
+    """What a running stage sees: its ports, the shared clock and the metrics registry.
+
+    ``base_time`` is the shared-clock time (ns) the pipeline started at, set after every
+    stage's ``setup`` finished; sources stamp file media as ``base_time + media_pts``.
+    ``stopping`` is set when the pipeline drains: sources should finish and return.
+    """
+
+    name: str
+    clock: Clock
+    metrics: MetricsRegistry
+    inputs: Mapping[str, Edge[Any]] = field(default_factory=dict)
+    outputs: Mapping[str, Edge[Any]] = field(default_factory=dict)
+    base_time: Nanos = 0
+    last_input_at: Nanos | None = None
+    _stopping: Any = None
+    _in_ports: dict[str, InPort] = field(default_factory=dict)
+    _out_ports: dict[str, OutPort] = field(default_factory=dict)
+
+    def input(self, port: str = "in") -> InPort:
+        if port not in self._in_ports:
+            if port not in self.inputs:
+                raise KeyError(f"stage {self.name!r} has no input port {port!r}")
+            self._in_ports[port] = InPort(self, self.inputs[port])
+        return self._in_ports[port]
+
+    def output(self, port: str = "out") -> OutPort:
+        if port not in self._out_ports:
+            if port not in self.outputs:
+                raise KeyError(f"stage {self.name!r} has no output port {port!r}")
+            self._out_ports[port] = OutPort(self, port, self.outputs[port])
+        return self._out_ports[port]
+
+    def has_output(self, port: str) -> bool:
+        return port in self.outputs
+
+    @property
+    def stopping(self) -> bool:
+        return bool(self._stopping is not None and self._stopping.is_set())
+
+    async def wait_stopping(self) -> None:
+        """Wait until the pipeline asks sources to drain."""
+        if self._stopping is not None:
+            await self._stopping.wait()
+
+
+class FunctionChain:
+    """Synchronous packet functions fused into one stage (one task, no inner queues).
+
+    Each function's call time is recorded as ``stage.<chain>.<fn>.latency``. Control events
+    pass through unchanged.
+    """
+
+    def __init__(self, name: str, fns: list[tuple[str, PacketFn]]) -> None:
+        self.name = name
+        self.fns = fns
+
+    async def setup(self, ctx: StageContext) -> None:
+        return None
+
+    def _apply(self, packets: list[Packet[Any]], ctx: StageContext) -> list[Packet[Any]]:
+        for fn_name, fn in self.fns:
+            hist = ctx.metrics.histogram(f"stage.{self.name}.{fn_name}.latency")
+            produced: list[Packet[Any]] = []
+            for packet in packets:
+                started = ctx.clock.now()
+                result = fn(packet)
+                hist.observe(ctx.clock.now() - started)
+                if result is None:
+                    continue
+                if isinstance(result, Packet):
+                    produced.append(result)
+                else:
+                    produced.extend(result)
+            packets = produced
+        return packets
+
+    async def run(self, ctx: StageContext) -> None:
+        inport = ctx.input()
+        out = ctx.output()
+        async for item in inport:
+            if not isinstance(item, Packet):
+                await out.put(item)
+                continue
+            for packet in self._apply([item], ctx):
+                await out.put(packet)
+
+    def __or__(self, other: FunctionChain) -> FunctionChain:
+        return FunctionChain(f"{self.name}|{other.name}", self.fns + other.fns)
+
+
+def function_stage(name: str, fn: PacketFn) -> FunctionChain:
+    """Wrap a synchronous packet function as a stage (``in`` → ``out``)."""
+    return FunctionChain(name, [(name, fn)])
+
+
+def chain(name: str, *stages: FunctionChain) -> FunctionChain:
+    """Fuse function stages into one stage named ``name``."""
+    fns: list[tuple[str, PacketFn]] = []
+    for stage in stages:
+        fns.extend(stage.fns)
+    return FunctionChain(name, fns)
