@@ -1,0 +1,154 @@
+"""Typed event payloads that flow between stages and out to clients.
+
+These are the meaning-bearing outputs of the pipeline. They travel as ``Packet`` payloads
+(stream names in :data:`STREAMS`), with ``Packet.lineage`` set to the utterance id where one
+applies. All times are shared-clock ``Nanos``. They are ``msgspec`` structs so the transport
+codec can encode them without hand-written converters; each one is owned by one module:
+
+- transcript events: :mod:`streamkit.encoders.asr` (VAD + streaming ASR)
+- :class:`Observation`: :mod:`streamkit.encoders.vision`
+- response events: :mod:`streamkit.lm`
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from streamkit.clock import Nanos
+
+__all__ = [
+    "STREAMS",
+    "Detection",
+    "ErrorEvent",
+    "Event",
+    "Observation",
+    "ResponseDelta",
+    "ResponseDone",
+    "SpeechStarted",
+    "SpeechStopped",
+    "TranscriptFinal",
+    "TranscriptPartial",
+    "Word",
+]
+
+STREAMS = {
+    "speech": "VAD boundaries (SpeechStarted / SpeechStopped)",
+    "transcript": "TranscriptPartial / TranscriptFinal",
+    "vision": "Observation",
+    "response": "ResponseDelta / ResponseDone",
+    "error": "ErrorEvent",
+}
+
+
+class Word(msgspec.Struct, frozen=True):
+    """One recognised word; ``start``/``end`` on the shared clock (ns), ``probability`` 0–1."""
+
+    text: str
+    start: Nanos
+    end: Nanos
+    probability: float
+
+
+class SpeechStarted(msgspec.Struct, frozen=True, tag="speech.started"):
+    """Voice activity began at ``t`` (ns) — the start of utterance ``utterance_id``."""
+
+    utterance_id: str
+    t: Nanos
+
+
+class SpeechStopped(msgspec.Struct, frozen=True, tag="speech.stopped"):
+    """Voice activity ended at ``t`` (ns, end of the last voiced audio, before hangover)."""
+
+    utterance_id: str
+    t: Nanos
+
+
+class TranscriptPartial(msgspec.Struct, frozen=True, tag="transcript.partial"):
+    """The unstable tail of an utterance; supersedes the previous partial of that utterance.
+
+    ``committed`` is the text already final in this utterance (for display), ``text`` the
+    tentative continuation, ``words`` the tentative words with their times.
+    """
+
+    utterance_id: str
+    text: str
+    words: list[Word]
+    committed: str = ""
+
+
+class TranscriptFinal(msgspec.Struct, frozen=True, tag="transcript.final"):
+    """Committed words of an utterance. ``is_last`` marks the end of the utterance.
+
+    An utterance yields one or more finals (words are committed as soon as successive
+    hypotheses agree); their concatenation is the utterance's transcript.
+    """
+
+    utterance_id: str
+    text: str
+    words: list[Word]
+    start: Nanos
+    end: Nanos
+    is_last: bool = True
+
+
+class Detection(msgspec.Struct, frozen=True):
+    """One detected object: ``label`` (face, person, qr…), score, box (x, y, w, h) in pixels."""
+
+    label: str
+    score: float
+    box: tuple[int, int, int, int]
+    text: str = ""
+
+
+class Observation(msgspec.Struct, frozen=True, tag="vision.observation"):
+    """What the vision encoder saw in the keyframe captured at ``pts`` (ns)."""
+
+    pts: Nanos
+    detections: list[Detection]
+    motion: float
+    brightness: float
+    colours: list[str]
+    width: int
+    height: int
+    summary: str = ""
+    keyframe_jpeg: bytes | None = None
+
+
+class ResponseDelta(msgspec.Struct, frozen=True, tag="response.delta"):
+    """A piece of the streamed answer to ``utterance_id`` (``index`` counts deltas from 0)."""
+
+    response_id: str
+    utterance_id: str
+    text: str
+    index: int
+
+
+class ResponseDone(msgspec.Struct, frozen=True, tag="response.done"):
+    """The answer finished (or was ``cancelled`` by barge-in / client request)."""
+
+    response_id: str
+    utterance_id: str
+    text: str
+    cancelled: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ErrorEvent(msgspec.Struct, frozen=True, tag="error"):
+    """Something went wrong without ending the session: ``code`` is stable, ``message`` human."""
+
+    code: str
+    message: str
+
+
+Event = (
+    SpeechStarted
+    | SpeechStopped
+    | TranscriptPartial
+    | TranscriptFinal
+    | Observation
+    | ResponseDelta
+    | ResponseDone
+    | ErrorEvent
+)
+"""Any event payload."""
