@@ -1,0 +1,1 @@
+"""Encoders: streaming ASR, VAD and the vision encoder."""
