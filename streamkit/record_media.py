@@ -67,7 +67,7 @@ def decode_video(
         for frame in container.decode(video=0):
             t = round(float((frame.pts or 0) * base) * NS_PER_S)
             t0 = t if t0 is None else t0
-            image = np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
+            image: npt.NDArray[np.uint8] = np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
             frames.append((t - t0, _fit(image, max_width)))
     return frames
 

@@ -1,0 +1,1 @@
+"""Source stages: microphone, camera, media files, replayed sessions (ports "audio"/"video")."""

@@ -1,0 +1,1 @@
+"""Test support: virtual-time loop and the replay harness."""
