@@ -1,0 +1,140 @@
+"""The language-model backend protocol: an async, cancellable stream of text deltas.
+
+A backend is loaded once per process and shared by every session; it serialises its model
+calls itself (a :class:`~streamkit.compute.ModelSlot`: one blocking call at a time). A
+request is a list of chat :class:`Message` objects (the fused context, see
+:mod:`streamkit.lm.fusion`); :meth:`LMBackend.complete` returns a :class:`Completion`:
+
+```python
+completion = backend.complete(request)
+async for delta in completion:      # text pieces as they are generated
+    ...
+completion.usage                    # prompt/completion token counts (final once done)
+await completion.aclose()           # stop early (also what task cancellation does)
+```
+
+Cancelling the task that iterates (or calling ``aclose``) stops generation within one
+token: the model call in flight finishes in its thread and its result is discarded.
+
+``prefill(request)`` is optional work ahead of time: evaluate the prompt now (while the user
+is still speaking) so that when :meth:`complete` is called with a prompt that shares a
+prefix, only the tail remains. Backends without a prompt cache make it a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "BackendUnavailable",
+    "Completion",
+    "LMBackend",
+    "LMRequest",
+    "Message",
+    "Role",
+    "TokenCounter",
+    "Usage",
+    "approx_token_count",
+]
+
+Role = Literal["system", "user", "assistant"]
+
+TokenCounter = Callable[[str], int]
+"""Counts the tokens of a piece of text (the backend's tokenizer, or an estimate)."""
+
+
+class BackendUnavailable(RuntimeError):
+    """The model or runtime is missing or unreachable; the message says what to install/pass."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message. ``image_jpeg`` (optional) is sent to vision-language backends."""
+
+    role: Role
+    content: str
+    image_jpeg: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LMRequest:
+    """What to generate from.
+
+    Attributes:
+        messages: the conversation, system message first.
+        max_tokens: cap on generated tokens.
+        temperature: 0 = greedy (deterministic).
+        stop: extra stop strings (the chat template's end-of-turn is always a stop).
+    """
+
+    messages: tuple[Message, ...]
+    max_tokens: int = 128
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one completion (``prompt_cached``: prompt tokens reused from cache)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_cached: int = 0
+
+
+@dataclass(slots=True)
+class Completion:
+    """A running generation: async-iterate for text deltas; ``usage`` fills in as it runs.
+
+    Wraps the backend's async generator; ``aclose`` stops it (idempotent).
+    """
+
+    _gen: AsyncIterator[str]
+    usage: Usage = field(default_factory=Usage)
+    finished: bool = False
+
+    def __aiter__(self) -> Completion:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            self.finished = True
+            raise
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._gen, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+@runtime_checkable
+class LMBackend(Protocol):
+    """A language model that streams text. Shared by sessions; safe to call concurrently
+    from tasks of one event loop (calls are serialised inside)."""
+
+    name: str
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` with this backend's tokenizer (or a close estimate)."""
+        ...
+
+    async def warmup(self) -> None:
+        """Load and exercise the model once so the first real request is not cold."""
+        ...
+
+    async def prefill(self, request: LMRequest) -> None:
+        """Evaluate ``request``'s prompt ahead of time (no-op where unsupported)."""
+        ...
+
+    def complete(self, request: LMRequest) -> Completion:
+        """Start generating; see the module docstring."""
+        ...
+
+
+def approx_token_count(text: str) -> int:
+    """A tokenizer-free estimate (≈ 4 characters per token), for budgets without a tokenizer."""
+    return (len(text) + 3) // 4
