@@ -1,0 +1,260 @@
+"""Python client for protocol v1: stream media to a server, receive its events, time them.
+
+Use::
+
+    async with Client.connect("ws://127.0.0.1:8765/ws") as client:
+        await client.update(pipeline="assistant")
+        await client.stream_audio(samples)          # real-time pace, 20 ms frames
+        await client.commit()
+        await client.wait_for(lambda e: isinstance(e.event, ResponseDone), timeout_s=30)
+
+Every received event is kept with its arrival time on this process's clock (``LoopClock``,
+ns) in :attr:`Client.received` (bounded) and fed to :class:`LatencyLog`, which converts the
+server's shared-clock times to local time with the offset measured at ``session.created``
+(``server_time_ns`` minus the arrival time: exact to within the one-way network delay, so
+on one host the clocks coincide). One background task reads the socket; it ends with the
+``connect`` block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
+from streamkit.events import ResponseDelta, SpeechStopped, TranscriptFinal, TranscriptPartial
+from streamkit.media import ASR_SAMPLE_RATE, samples_to_ns
+from streamkit.transport.protocol import (
+    InputCommit,
+    ResponseCancel,
+    ServerEvent,
+    SessionCreated,
+    SessionUpdate,
+    encode_audio,
+    encode_video,
+)
+
+__all__ = ["Client", "LatencyLog", "Received"]
+
+_decoder: msgspec.json.Decoder[ServerEvent] = msgspec.json.Decoder(ServerEvent)
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One server event and when it arrived (local clock, ns)."""
+
+    event: ServerEvent
+    at: Nanos
+
+
+@dataclass
+class LatencyLog:
+    """Latencies a client saw, in local-clock ns (``offset`` = server − local clock)."""
+
+    offset: Nanos = 0
+    commit: list[Nanos] = field(default_factory=list)
+    """Per committed word: arrival of its ``transcript.final`` − the word's end."""
+    first_partial: list[Nanos] = field(default_factory=list)
+    """Per utterance: arrival of its first partial − its first word's start."""
+    eos_to_first_token: list[Nanos] = field(default_factory=list)
+    """Per answered utterance: first ``response.delta`` − end of speech (VAD stop or final end)."""
+    _eos: dict[str, Nanos] = field(default_factory=dict)
+    _partials: set[str] = field(default_factory=set)
+    _answered: set[str] = field(default_factory=set)
+
+    def local(self, shared: Nanos) -> Nanos:
+        return shared - self.offset
+
+    def observe(self, event: ServerEvent, at: Nanos) -> None:
+        if isinstance(event, TranscriptFinal):
+            self.commit.extend(at - self.local(w.end) for w in event.words)
+            if event.is_last:
+                self._eos.setdefault(event.utterance_id, self.local(event.end))
+        elif isinstance(event, TranscriptPartial):
+            if event.utterance_id not in self._partials and event.words:
+                self._partials.add(event.utterance_id)
+                self.first_partial.append(at - self.local(event.words[0].start))
+        elif isinstance(event, SpeechStopped):
+            self._eos[event.utterance_id] = self.local(event.t)
+        elif isinstance(event, ResponseDelta) and event.utterance_id not in self._answered:
+            self._answered.add(event.utterance_id)
+            eos = self._eos.get(event.utterance_id)
+            if eos is not None:
+                self.eos_to_first_token.append(at - eos)
+
+
+class Client:
+    """One session with a streamkit server (create with :meth:`connect`)."""
+
+    def __init__(self, ws: ClientConnection, created: SessionCreated, clock: Clock) -> None:
+        self.ws = ws
+        self.created = created
+        self.clock = clock
+        self.received: deque[Received] = deque(maxlen=100_000)
+        self.latency = LatencyLog()
+        self.on_event: Callable[[Received], None] | None = None
+        self.samples_sent = 0
+        self._audio_seq = 0
+        self._video_seq = 0
+        self._audio_t0: Nanos | None = None
+        self._changed = asyncio.Event()
+        self.closed_code: int | None = None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(
+        cls,
+        url: str,
+        *,
+        token: str | None = None,
+        origin: str | None = None,
+        clock: Clock | None = None,
+        on_event: Callable[[Received], None] | None = None,
+    ) -> AsyncIterator[Client]:
+        """Open a session; the block's end closes it and stops the reader task."""
+        clock = clock if clock is not None else LoopClock()
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        async with connect(
+            url,
+            additional_headers=headers,
+            origin=origin,  # type: ignore[arg-type]
+            max_size=2**24,
+            open_timeout=10,
+            close_timeout=2,
+        ) as ws:
+            first = await ws.recv()
+            at = clock.now()
+            created = _decoder.decode(first)
+            if not isinstance(created, SessionCreated):
+                raise RuntimeError(f"expected session.created, got {type(created).__name__}")
+            client = cls(ws, created, clock)
+            client.on_event = on_event
+            client.latency.offset = created.server_time_ns - at
+            client._keep(Received(created, at))
+            async with asyncio.TaskGroup() as group:
+                reader = group.create_task(client._reader())
+                try:
+                    yield client
+                finally:
+                    await ws.close()
+                    reader.cancel()
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def update(self, **fields: Any) -> None:
+        """Send ``session.update`` with the given settings."""
+        await self.ws.send(_encoder.encode(SessionUpdate(**fields)), text=True)
+
+    async def commit(self) -> None:
+        await self.ws.send(_encoder.encode(InputCommit()), text=True)
+
+    async def cancel(self, response_id: str | None = None) -> None:
+        await self.ws.send(_encoder.encode(ResponseCancel(response_id)), text=True)
+
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send any frame as is (tests of malformed input)."""
+        await self.ws.send(data)
+
+    async def send_audio(self, samples: npt.NDArray[Any], capture_ns: Nanos | None = None) -> None:
+        """One ``audio.append`` frame. ``capture_ns`` defaults to a contiguous sample clock."""
+        if capture_ns is None:
+            if self._audio_t0 is None:
+                self._audio_t0 = self.clock.now() - samples_to_ns(len(samples), ASR_SAMPLE_RATE)
+            capture_ns = self._audio_t0 + samples_to_ns(self.samples_sent, ASR_SAMPLE_RATE)
+        await self.ws.send(encode_audio(samples, self._audio_seq, capture_ns))
+        self._audio_seq += 1
+        self.samples_sent += len(samples)
+
+    async def send_video(self, jpeg: bytes, capture_ns: Nanos | None = None) -> None:
+        capture = self.clock.now() if capture_ns is None else capture_ns
+        await self.ws.send(encode_video(jpeg, self._video_seq, capture))
+        self._video_seq += 1
+
+    async def stream_audio(
+        self, samples: npt.NDArray[np.float32], *, chunk_ms: int = 20, realtime: bool = True
+    ) -> None:
+        """Send ``samples`` (16 kHz mono) in ``chunk_ms`` frames, at real-time pace.
+
+        Each frame is sent when its last sample would have been captured; its capture time
+        is when its first sample was.
+        """
+        step = ASR_SAMPLE_RATE * chunk_ms // 1000
+        t0 = self.clock.now()
+        if self._audio_t0 is None:
+            self._audio_t0 = t0
+        base = self._audio_t0 + samples_to_ns(self.samples_sent, ASR_SAMPLE_RATE)
+        for start in range(0, len(samples), step):
+            chunk = samples[start : start + step]
+            capture = base + samples_to_ns(start, ASR_SAMPLE_RATE)
+            if realtime:
+                await self.clock.sleep_until(capture + samples_to_ns(len(chunk), ASR_SAMPLE_RATE))
+            await self.send_audio(chunk, capture)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def _keep(self, item: Received) -> None:
+        self.received.append(item)
+        self.latency.observe(item.event, item.at)
+        if self.on_event is not None:
+            self.on_event(item)
+        self._changed.set()
+
+    async def _reader(self) -> None:
+        try:
+            async for message in self.ws:
+                at = self.clock.now()
+                try:
+                    event = _decoder.decode(message)
+                except msgspec.MsgspecError:
+                    continue
+                self._keep(Received(event, at))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed_code = self.ws.close_code
+            self._changed.set()
+
+    @property
+    def events(self) -> list[ServerEvent]:
+        return [r.event for r in self.received]
+
+    def of_type(self, kind: type[Any]) -> list[Any]:
+        """Received events of one struct type, in order."""
+        return [r.event for r in self.received if isinstance(r.event, kind)]
+
+    async def wait_for(
+        self, predicate: Callable[[Received], bool], timeout_s: float = 30.0
+    ) -> Received:
+        """The first received event (past or future) matching ``predicate``.
+
+        Raises ``TimeoutError`` after ``timeout_s`` and ``ConnectionError`` if the server
+        closes first.
+        """
+        deadline = self.clock.now() + round(timeout_s * NS_PER_S)
+        seen = 0
+        while True:
+            items = list(self.received)
+            for item in items[seen:]:
+                if predicate(item):
+                    return item
+            seen = len(items)
+            if self.closed_code is not None:
+                raise ConnectionError(f"server closed the session (code {self.closed_code})")
+            remaining = deadline - self.clock.now()
+            if remaining <= 0:
+                raise TimeoutError("no matching event")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, 100 * NS_PER_MS) / NS_PER_S):
+                    await self._changed.wait()

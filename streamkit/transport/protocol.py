@@ -1,0 +1,482 @@
+"""Protocol v1 codec (pure, sans-I/O): client messages in, server events out.
+
+Wire format (see ``docs/protocol.md``; the JSON Schema is ``transport/schema.json``):
+
+- **Text frames** carry one JSON object whose ``type`` names the message. Client → server:
+  ``session.update``, ``input.commit``, ``response.cancel``. Server → client: the events of
+  :mod:`streamkit.events` (their msgspec tag is the ``type``) plus ``session.created``,
+  ``session.updated`` and ``metrics``.
+- **Binary frames** carry media: a 24-byte little-endian header (:class:`FrameHeader`)
+  followed by the payload. ``kind`` 1 = ``audio.append`` (16 kHz mono PCM16LE), ``kind`` 2 =
+  ``video.frame`` (one JPEG image). ``capture_ns`` is the client's capture time of the first
+  sample / the frame on the client's own clock (ns); the server maps it onto the shared clock.
+
+Every malformed message decodes to a :class:`ProtocolError` (a stable ``code`` and a human
+``message``), never an exception: the session answers with an ``error`` event and lives on.
+Nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from streamkit.clock import Nanos
+from streamkit.events import (
+    ErrorEvent,
+    Observation,
+    ResponseDelta,
+    ResponseDone,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptFinal,
+    TranscriptPartial,
+)
+
+__all__ = [
+    "AUDIO_FORMAT_PCM16",
+    "CLIENT_MESSAGES",
+    "CLOSE_CODES",
+    "ERROR_CODES",
+    "HEADER",
+    "KIND_AUDIO",
+    "KIND_VIDEO",
+    "PROTOCOL",
+    "SERVER_EVENTS",
+    "VIDEO_FORMAT_JPEG",
+    "AudioAppend",
+    "ClientMessage",
+    "Decoded",
+    "FrameHeader",
+    "InputCommit",
+    "Limits",
+    "MetricsEvent",
+    "ProtocolError",
+    "ResponseCancel",
+    "ServerEvent",
+    "SessionConfig",
+    "SessionCreated",
+    "SessionUpdate",
+    "SessionUpdated",
+    "VideoFrameIn",
+    "decode_binary",
+    "decode_text",
+    "encode_audio",
+    "encode_event",
+    "encode_video",
+    "is_droppable",
+    "json_schema",
+]
+
+PROTOCOL: Final = "streamkit.v1"
+"""Protocol name and version, sent in ``session.created``."""
+
+# -- binary media frames -----------------------------------------------------------------
+
+HEADER: Final = struct.Struct("<2sBBBBHIIq")
+"""magic ``b"SK"``, version, kind, format, channels, reserved, sample_rate, seq, capture_ns."""
+MAGIC: Final = b"SK"
+VERSION: Final = 1
+KIND_AUDIO: Final = 1
+KIND_VIDEO: Final = 2
+AUDIO_FORMAT_PCM16: Final = 1
+VIDEO_FORMAT_JPEG: Final = 2
+AUDIO_SAMPLE_RATE: Final = 16_000
+
+ERROR_CODES: Final[dict[str, str]] = {
+    "invalid_json": "a text frame that is not a JSON object",
+    "unknown_type": "a JSON message without a known `type`",
+    "invalid_message": "a known message with missing, unknown or wrongly typed fields",
+    "message_too_large": "a message over the per-kind size limit (see `limits`)",
+    "invalid_frame": "a binary frame that is truncated, has a bad magic/kind or a bad length",
+    "unsupported_version": "a binary frame header version other than 1",
+    "unsupported_format": "audio not 16 kHz mono PCM16, or video not JPEG",
+    "invalid_image": "a video frame whose JPEG does not decode",
+    "rate_limited": "the session exceeded its message or byte rate; the message was discarded",
+    "invalid_state": "a message not allowed now (e.g. changing the pipeline once it runs)",
+    "unknown_pipeline": "`session.update` named a pipeline the server does not have",
+    "unsupported_source": "`session.update` asked for a media source the server cannot open",
+    "pipeline_error": "the session's pipeline failed; the session closes with 1011",
+}
+"""Stable ``error`` event codes (documented in ``docs/protocol.md``)."""
+
+CLOSE_CODES: Final[dict[int, str]] = {
+    1000: "normal closure (either side)",
+    1001: "server shutting down",
+    1009: "a frame over the hard transport limit (`limits.max_frame_bytes`)",
+    1011: "the session's pipeline failed (an `error` event with code `pipeline_error` precedes)",
+    4003: "slow consumer: the client did not read its events within `limits.send_deadline_ms`",
+    4008: "too many protocol errors in a row (`limits.max_consecutive_errors`)",
+}
+"""WebSocket close codes the server uses (documented in ``docs/protocol.md``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameHeader:
+    """The 24-byte header of a binary media frame (all integers little-endian)."""
+
+    kind: int
+    format: int
+    channels: int
+    sample_rate: int
+    seq: int
+    capture_ns: Nanos
+    version: int = VERSION
+
+    def pack(self) -> bytes:
+        return HEADER.pack(
+            MAGIC,
+            self.version,
+            self.kind,
+            self.format,
+            self.channels,
+            0,
+            self.sample_rate,
+            self.seq,
+            self.capture_ns,
+        )
+
+
+# -- client → server ---------------------------------------------------------------------
+
+
+class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A session's settings; ``session.update`` changes the fields it names.
+
+    ``pipeline`` and ``source`` may change only before the pipeline starts (it starts on the
+    first media frame or ``input.commit``). ``metrics_interval_ms`` 0 turns metrics off.
+    """
+
+    pipeline: str = "assistant"
+    source: Literal["client", "devices"] = "client"
+    partials: bool = True
+    metrics_interval_ms: int = 1000
+    keyframes: bool = False
+
+
+class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_unknown_fields=True):
+    """Change session settings (fields left out keep their value)."""
+
+    pipeline: str | None = None
+    source: Literal["client", "devices"] | None = None
+    partials: bool | None = None
+    metrics_interval_ms: int | None = None
+    keyframes: bool | None = None
+
+
+class InputCommit(msgspec.Struct, frozen=True, tag="input.commit", forbid_unknown_fields=True):
+    """End the current utterance now (finalize its transcript and answer it)."""
+
+
+class ResponseCancel(
+    msgspec.Struct, frozen=True, tag="response.cancel", forbid_unknown_fields=True
+):
+    """Stop the answer being generated (``response_id`` None: whichever is running)."""
+
+    response_id: str | None = None
+
+
+ClientMessage = SessionUpdate | InputCommit | ResponseCancel
+"""A JSON client → server message."""
+
+CLIENT_MESSAGES: Final = (
+    "session.update",
+    "audio.append",
+    "video.frame",
+    "input.commit",
+    "response.cancel",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioAppend:
+    """A decoded ``audio.append`` frame: float32 samples in [-1, 1] at 16 kHz."""
+
+    header: FrameHeader
+    samples: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFrameIn:
+    """A decoded ``video.frame`` header and its (not yet decoded) JPEG bytes."""
+
+    header: FrameHeader
+    jpeg: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolError:
+    """Why a message was refused; becomes an ``error`` event."""
+
+    code: str
+    message: str
+
+    def event(self) -> ErrorEvent:
+        return ErrorEvent(code=self.code, message=self.message)
+
+
+Decoded = ClientMessage | AudioAppend | VideoFrameIn | ProtocolError
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-session limits (bytes, messages per second, milliseconds)."""
+
+    max_text_bytes: int = 16 * 1024
+    max_audio_bytes: int = 64 * 1024
+    max_video_bytes: int = 1024 * 1024
+    max_frame_bytes: int = 2 * 1024 * 1024
+    messages_per_s: float = 400.0
+    message_burst: float = 800.0
+    bytes_per_s: float = 4.0 * 1024 * 1024
+    bytes_burst: float = 8.0 * 1024 * 1024
+    outbox_capacity: int = 256
+    send_deadline_ms: int = 5000
+    max_consecutive_errors: int = 0
+    """0 = never close for errors (each still gets its ``error`` event)."""
+
+
+# -- server → client ---------------------------------------------------------------------
+
+
+class LimitsInfo(msgspec.Struct, frozen=True):
+    """The limits a session runs under (sent in ``session.created``)."""
+
+    max_text_bytes: int
+    max_audio_bytes: int
+    max_video_bytes: int
+    max_frame_bytes: int
+    messages_per_s: float
+    bytes_per_s: float
+    send_deadline_ms: int
+
+
+class SessionCreated(msgspec.Struct, frozen=True, tag="session.created"):
+    """First event of every session. ``server_time_ns``: the shared clock when sent."""
+
+    session_id: str
+    protocol: str
+    server_time_ns: Nanos
+    config: SessionConfig
+    pipelines: list[str]
+    limits: LimitsInfo
+
+
+class SessionUpdated(msgspec.Struct, frozen=True, tag="session.updated"):
+    """Answer to ``session.update``: the settings now in force."""
+
+    config: SessionConfig
+
+
+class MetricsEvent(msgspec.Struct, frozen=True, tag="metrics"):
+    """Periodic snapshot of the session's metrics (``MetricsRegistry.snapshot()``, ns).
+
+    ``lineage`` maps utterance id → event name → shared-clock time (ns); ``transport`` holds
+    the session's transport counters (audio received, drops, errors, outbox).
+    """
+
+    t: Nanos
+    transport: dict[str, int]
+    snapshot: dict[str, Any]
+    lineage: dict[str, dict[str, Nanos]]
+
+
+ServerEvent = (
+    SessionCreated
+    | SessionUpdated
+    | SpeechStarted
+    | SpeechStopped
+    | TranscriptPartial
+    | TranscriptFinal
+    | Observation
+    | ResponseDelta
+    | ResponseDone
+    | MetricsEvent
+    | ErrorEvent
+)
+"""Any server → client event."""
+
+SERVER_EVENTS: Final = (
+    "session.created",
+    "session.updated",
+    "speech.started",
+    "speech.stopped",
+    "transcript.partial",
+    "transcript.final",
+    "vision.observation",
+    "response.delta",
+    "response.done",
+    "metrics",
+    "error",
+)
+
+_DROPPABLE: Final = frozenset({"transcript.partial", "metrics", "vision.observation"})
+
+
+def is_droppable(event_type: str) -> bool:
+    """Whether a slow client may miss events of this type (they are superseded later)."""
+    return event_type in _DROPPABLE
+
+
+# -- codec -------------------------------------------------------------------------------
+
+_decoder: msgspec.json.Decoder[ClientMessage] = msgspec.json.Decoder(ClientMessage)
+_encoder = msgspec.json.Encoder()
+_TYPES: Final = frozenset({"session.update", "input.commit", "response.cancel"})
+
+
+def decode_text(data: str | bytes, limits: Limits | None = None) -> ClientMessage | ProtocolError:
+    """Decode one text frame into a client message, or say why not."""
+    limits = limits or Limits()
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > limits.max_text_bytes:
+        return ProtocolError(
+            "message_too_large", f"text message of {len(raw)} bytes > {limits.max_text_bytes}"
+        )
+    try:
+        return _decoder.decode(raw)
+    except msgspec.ValidationError as error:
+        return _classify(raw, str(error))
+    except msgspec.DecodeError as error:
+        return ProtocolError("invalid_json", f"not valid JSON: {error}")
+
+
+def _classify(raw: bytes, detail: str) -> ProtocolError:
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError as error:  # pragma: no cover - decoded once already
+        return ProtocolError("invalid_json", f"not valid JSON: {error}")
+    if not isinstance(value, dict):
+        return ProtocolError("invalid_json", f"expected a JSON object, got {type(value).__name__}")
+    kind = value.get("type")
+    if not isinstance(kind, str) or kind not in _TYPES:
+        if kind in ("audio.append", "video.frame"):
+            return ProtocolError("unknown_type", f"{kind!r} is sent as a binary frame")
+        return ProtocolError("unknown_type", f"unknown message type {kind!r}"[:200])
+    return ProtocolError("invalid_message", f"{kind}: {detail}"[:300])
+
+
+def decode_binary(
+    data: bytes, limits: Limits | None = None
+) -> AudioAppend | VideoFrameIn | ProtocolError:
+    """Decode one binary media frame (header + payload), or say why not."""
+    limits = limits or Limits()
+    if len(data) < HEADER.size:
+        return ProtocolError(
+            "invalid_frame", f"binary frame of {len(data)} bytes < the {HEADER.size}-byte header"
+        )
+    magic, version, kind, fmt, channels, _, rate, seq, capture = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        return ProtocolError("invalid_frame", f"bad magic {magic!r}, expected {MAGIC!r}")
+    if version != VERSION:
+        return ProtocolError("unsupported_version", f"header version {version}, expected 1")
+    header = FrameHeader(kind, fmt, channels, rate, seq, capture, version)
+    payload = data[HEADER.size :]
+    if kind == KIND_AUDIO:
+        return _decode_audio(header, payload, limits)
+    if kind == KIND_VIDEO:
+        if len(payload) > limits.max_video_bytes:
+            return ProtocolError(
+                "message_too_large",
+                f"video frame of {len(payload)} bytes > {limits.max_video_bytes}",
+            )
+        if fmt != VIDEO_FORMAT_JPEG:
+            return ProtocolError("unsupported_format", f"video format {fmt}, only 2 (JPEG)")
+        if len(payload) < 4 or payload[:2] != b"\xff\xd8":
+            return ProtocolError("invalid_image", "video payload is not a JPEG (no SOI marker)")
+        return VideoFrameIn(header, bytes(payload))
+    return ProtocolError("invalid_frame", f"unknown frame kind {kind} (1 audio, 2 video)")
+
+
+def _decode_audio(
+    header: FrameHeader, payload: bytes, limits: Limits
+) -> AudioAppend | ProtocolError:
+    if len(payload) > limits.max_audio_bytes:
+        return ProtocolError(
+            "message_too_large", f"audio frame of {len(payload)} bytes > {limits.max_audio_bytes}"
+        )
+    if (header.format, header.channels, header.sample_rate) != (
+        AUDIO_FORMAT_PCM16,
+        1,
+        AUDIO_SAMPLE_RATE,
+    ):
+        return ProtocolError(
+            "unsupported_format",
+            f"audio format={header.format} channels={header.channels} "
+            f"rate={header.sample_rate}; expected format=1 (PCM16LE) channels=1 rate=16000",
+        )
+    if not payload or len(payload) % 2:
+        return ProtocolError(
+            "invalid_frame", f"PCM16 payload of {len(payload)} bytes (must be even and > 0)"
+        )
+    pcm = np.frombuffer(payload, dtype="<i2")
+    samples = (pcm.astype(np.float32) / 32768.0).astype(np.float32, copy=False)
+    return AudioAppend(header, samples)
+
+
+def encode_event(event: ServerEvent) -> bytes:
+    """One server event as the UTF-8 JSON of a text frame."""
+    return _encoder.encode(event)
+
+
+def encode_audio(samples: npt.NDArray[Any], seq: int, capture_ns: Nanos) -> bytes:
+    """An ``audio.append`` frame from float samples in [-1, 1] (or int16) at 16 kHz mono."""
+    if samples.dtype == np.int16:
+        pcm = samples
+    else:
+        pcm = (np.clip(samples, -1.0, 32767 / 32768) * 32768.0).astype("<i2")
+    header = FrameHeader(KIND_AUDIO, AUDIO_FORMAT_PCM16, 1, AUDIO_SAMPLE_RATE, seq, capture_ns)
+    return header.pack() + pcm.astype("<i2", copy=False).tobytes()
+
+
+def encode_video(jpeg: bytes, seq: int, capture_ns: Nanos) -> bytes:
+    """A ``video.frame`` frame from JPEG bytes."""
+    return FrameHeader(KIND_VIDEO, VIDEO_FORMAT_JPEG, 0, 0, seq, capture_ns).pack() + jpeg
+
+
+def json_schema() -> dict[str, Any]:
+    """The machine-checkable JSON Schema of protocol v1 (``transport/schema.json``)."""
+    (client, server), defs = msgspec.json.schema_components(
+        [ClientMessage, ServerEvent], ref_template="#/$defs/{name}"
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "streamkit WebSocket protocol",
+        "version": PROTOCOL,
+        "client": client,
+        "server": server,
+        "binary": {
+            "header": "little-endian <2sBBBBHIIq (24 bytes)",
+            "fields": [
+                "magic",
+                "version",
+                "kind",
+                "format",
+                "channels",
+                "reserved",
+                "sample_rate",
+                "seq",
+                "capture_ns",
+            ],
+            "kinds": {str(KIND_AUDIO): "audio.append", str(KIND_VIDEO): "video.frame"},
+        },
+        "error_codes": sorted(ERROR_CODES),
+        "close_codes": sorted(CLOSE_CODES),
+        "$defs": defs,
+    }
+
+
+def main() -> None:  # pragma: no cover - regenerates schema.json
+    """``python -m streamkit.transport.protocol > streamkit/transport/schema.json``."""
+    import json
+
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

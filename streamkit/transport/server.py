@@ -1,0 +1,222 @@
+"""The WebSocket server: sessions over ``websockets``, the browser client over plain HTTP.
+
+One port serves both: ``GET /ws`` upgrades to a WebSocket session (protocol v1, see
+:mod:`streamkit.transport.protocol`); any other ``GET`` serves the browser client's static
+files (``transport/static``). Each connection is one :class:`~streamkit.transport.session.Session`
+with its own pipeline and task group; models live in the pipeline factories and are shared.
+
+Hardening (see ``docs/protocol.md``):
+
+- binds to loopback by default; binding anywhere else requires an auth token, which clients
+  pass as ``?token=…`` or ``Authorization: Bearer …`` (HTTP 401 otherwise);
+- ``Origin`` must be absent (non-browser clients), the server's own origin (same host), or in
+  the allow-list (HTTP 403 otherwise);
+- frames over ``limits.max_frame_bytes`` are refused by the transport (close 1009); smaller
+  but over-limit messages, bad ones and rate-limited ones get an ``error`` event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import mimetypes
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server as WsServer
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from streamkit.clock import Clock
+from streamkit.transport.protocol import Limits, SessionConfig
+from streamkit.transport.session import DeviceSourceFactory, PipelineFactory, Session
+
+__all__ = ["STATIC_DIR", "Server", "ServerOptions", "is_loopback"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+WS_PATH = "/ws"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServerOptions:
+    """How the server listens and what each session may do.
+
+    ``port`` 0 picks a free port (read :attr:`Server.port`). ``token`` is required when
+    ``host`` is not loopback. ``origins``: extra allowed ``Origin`` values (e.g.
+    ``"https://app.example"``).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    origins: Sequence[str] = ()
+    limits: Limits = field(default_factory=Limits)
+    config: SessionConfig = field(default_factory=SessionConfig)
+    static_dir: Path | None = STATIC_DIR
+    close_timeout_s: float = 2.0
+    ping_interval_s: float | None = 20.0
+
+
+class Server:
+    """Serves sessions; use ``async with server.running(): ...`` or :meth:`serve_forever`.
+
+    Args:
+        pipelines: pipeline name → factory (``session.update`` picks one by name).
+        options: listening address, auth, limits, defaults.
+        device_source: opens the server's capture devices for ``source: "devices"``.
+    """
+
+    def __init__(
+        self,
+        pipelines: Mapping[str, PipelineFactory],
+        options: ServerOptions | None = None,
+        device_source: DeviceSourceFactory | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.options = options or ServerOptions()
+        if not is_loopback(self.options.host) and not self.options.token:
+            raise ValueError(
+                f"binding to {self.options.host!r} (not loopback) requires an auth token"
+            )
+        if not pipelines:
+            raise ValueError("the server needs at least one pipeline factory")
+        self.pipelines = dict(pipelines)
+        config = self.options.config
+        if config.pipeline not in self.pipelines:
+            config = SessionConfig(pipeline=sorted(self.pipelines)[0])
+            self.options.config = config
+        self.device_source = device_source
+        self.clock = clock
+        self.sessions: dict[str, Session] = {}
+        self.finished: list[Session] = []
+        self._ws: WsServer | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (valid while running)."""
+        if self._ws is None:
+            raise RuntimeError("the server is not running")
+        sock = next(iter(self._ws.sockets))
+        return int(sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port/ws`` of the running server."""
+        return f"ws://{self.options.host}:{self.port}{WS_PATH}"
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Server]:
+        """Listen while the block runs; on exit close every session (1001) and wait for it."""
+        opts = self.options
+        async with serve(
+            self._handle,
+            opts.host,
+            opts.port,
+            process_request=self._process_request,
+            max_size=opts.limits.max_frame_bytes,
+            max_queue=32,
+            close_timeout=opts.close_timeout_s,
+            ping_interval=opts.ping_interval_s,
+            server_header="streamkit",
+        ) as ws_server:
+            self._ws = ws_server
+            try:
+                yield self
+            finally:
+                ws_server.close(close_connections=True)
+                await ws_server.wait_closed()
+                self._ws = None
+
+    async def serve_forever(self) -> None:
+        async with self.running():
+            assert self._ws is not None
+            await self._ws.serve_forever()
+
+    # -- per connection ------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = Session(
+            ws,
+            self.pipelines,
+            self.options.config,
+            self.options.limits,
+            self.device_source,
+            self.clock,
+        )
+        self.sessions[session.id] = session
+        try:
+            await session.run()
+        finally:
+            del self.sessions[session.id]
+            self.finished.append(session)
+            del self.finished[:-64]
+
+    # -- HTTP side -----------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path == WS_PATH:
+            if not self._authorized(request, url.query):
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+            if not self._origin_ok(request):
+                return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+            return None
+        return self._static(url.path)
+
+    def _authorized(self, request: Request, query: str) -> bool:
+        token = self.options.token
+        if not token:
+            return True
+        given = parse_qs(query).get("token", [""])[0]
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            given = given or auth[len("Bearer ") :]
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def _origin_ok(self, request: Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        if origin in self.options.origins:
+            return True
+        host = request.headers.get("Host", "")
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
+
+    def _static(self, path: str) -> Response:
+        root = self.options.static_dir
+        name = "index.html" if path in ("", "/") else path.lstrip("/")
+        if root is None or "/" in name or name.startswith("."):
+            return _response(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+        target = root / name
+        if not target.is_file():
+            return _response(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if name.endswith(".js"):
+            ctype = "text/javascript"
+        return _response(HTTPStatus.OK, target.read_bytes(), ctype)
+
+
+def _response(status: HTTPStatus, body: bytes, ctype: str) -> Response:
+    headers = Headers()
+    headers["Content-Type"] = f"{ctype}; charset=utf-8" if ctype.startswith("text/") else ctype
+    headers["Content-Length"] = str(len(body))
+    headers["Cache-Control"] = "no-store"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Connection"] = "close"
+    return Response(status.value, status.phrase, headers, body)

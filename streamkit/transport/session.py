@@ -1,0 +1,423 @@
+"""One WebSocket session: its pipeline, its outbox, its receive and send loops.
+
+Ownership: a :class:`Session` owns one connection, one :class:`~streamkit.pipeline.Pipeline`
+(built by a :data:`PipelineFactory` on the first media frame or ``input.commit``), one
+bounded :class:`~streamkit.transport.outbox.Outbox` and one ``asyncio.TaskGroup`` holding the
+pipeline, the sender and the metrics ticker. When the client leaves, the pipeline is aborted
+(an answer being generated is cancelled) and every task ends before :meth:`Session.run`
+returns: nothing outlives the connection.
+
+What may block: the receive loop waits while the pipeline is behind (audio is never
+dropped) or while the outbox is full of meaning-bearing events; the sender waits on the
+socket, at most ``limits.send_deadline_ms`` per event, after which the client is closed with
+code 4003. Other sessions never wait on this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import msgspec
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
+from streamkit.events import ErrorEvent, Event, Observation, TranscriptPartial
+from streamkit.metrics import MetricsRegistry
+from streamkit.packet import Packet
+from streamkit.pipeline import Pipeline, StageFailed
+from streamkit.stage import Stage, StageContext
+from streamkit.transport.outbox import Outbox, OutboxClosed, OutItem
+from streamkit.transport.protocol import (
+    PROTOCOL,
+    AudioAppend,
+    Decoded,
+    InputCommit,
+    Limits,
+    LimitsInfo,
+    MetricsEvent,
+    ProtocolError,
+    ServerEvent,
+    SessionConfig,
+    SessionCreated,
+    SessionUpdate,
+    SessionUpdated,
+    VideoFrameIn,
+    decode_binary,
+    decode_text,
+    encode_event,
+    is_droppable,
+)
+from streamkit.transport.ws_source import WsSource
+
+__all__ = [
+    "ClientSink",
+    "DeviceSourceFactory",
+    "PipelineFactory",
+    "RateLimiter",
+    "Session",
+    "SessionControls",
+]
+
+
+class SessionControls(Protocol):
+    """What a session may ask of its pipeline (methods may be sync or async)."""
+
+    def commit_input(self) -> Any: ...
+
+    def cancel_response(self) -> Any: ...
+
+
+PipelineFactory = Callable[[Stage, Stage, MetricsRegistry], tuple[Pipeline, SessionControls]]
+"""``(source, sink, metrics) -> (pipeline, controls)``: builds one session's pipeline.
+
+The source stage has output ports ``"audio"`` (and ``"video"`` if listed in its ``outputs``);
+the sink has input port ``"in"`` taking ``Packet[Event]``. Models are loaded once by whoever
+makes the factory and shared by every session.
+"""
+
+DeviceSourceFactory = Callable[[MetricsRegistry], Stage]
+"""Opens the server's own capture devices as a source stage (``source: "devices"``)."""
+
+
+class RateLimiter:
+    """Two token buckets (messages and bytes) refilled by elapsed time (pure: pass ``now``)."""
+
+    def __init__(self, limits: Limits, now: Nanos) -> None:
+        self._limits = limits
+        self._msgs = limits.message_burst
+        self._bytes = limits.bytes_burst
+        self._last = now
+
+    def allow(self, now: Nanos, nbytes: int) -> bool:
+        """Take one message of ``nbytes``; False (and nothing taken) when over the rate."""
+        elapsed = max(0, now - self._last) / NS_PER_S
+        self._last = now
+        lim = self._limits
+        self._msgs = min(lim.message_burst, self._msgs + elapsed * lim.messages_per_s)
+        self._bytes = min(lim.bytes_burst, self._bytes + elapsed * lim.bytes_per_s)
+        if self._msgs < 1 or self._bytes < nbytes:
+            return False
+        self._msgs -= 1
+        self._bytes -= nbytes
+        return True
+
+
+class ClientSink:
+    """The pipeline's sink stage: every event packet goes to the session's outbox, in order."""
+
+    name = "client"
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def setup(self, ctx: StageContext) -> None:
+        return None
+
+    async def run(self, ctx: StageContext) -> None:
+        async for item in ctx.input("in"):
+            if isinstance(item, Packet) and isinstance(item.payload, msgspec.Struct):
+                try:
+                    await self._session.send_event(item.payload, lineage=item.lineage)
+                except OutboxClosed:
+                    return
+
+
+def _event_type(event: msgspec.Struct) -> str:
+    tag = type(event).__struct_config__.tag
+    return tag if isinstance(tag, str) else type(event).__name__
+
+
+class Session:
+    """One client connection (see the module docstring).
+
+    Args:
+        ws: the accepted connection.
+        pipelines: pipeline name → factory.
+        config: the initial settings (``session.update`` changes them).
+        limits: sizes, rates and deadlines.
+        device_source: opens the server's devices for ``source: "devices"`` (or None).
+    """
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        pipelines: Mapping[str, PipelineFactory],
+        config: SessionConfig,
+        limits: Limits,
+        device_source: DeviceSourceFactory | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.ws = ws
+        self.id = uuid.uuid4().hex[:12]
+        self.pipelines = pipelines
+        self.config = config
+        self.limits = limits
+        self.device_source = device_source
+        self.clock: Clock = clock if clock is not None else LoopClock()
+        self.metrics = MetricsRegistry()
+        self.outbox = Outbox(limits.outbox_capacity)
+        self.source: WsSource | None = None
+        self.pipeline: Pipeline | None = None
+        self.controls: SessionControls | None = None
+        self.errors = 0
+        self.close_code: int | None = None
+        self._consecutive_errors = 0
+        self._group: asyncio.TaskGroup | None = None
+        self._sent_types: set[tuple[str, str]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until the client leaves; every task ends before return."""
+        self._offer(self._created())
+        ticker: asyncio.Task[None] | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                group.create_task(self._sender(), name=f"send:{self.id}")
+                ticker = group.create_task(self._metrics_loop(), name=f"metrics:{self.id}")
+                try:
+                    await self._receive()
+                finally:
+                    ticker.cancel()
+                    if self.source is not None:
+                        self.source.end()
+                    if self.pipeline is not None:
+                        self.pipeline.abort()
+                    self.outbox.close()
+        finally:
+            self._group = None
+
+    def _created(self) -> SessionCreated:
+        lim = self.limits
+        return SessionCreated(
+            session_id=self.id,
+            protocol=PROTOCOL,
+            server_time_ns=self.clock.now(),
+            config=self.config,
+            pipelines=sorted(self.pipelines),
+            limits=LimitsInfo(
+                max_text_bytes=lim.max_text_bytes,
+                max_audio_bytes=lim.max_audio_bytes,
+                max_video_bytes=lim.max_video_bytes,
+                max_frame_bytes=lim.max_frame_bytes,
+                messages_per_s=lim.messages_per_s,
+                bytes_per_s=lim.bytes_per_s,
+                send_deadline_ms=lim.send_deadline_ms,
+            ),
+        )
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def _receive(self) -> None:
+        limiter = RateLimiter(self.limits, self.clock.now())
+        try:
+            async for message in self.ws:
+                if not limiter.allow(self.clock.now(), len(message)):
+                    await self._error(
+                        ProtocolError("rate_limited", "message rate or byte rate exceeded")
+                    )
+                    continue
+                decoded: Decoded
+                if isinstance(message, str):
+                    decoded = decode_text(message, self.limits)
+                else:
+                    decoded = decode_binary(bytes(message), self.limits)
+                problem = await self._dispatch(decoded)
+                if problem is not None:
+                    await self._error(problem)
+                else:
+                    self._consecutive_errors = 0
+                if self.close_code is not None:
+                    return
+        except (ConnectionClosed, OutboxClosed):
+            return
+
+    async def _dispatch(self, msg: Decoded) -> ProtocolError | None:
+        if isinstance(msg, ProtocolError):
+            return msg
+        if isinstance(msg, AudioAppend):
+            source = await self._client_source()
+            if isinstance(source, ProtocolError):
+                return source
+            self.metrics.counter("ws.bytes_in").inc(len(msg.samples) * 2)
+            await source.push_audio(msg)
+            return None
+        if isinstance(msg, VideoFrameIn):
+            source = await self._client_source()
+            if isinstance(source, ProtocolError):
+                return source
+            return source.push_video(msg)
+        if isinstance(msg, SessionUpdate):
+            return self._update(msg)
+        problem = await self._ensure_started()
+        if problem is not None:
+            return problem
+        assert self.controls is not None
+        if isinstance(msg, InputCommit):
+            if self.source is not None:
+                await self.source.flushed()
+            result = self.controls.commit_input()
+        else:
+            result = self.controls.cancel_response()
+        if inspect.isawaitable(result):
+            await result
+        return None
+
+    def _update(self, msg: SessionUpdate) -> ProtocolError | None:
+        changes = {f: getattr(msg, f) for f in msg.__struct_fields__ if getattr(msg, f) is not None}
+        if self.pipeline is not None:
+            fixed = {k for k in ("pipeline", "source") if k in changes}
+            if any(changes[k] != getattr(self.config, k) for k in fixed):
+                return ProtocolError(
+                    "invalid_state", "pipeline and source can change only before media is sent"
+                )
+        if "pipeline" in changes and changes["pipeline"] not in self.pipelines:
+            return ProtocolError(
+                "unknown_pipeline",
+                f"no pipeline {changes['pipeline']!r}; have {sorted(self.pipelines)}"[:200],
+            )
+        if changes.get("source") == "devices" and self.device_source is None:
+            return ProtocolError("unsupported_source", "this server has no capture devices")
+        if changes.get("metrics_interval_ms", 0) < 0:
+            return ProtocolError("invalid_message", "metrics_interval_ms must be ≥ 0")
+        self.config = msgspec.structs.replace(self.config, **changes)
+        self._offer(SessionUpdated(config=self.config))
+        return None
+
+    async def _client_source(self) -> WsSource | ProtocolError:
+        if self.config.source != "client":
+            return ProtocolError("invalid_state", "this session's source is the server's devices")
+        problem = await self._ensure_started()
+        if problem is not None:
+            return problem
+        assert self.source is not None
+        return self.source
+
+    async def _ensure_started(self) -> ProtocolError | None:
+        if self.pipeline is not None:
+            return None
+        factory = self.pipelines.get(self.config.pipeline)
+        if factory is None:
+            return ProtocolError("unknown_pipeline", f"no pipeline {self.config.pipeline!r}")
+        source: Stage
+        if self.config.source == "devices":
+            assert self.device_source is not None
+            source = self.device_source(self.metrics)
+        else:
+            self.source = WsSource(self.metrics, self.clock)
+            source = self.source
+        try:
+            self.pipeline, self.controls = factory(source, ClientSink(self), self.metrics)
+        except Exception as error:  # a factory bug must not kill the server
+            self.source = None
+            return ProtocolError("pipeline_error", f"could not build the pipeline: {error!r}"[:300])
+        assert self._group is not None
+        self._group.create_task(self._run_pipeline(self.pipeline), name=f"pipeline:{self.id}")
+        return None
+
+    async def _run_pipeline(self, pipeline: Pipeline) -> None:
+        try:
+            await pipeline.run()
+        except StageFailed as error:
+            self._offer(ErrorEvent("pipeline_error", str(error)[:300]))
+            await self._close_after_flush(1011, "pipeline failed")
+
+    async def _error(self, problem: ProtocolError) -> None:
+        self.errors += 1
+        self._consecutive_errors += 1
+        self.metrics.counter("ws.errors").inc()
+        await self.send_event(problem.event())
+        limit = self.limits.max_consecutive_errors
+        if limit and self._consecutive_errors >= limit:
+            await self._close_after_flush(4008, "too many protocol errors")
+
+    async def _close_after_flush(self, code: int, reason: str) -> None:
+        """Close with ``code`` once queued events went out (bounded by the send deadline)."""
+        self.close_code = code
+        deadline = self.clock.now() + self.limits.send_deadline_ms * NS_PER_MS
+        while len(self.outbox.core) and self.clock.now() < deadline:
+            await self.clock.sleep(5 * NS_PER_MS)
+        await self.ws.close(code, reason)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _item(self, event: msgspec.Struct, lineage: str | None) -> OutItem | None:
+        kind = _event_type(event)
+        if isinstance(event, TranscriptPartial):
+            if not self.config.partials:
+                return None
+            key: str | None = f"partial:{event.utterance_id}"
+        elif isinstance(event, Observation):
+            key = "observation"
+            if not self.config.keyframes and event.keyframe_jpeg is not None:
+                event = msgspec.structs.replace(event, keyframe_jpeg=None)
+        else:
+            key = kind if kind == "metrics" else None
+        data = encode_event(event)  # type: ignore[arg-type]
+        return OutItem(kind, data, is_droppable(kind), key, lineage)
+
+    def _offer(self, event: ServerEvent) -> None:
+        item = self._item(event, None)
+        if item is not None and not self.outbox.closed:
+            self.outbox.offer(item)
+
+    async def send_event(self, event: Event | msgspec.Struct, lineage: str | None = None) -> None:
+        """Queue an event for the client (waits while the outbox is full of finals/tokens)."""
+        item = self._item(event, lineage)
+        if item is not None:
+            await self.outbox.put(item)
+
+    async def _sender(self) -> None:
+        deadline = self.limits.send_deadline_ms / 1000
+        while (item := await self.outbox.get()) is not None:
+            try:
+                async with asyncio.timeout(deadline):
+                    await self.ws.send(item.data, text=True)
+            except TimeoutError:
+                self.metrics.counter("ws.slow_closes").inc()
+                self.close_code = 4003
+                self.outbox.close()
+                await self.ws.close(4003, "slow consumer")
+                return
+            except ConnectionClosed:
+                self.outbox.close()
+                return
+            if item.lineage is not None:
+                self.metrics.lineage.mark(item.lineage, f"sent.{item.type}", self.clock.now())
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            interval = self.config.metrics_interval_ms
+            await self.clock.sleep((interval or 1000) * NS_PER_MS)
+            if interval and not self.outbox.closed:
+                self._offer(self.metrics_event())
+
+    def transport_counters(self) -> dict[str, int]:
+        core = self.outbox.core
+        counters = {n: c.value for n, c in self.metrics.counters.items() if n.startswith("ws.")}
+        counters.update(
+            {
+                "ws.outbox.dropped": core.dropped,
+                "ws.outbox.coalesced": core.coalesced,
+                "ws.outbox.peak": core.peak,
+                "ws.outbox.sent": core.sent,
+                "ws.video.dropped": self.source.video_dropped if self.source else 0,
+            }
+        )
+        return counters
+
+    def metrics_event(self) -> MetricsEvent:
+        snapshot = self.metrics.snapshot()
+        lineage = snapshot.pop("lineage")
+        return MetricsEvent(
+            t=self.clock.now(),
+            transport=self.transport_counters(),
+            snapshot=snapshot,
+            lineage=lineage,
+        )

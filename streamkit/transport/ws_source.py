@@ -1,0 +1,165 @@
+"""Source stage fed by a WebSocket client's media (``audio.append`` / ``video.frame``).
+
+The server's receive loop calls :meth:`WsSource.push_audio` / :meth:`WsSource.push_video`
+for every decoded frame; the stage's ``run`` forwards them on its output ports:
+
+- ``"audio"``: ``Packet[AudioChunk]`` (16 kHz mono float32), ``pts`` = capture time on the
+  shared clock. Audio is **never dropped**: ``push_audio`` waits while the stage's inbox is
+  full, so a pipeline that falls behind slows the client's upload (TCP backpressure).
+- ``"video"``: ``Packet[VideoFrame]`` (BGR uint8), LATEST: a frame the pipeline has not taken
+  yet is superseded by the next one (counted as ``ws.video.dropped``).
+
+Capture times: the client stamps each frame on its own clock (``capture_ns`` = first sample
+/ the frame). A :class:`~streamkit.clockmap.ClockMapper` per media kind learns offset and
+drift from (capture end, arrival) pairs; ``pts = to_shared(capture_end) - duration``, never
+later than the arrival. A chunk the client numbered contiguously (``seq`` + 1) starts where
+the previous one ended unless its mapped time is more than ``snap_ns`` later (a real pause):
+jitter never makes holes or overlaps in the audio timeline, and a client sending faster than
+real time gets a contiguous timeline rather than a compressed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from streamkit.clock import NS_PER_MS, Clock, LoopClock, Nanos
+from streamkit.clockmap import ClockMapper
+from streamkit.edge import Edge, Policy
+from streamkit.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame, samples_to_ns
+from streamkit.metrics import MetricsRegistry
+from streamkit.packet import Packet, SeqTracker
+from streamkit.stage import StageContext
+from streamkit.transport.protocol import AudioAppend, ProtocolError, VideoFrameIn
+
+__all__ = ["WsSource"]
+
+
+class WsSource:
+    """A pipeline source whose media comes from one WebSocket client.
+
+    Args:
+        metrics: the session's registry (counters ``ws.audio.*`` / ``ws.video.*``).
+        clock: the shared clock (default: the loop clock).
+        audio_capacity: audio chunks buffered before ``push_audio`` waits.
+        snap_ns: contiguity tolerance for audio timestamps (ns).
+        video: whether the ``"video"`` output port is offered.
+    """
+
+    name = "ws_source"
+
+    def __init__(
+        self,
+        metrics: MetricsRegistry,
+        clock: Clock | None = None,
+        *,
+        audio_capacity: int = 64,
+        snap_ns: Nanos = 30 * NS_PER_MS,
+        video: bool = True,
+    ) -> None:
+        self.metrics = metrics
+        self.clock: Clock = clock if clock is not None else LoopClock()
+        self.outputs: tuple[str, ...] = ("audio", "video") if video else ("audio",)
+        self.snap_ns = snap_ns
+        self._audio: Edge[AudioChunk] = Edge("ws.audio.in", audio_capacity, Policy.BLOCK)
+        self._video: Edge[VideoFrame] = Edge("ws.video.in", 1, Policy.LATEST)
+        self._audio_map = ClockMapper()
+        self._video_map = ClockMapper()
+        self._audio_seq = SeqTracker()
+        self._video_seq = SeqTracker()
+        self._last_end: Nanos | None = None
+        self._last_seq: int | None = None
+        self._out_seq = {"audio": 0, "video": 0}
+        self.samples_in = 0
+
+    # -- fed by the server's receive loop ------------------------------------------------
+
+    async def push_audio(self, frame: AudioAppend) -> None:
+        """Queue one audio frame (waits while the pipeline is behind; never drops)."""
+        now = self.clock.now()
+        n = len(frame.samples)
+        duration = samples_to_ns(n, ASR_SAMPLE_RATE)
+        capture_end = frame.header.capture_ns + duration
+        self._audio_map.observe(capture_end, now)
+        pts = min(self._audio_map.to_shared(capture_end), now) - duration
+        contiguous = self._last_seq is not None and frame.header.seq == self._last_seq + 1
+        if contiguous and self._last_end is not None and pts - self._last_end <= self.snap_ns:
+            pts = self._last_end  # no overlap, no jitter holes in contiguous audio
+        lost = self._audio_seq.observe(frame.header.seq)
+        if lost:
+            self.metrics.counter("ws.audio.lost_chunks").inc(lost)
+        self._last_seq = frame.header.seq
+        self._last_end = pts + duration
+        self.samples_in += n
+        self.metrics.counter("ws.audio.samples").inc(n)
+        self.metrics.counter("ws.audio.chunks").inc()
+        packet = Packet("audio", self._next("audio"), pts, duration, AudioChunk(frame.samples))
+        await self._audio.put(packet)
+
+    def push_video(self, frame: VideoFrameIn) -> ProtocolError | None:
+        """Decode and queue one video frame (LATEST); an undecodable JPEG is an error."""
+        if "video" not in self.outputs:
+            return None
+        buf = np.frombuffer(frame.jpeg, dtype=np.uint8)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        if decoded is None:
+            return ProtocolError("invalid_image", "the JPEG in video.frame does not decode")
+        image: npt.NDArray[np.uint8] = np.asarray(decoded, dtype=np.uint8)
+        now = self.clock.now()
+        self._video_map.observe(frame.header.capture_ns, now)
+        pts = min(self._video_map.to_shared(frame.header.capture_ns), now)
+        self._video_seq.observe(frame.header.seq)
+        self.metrics.counter("ws.video.frames").inc()
+        packet = Packet("video", self._next("video"), pts, 0, VideoFrame(image, source="ws"))
+        if not self._video.closed:
+            self._video.put_nowait(packet)
+        return None
+
+    async def flushed(self) -> None:
+        """Wait until every audio chunk pushed so far was handed to the pipeline."""
+        while len(self._audio) and not self._audio.closed:
+            await self.clock.sleep(NS_PER_MS)
+
+    def end(self) -> None:
+        """The client stopped sending (or left): the outputs end after what is queued."""
+        self._audio.close()
+        self._video.close()
+
+    @property
+    def video_dropped(self) -> int:
+        return self._video.stats().dropped
+
+    # -- the stage -----------------------------------------------------------------------
+
+    async def setup(self, ctx: StageContext) -> None:
+        return None
+
+    async def run(self, ctx: StageContext) -> None:
+        async with asyncio.TaskGroup() as group:
+            watcher = group.create_task(self._end_on_stop(ctx))
+            async with asyncio.TaskGroup() as forwarders:
+                forwarders.create_task(self._forward(self._audio, ctx, "audio"))
+                if ctx.has_output("video"):
+                    forwarders.create_task(self._forward(self._video, ctx, "video"))
+            watcher.cancel()
+
+    async def _end_on_stop(self, ctx: StageContext) -> None:
+        await ctx.wait_stopping()
+        self.end()
+
+    async def _forward(self, edge: Edge[Any], ctx: StageContext, port: str) -> None:
+        out = ctx.output(port)
+        async for item in edge:
+            if isinstance(item, Packet):
+                await out.put(item)
+        if port == "video":
+            self.metrics.counter("ws.video.dropped").inc(edge.stats().dropped)
+
+    def _next(self, stream: str) -> int:
+        seq = self._out_seq[stream]
+        self._out_seq[stream] = seq + 1
+        return seq
