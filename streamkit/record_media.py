@@ -33,7 +33,10 @@ _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp"}
 
 
 def decode_audio(path: str | Path, rate: int = ASR_SAMPLE_RATE) -> npt.NDArray[np.float32]:
-    """All audio of ``path`` as mono float32 at ``rate`` Hz (empty if it has no audio)."""
+    """All audio of ``path`` as mono float32 in [-1, 1] at ``rate`` Hz (empty if none).
+
+    A downmix that exceeds full scale is scaled down to 0.99 peak (not clipped).
+    """
     with av.open(str(path)) as container:
         if not container.streams.audio:
             return np.zeros(0, np.float32)
@@ -44,7 +47,11 @@ def decode_audio(path: str | Path, rate: int = ASR_SAMPLE_RATE) -> npt.NDArray[n
                 parts.append(out.to_ndarray().reshape(-1).astype(np.float32))
         for out in resampler.resample(None):
             parts.append(out.to_ndarray().reshape(-1).astype(np.float32))
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    if peak > 1.0:  # a stereo downmix can exceed full scale: scale, never clip
+        audio = (audio * np.float32(0.99 / peak)).astype(np.float32)
+    return audio
 
 
 def decode_video(
@@ -67,8 +74,8 @@ def decode_video(
         for frame in container.decode(video=0):
             t = round(float((frame.pts or 0) * base) * NS_PER_S)
             t0 = t if t0 is None else t0
-            image: npt.NDArray[np.uint8] = np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
-            frames.append((t - t0, _fit(image, max_width)))
+            bgr: npt.NDArray[np.uint8] = np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
+            frames.append((t - t0, _fit(bgr, max_width)))
     return frames
 
 
