@@ -72,7 +72,8 @@ class ReplaySource:
             assert self._path is not None
             if not self._path.exists():
                 raise FileNotFoundError(f"no session file at {self._path}")
-            self.session = read_session(self._path, set(self.ports.values()) | {"/control"})
+            wired = {t for port, t in self.ports.items() if port in ctx.outputs}
+            self.session = read_session(self._path, wired | {"/control"})
 
     def schedule(self) -> list[tuple[Nanos, str, Packet[Any] | Gap]]:
         """(delivery time relative to the session start, port, item), in delivery order."""

@@ -157,7 +157,7 @@ def run_on_virtual_loop(coro: Coroutine[Any, Any, R]) -> R:
     """Run ``coro`` to completion on a fresh looptime (virtual-time) event loop."""
     import looptime
 
-    loop = looptime.new_event_loop(start=0)
+    loop = looptime.new_event_loop(start=0, noop_cycles=1)
     try:
         return loop.run_until_complete(coro)
     finally:
