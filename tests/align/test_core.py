@@ -112,7 +112,8 @@ def test_late_packet_counted_and_delivered_once() -> None:
     assert carried[0].late == (late,)
     assert carried[0].start > late.pts
     assert c.stats()["streams"]["video"]["late"] == 1
-    seen = [p for w in out for s in w.packets.values() for p in s] + [p for w in out for p in w.late]
+    seen = [p for w in out for s in w.packets.values() for p in s]
+    seen += [p for w in out for p in w.late]
     assert len(seen) == len({(p.stream, p.seq) for p in seen}) == 20 + 6
 
 

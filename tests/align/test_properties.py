@@ -117,8 +117,12 @@ def run(core: AlignerCore, schedule: list[tuple[Nanos, Packet[int]]]) -> list[Al
     return windows
 
 
-def check(core: AlignerCore, cfg: AlignerConfig, sched: list[tuple[Nanos, Packet[int]]],
-          windows: list[AlignedWindow]) -> None:
+def check(
+    core: AlignerCore,
+    cfg: AlignerConfig,
+    sched: list[tuple[Nanos, Packet[int]]],
+    windows: list[AlignedWindow],
+) -> None:
     seen: list[tuple[str, int]] = []
     for w in windows:
         for name, group in w.packets.items():
