@@ -1,0 +1,212 @@
+"""The full assistant: capture → (aligner) → ASR + vision → fused LM → one event stream.
+
+Graph (edge policies after the architecture's backpressure table)::
+
+    source ─audio─► [align] ─audio (BLOCK)──► asr ─► tee ─┬─ transcript (BLOCK) ─► responder ─┐
+           └video─►         └video (LATEST)─► vision ─► tee ─┬─ vision (DROP_OLDEST) ─┘       │
+                                                          │  └──────────────┐               │
+                                                          └─────────────────┴─► merge ◄───────┘
+                                                                               │
+                                                                               ▼ (BLOCK)
+                                                                              sink
+
+The aligner only runs when the source has video: with audio alone it would add a window of
+latency and pair nothing. ``build`` wires one session; :class:`Models` holds what is loaded
+once per process (Whisper, the language model) and shared by every session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from streamkit.align import AlignerConfig
+from streamkit.align_stage import AlignStage
+from streamkit.clock import NS_PER_MS, Clock
+from streamkit.compute import ComputeMode
+from streamkit.edge import Edge, Policy
+from streamkit.encoders.asr import AsrConfig, AsrStage
+from streamkit.encoders.whisper_model import WhisperModelShared
+from streamkit.lm.backend import BackendUnavailable, LMBackend
+from streamkit.lm.responder import Responder, ResponderConfig
+from streamkit.metrics import MetricsRegistry
+from streamkit.operators import Merge, Tee
+from streamkit.pipeline import Pipeline
+from streamkit.stage import Stage
+
+if TYPE_CHECKING:
+    from streamkit.encoders.vision import VisionConfig
+
+__all__ = ["AssistantConfig", "Controls", "LMChoice", "Models", "build"]
+
+LMChoice = Literal["auto", "llamacpp", "transformers", "http", "none"]
+
+
+@dataclass(frozen=True)
+class AssistantConfig:
+    """Everything a session of the assistant needs to know.
+
+    Attributes:
+        asr: streaming ASR settings (model path, VAD, decode policy, compute mode).
+        lm: which language model backend: ``auto`` (llama.cpp, else transformers), a named
+            one, ``http`` (an OpenAI-compatible server at ``lm_url``) or ``none``.
+        lm_model: a GGUF path (llamacpp/transformers) or the served model name (http);
+            ``None`` → the bundled SmolLM2-135M-Instruct.
+        lm_url / lm_api_key: the OpenAI-compatible server (``http``).
+        lm_threads: CPU threads for a local model.
+        responder: turn handling (prompt budget, max tokens, prefill).
+        vision: run the vision encoder when the source has video.
+        vision_config: its settings (``None`` → defaults).
+        compute: ``thread`` live, ``virtual`` when replaying on a virtual-time loop.
+        align_window_ms: aligner window (only with video).
+    """
+
+    asr: AsrConfig = field(default_factory=AsrConfig)
+    lm: LMChoice = "auto"
+    lm_model: str | None = None
+    lm_url: str | None = None
+    lm_api_key: str | None = None
+    lm_threads: int = 2
+    responder: ResponderConfig = field(default_factory=ResponderConfig)
+    vision: bool = True
+    vision_config: VisionConfig | None = None
+    compute: ComputeMode = "thread"
+    align_window_ms: int = 100
+
+
+def _load_lm(config: AssistantConfig) -> LMBackend | None:
+    """The language model the config names (loaded now; blocking, seconds)."""
+    if config.lm == "none":
+        return None
+    if config.lm == "http":
+        from streamkit.lm.openai_http import OpenAIHttpBackend, OpenAIHttpConfig
+
+        if not config.lm_url:
+            raise BackendUnavailable("lm=http needs lm_url (e.g. http://127.0.0.1:8080/v1)")
+        return OpenAIHttpBackend(
+            OpenAIHttpConfig(
+                base_url=config.lm_url,
+                model=config.lm_model or "default",
+                api_key=config.lm_api_key,
+            )
+        )
+    if config.lm in ("auto", "llamacpp"):
+        from streamkit.lm.llamacpp import LlamaCppBackend, LlamaCppConfig
+
+        try:
+            return LlamaCppBackend(
+                LlamaCppConfig(
+                    model_path=config.lm_model, n_threads=config.lm_threads, mode=config.compute
+                )
+            )
+        except BackendUnavailable:
+            if config.lm == "llamacpp":
+                raise
+    from streamkit.lm.transformers_backend import TransformersBackend, TransformersConfig
+
+    return TransformersBackend(
+        TransformersConfig(model_path=config.lm_model, n_threads=config.lm_threads)
+    )
+
+
+@dataclass
+class Models:
+    """What is loaded once per process and shared by every session."""
+
+    whisper: WhisperModelShared
+    lm: LMBackend | None
+
+    @classmethod
+    def load(cls, config: AssistantConfig) -> Models:
+        """Load Whisper and the language model (blocking: seconds). Raises with a message
+        that says what to install or pass when a model or runtime is missing."""
+        return cls(whisper=WhisperModelShared(config.asr.whisper), lm=_load_lm(config))
+
+
+class Controls:
+    """Session controls callable from any task on the session's loop."""
+
+    def __init__(self, asr: AsrStage, responder: Responder | None) -> None:
+        self._asr = asr
+        self._responder = responder
+
+    def commit_input(self) -> None:
+        """Finalise the current utterance now (the client's ``input.commit``)."""
+        self._asr.commit()
+
+    def cancel_response(self) -> bool:
+        """Cancel the answer being generated (the client's ``response.cancel``)."""
+        return self._responder.cancel("client") if self._responder is not None else False
+
+
+def _edge(
+    pipe: Pipeline, name: str, policy: Policy = Policy.BLOCK, capacity: int = 64
+) -> Edge[Any]:
+    return pipe.edge(name, capacity, policy)
+
+
+def build(
+    config: AssistantConfig,
+    models: Models,
+    source: Stage,
+    sink: Stage,
+    clock: Clock | None = None,
+    metrics: MetricsRegistry | None = None,
+) -> tuple[Pipeline, Controls]:
+    """Wire one assistant session from ``source`` (ports ``audio``[, ``video``]) to ``sink``."""
+    pipe = Pipeline(clock, metrics)
+    outputs: tuple[str, ...] = getattr(source, "outputs", ("audio",))
+    with_video = "video" in outputs and config.vision
+
+    source_ports: dict[str, Edge[Any]] = {"audio": _edge(pipe, "source.audio", capacity=256)}
+    if "video" in outputs:
+        source_ports["video"] = _edge(pipe, "source.video", Policy.LATEST)
+    pipe.add(source, outputs=source_ports)
+
+    asr_in = source_ports["audio"]
+    video_in: Edge[Any] | None = None
+    if with_video:
+        align = AlignStage(
+            ("audio", "video"),
+            AlignerConfig(window_ns=config.align_window_ms * NS_PER_MS),
+        )
+        asr_in = _edge(pipe, "align.audio", capacity=256)
+        video_in = _edge(pipe, "align.video", Policy.LATEST)
+        pipe.add(align, inputs=source_ports, outputs={"audio": asr_in, "video": video_in})
+
+    asr = AsrStage(models.whisper, replace(config.asr, compute=config.compute))
+    asr_out = _edge(pipe, "asr.out")
+    pipe.add(asr, inputs={"in": asr_in}, outputs={"out": asr_out})
+
+    merge_ports: dict[str, Edge[Any]] = {}
+    transcript_ports = {"client": _edge(pipe, "asr.client")}
+    merge_ports["asr"] = transcript_ports["client"]
+    responder: Responder | None = None
+    if models.lm is not None:
+        transcript_ports["lm"] = _edge(pipe, "asr.lm")
+    pipe.add(Tee("asr.tee", list(transcript_ports)), {"in": asr_out}, transcript_ports)
+
+    vision_ports: dict[str, Edge[Any]] = {}
+    if video_in is not None:
+        from streamkit.encoders.vision import VisionStage
+
+        vision_out = _edge(pipe, "vision.out", Policy.DROP_OLDEST, 16)
+        pipe.add(VisionStage(config.vision_config), {"in": video_in}, {"out": vision_out})
+        vision_ports["client"] = _edge(pipe, "vision.client", Policy.DROP_OLDEST, 16)
+        if models.lm is not None:
+            vision_ports["lm"] = _edge(pipe, "vision.lm", Policy.DROP_OLDEST, 16)
+        pipe.add(Tee("vision.tee", list(vision_ports)), {"in": vision_out}, vision_ports)
+        merge_ports["vision"] = vision_ports["client"]
+
+    if models.lm is not None:
+        responder = Responder(models.lm, config.responder)
+        responder_in = {"transcript": transcript_ports["lm"]}
+        if "lm" in vision_ports:
+            responder_in["vision"] = vision_ports["lm"]
+        merge_ports["response"] = _edge(pipe, "responder.out")
+        pipe.add(responder, responder_in, {"out": merge_ports["response"]})
+
+    events = _edge(pipe, "events")
+    pipe.add(Merge("events", list(merge_ports)), merge_ports, {"out": events})
+    pipe.add(sink, inputs={"in": events})
+    return pipe, Controls(asr, responder)
