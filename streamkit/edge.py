@@ -9,7 +9,10 @@ Every queue in streamkit is an :class:`Edge`. Policies (what happens when full):
 
 Control events (gap, flush, end of stream) are never dropped and never wait: they are
 queued past the capacity so shutdown and flushes cannot deadlock. ``close()`` enqueues an
-:class:`~streamkit.packet.EndOfStream`; iteration stops after it. A single consumer per edge
+:class:`~streamkit.packet.EndOfStream`; iteration stops after it. ``abandon()`` is the
+consumer's side of shutdown: the consumer is gone, so packets are discarded and counted.
+Blocked producers are served first-come first-served; a producer arriving while others wait
+cannot take the freed slot before them. A single consumer per edge
 is assumed; producers may be many. Not thread-safe: from other threads use
 ``loop.call_soon_threadsafe`` (see the sources).
 """
@@ -76,6 +79,8 @@ class Edge(Generic[T]):
         self._items: deque[Packet[T] | Control] = deque()
         self._packets = 0
         self._closed = False
+        self._abandoned = False
+        self._reserved = 0  # slots granted to woken producers that have not put yet
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
         self._peak = 0
@@ -98,17 +103,23 @@ class Edge(Generic[T]):
 
         Under ``BLOCK`` a full edge refuses the packet (returns False, counts nothing): the
         caller decides. Under the drop policies the packet (or the oldest) is dropped and
-        counted. Control events are always queued.
+        counted. Control events are always queued. On an abandoned edge (the consumer is
+        gone) packets are discarded and counted as dropped.
         """
         if self._closed:
             raise EdgeClosed(f"edge {self.name!r} is closed")
+        if self._abandoned:
+            if isinstance(item, Packet):
+                self._dropped += 1
+                return False
+            return True
         if not isinstance(item, Packet):
             self._append_control(item)
             return True
-        if self._packets >= self.capacity:
+        if self._packets + self._reserved >= self.capacity:
             if self.policy is Policy.BLOCK:
                 return False
-            if self.policy is Policy.DROP_NEWEST:
+            if self.policy is Policy.DROP_NEWEST or self._packets == 0:
                 self._dropped += 1
                 return False
             self._drop_oldest_packet()
@@ -116,20 +127,34 @@ class Edge(Generic[T]):
         return True
 
     async def put(self, item: Packet[T] | Control) -> None:
-        """Queue ``item``; under ``BLOCK`` wait while the edge is full."""
-        while not self.put_nowait(item):
-            if self.policy is not Policy.BLOCK:
-                return
-            self._blocked += 1
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._putters.append(fut)
-            try:
-                await fut
-            finally:
-                if fut in self._putters:
-                    self._putters.remove(fut)
-            if self._closed:
-                raise EdgeClosed(f"edge {self.name!r} closed while waiting to put")
+        """Queue ``item``; under ``BLOCK`` wait (FIFO among producers) while the edge is full.
+
+        Raises :class:`EdgeClosed` if the edge is or gets closed. Cancellation while waiting
+        is safe: a slot handed to a cancelled producer passes on to the next one.
+        """
+        if self.put_nowait(item) or self.policy is not Policy.BLOCK or self._abandoned:
+            return
+        assert isinstance(item, Packet)  # controls never wait
+        self._blocked += 1
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._putters.append(fut)
+        try:
+            await fut
+        except BaseException:
+            if fut in self._putters:
+                self._putters.remove(fut)
+            elif fut.done() and not fut.cancelled() and self._reserved:
+                self._reserved -= 1  # granted a slot, then cancelled: pass it on
+                self._grant()
+            raise
+        if self._reserved:
+            self._reserved -= 1
+        if self._closed:
+            raise EdgeClosed(f"edge {self.name!r} closed while waiting to put")
+        if self._abandoned:
+            self._dropped += 1
+            return
+        self._append_packet(item)
 
     def close(self, error: str | None = None) -> None:
         """End the stream in band: the consumer sees every queued item, then the end."""
@@ -138,9 +163,25 @@ class Edge(Generic[T]):
         self._items.append(EndOfStream(self.name, error))
         self._closed = True
         self._wake_getter()
-        for fut in self._putters:
-            if not fut.done():
-                fut.set_result(None)
+        self._release_putters()
+
+    def abandon(self) -> None:
+        """The consumer is gone: discard (and count) further packets, release waiting producers.
+
+        The pipeline calls this on a stage's inputs when the stage returns, so upstream
+        producers never wait forever on a consumer that stopped reading.
+        """
+        if self._abandoned:
+            return
+        self._abandoned = True
+        self._dropped += self._packets
+        self._items.clear()
+        self._packets = 0
+        self._release_putters()
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
 
     # -- consumer side -------------------------------------------------------------------
 
@@ -149,6 +190,8 @@ class Edge(Generic[T]):
         while not self._items:
             if self._closed:
                 return EndOfStream(self.name)
+            if self._getter is not None:
+                raise RuntimeError(f"edge {self.name!r} has a single consumer; a second get()")
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._getter = fut
             try:
@@ -213,12 +256,24 @@ class Edge(Generic[T]):
         if isinstance(item, Packet):
             self._packets -= 1
             self._got += 1
-            while self._putters:
-                fut = self._putters.popleft()
-                if not fut.done():
-                    fut.set_result(None)
-                    break
+            if self._putters:
+                self._grant()
         return item
+
+    def _grant(self) -> None:
+        """Hand free slots to waiting producers in FIFO order (reserved until they put)."""
+        while self._putters and self._packets + self._reserved < self.capacity:
+            fut = self._putters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                self._reserved += 1
+
+    def _release_putters(self) -> None:
+        while self._putters:
+            fut = self._putters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+        self._reserved = 0
 
     def _wake_getter(self) -> None:
         if self._getter is not None and not self._getter.done():

@@ -5,7 +5,8 @@ Lifecycle of :meth:`Pipeline.run`:
 1. **setup** every stage (models load, devices open) — concurrently;
 2. set ``base_time`` = ``clock.now()`` (readiness handshake: nothing is stamped before);
 3. **run** every stage as a task of one TaskGroup; a stage that returns has its outputs
-   closed (end of stream flows downstream in band);
+   closed (end of stream flows downstream in band) and its inputs abandoned (producers
+   upstream no longer wait on it: their packets are dropped and counted);
 4. return when every stage has returned.
 
 ``drain()`` asks sources (stages that watch ``ctx.stopping``) to finish, so everything in
@@ -119,7 +120,7 @@ class Pipeline:
         self._stopping.set()
 
     def abort(self) -> None:
-        """Cancel every stage now; ``run`` returns with ``state.aborted`` set."""
+        """Cancel every stage now (also during setup); ``run`` returns, ``state.aborted`` set."""
         self.state.aborted = True
         self._stopping.set()
         for task in self._tasks:
@@ -133,7 +134,9 @@ class Pipeline:
         try:
             async with asyncio.TaskGroup() as group:
                 for node in self._nodes:
-                    group.create_task(self._setup(node), name=f"setup:{node.stage.name}")
+                    task = group.create_task(self._setup(node), name=f"setup:{node.stage.name}")
+                    self._tasks.append(task)
+            self._tasks.clear()
             base = self.clock.now()
             self.state.base_time = base
             for node in self._nodes:
@@ -157,6 +160,10 @@ class Pipeline:
     async def _setup(self, node: _Node) -> None:
         try:
             await node.stage.setup(node.ctx)
+        except asyncio.CancelledError:
+            if self.state.aborted:
+                return
+            raise
         except Exception as error:
             raise StageFailed(node.stage.name, "setup", error) from error
 
@@ -174,6 +181,8 @@ class Pipeline:
         finally:
             for edge in node.ctx.outputs.values():
                 edge.close()
+            for edge in node.ctx.inputs.values():
+                edge.abandon()
 
 
 def _first_leaf(group: BaseExceptionGroup[StageFailed]) -> StageFailed:
