@@ -55,10 +55,17 @@ class EchoStage:
 
     name = "echo"
 
-    def __init__(self, controls: EchoControls, tokens: int = 20, token_ns: Nanos = 20 * NS_PER_MS):
+    def __init__(
+        self,
+        controls: EchoControls,
+        tokens: int = 20,
+        token_ns: Nanos = 20 * NS_PER_MS,
+        pad: int = 0,
+    ) -> None:
         self.controls = controls
         self.tokens = tokens
         self.token_ns = token_ns
+        self.pad = "." * pad
         self.samples = 0
         self.chunks = 0
         self._utt = 0
@@ -143,7 +150,7 @@ class EchoStage:
         try:
             for index in range(self.tokens):
                 await ctx.clock.sleep(self.token_ns)
-                piece = f"t{index} "
+                piece = f"t{index}{self.pad} "
                 text += piece
                 delta = ResponseDelta(rid, uid, piece, index)
                 await out.put(Packet("response", index, ctx.clock.now(), 0, delta, lineage=uid))
@@ -156,11 +163,15 @@ class EchoStage:
 
 
 def echo_factory(
-    tokens: int = 20, token_ns: Nanos = 20 * NS_PER_MS, stages: list[EchoStage] | None = None
+    tokens: int = 20,
+    token_ns: Nanos = 20 * NS_PER_MS,
+    stages: list[EchoStage] | None = None,
+    pad: int = 0,
 ) -> Any:
     """A :data:`~streamkit.transport.session.PipelineFactory` for the echo pipeline.
 
-    ``stages``, when given, collects each session's :class:`EchoStage` (for tests).
+    ``stages``, when given, collects each session's :class:`EchoStage` (for tests); ``pad``
+    makes every answer token that many bytes longer (load tests).
     """
 
     def build(
@@ -168,7 +179,7 @@ def echo_factory(
     ) -> tuple[Pipeline, EchoControls]:
         pipe = Pipeline(metrics=metrics)
         controls = EchoControls()
-        stage = EchoStage(controls, tokens, token_ns)
+        stage = EchoStage(controls, tokens, token_ns, pad)
         if stages is not None:
             stages.append(stage)
         audio = pipe.edge("audio", 64, Policy.BLOCK)

@@ -157,6 +157,7 @@ class Server:
             self.options.limits,
             self.device_source,
             self.clock,
+            self.options.close_timeout_s,
         )
         self.sessions[session.id] = session
         try:

@@ -151,8 +151,10 @@ class Session:
         limits: Limits,
         device_source: DeviceSourceFactory | None = None,
         clock: Clock | None = None,
+        close_timeout_s: float = 2.0,
     ) -> None:
         self.ws = ws
+        self.close_timeout_s = close_timeout_s
         self.id = uuid.uuid4().hex[:12]
         self.pipelines = pipelines
         self.config = config
@@ -343,7 +345,19 @@ class Session:
         deadline = self.clock.now() + self.limits.send_deadline_ms * NS_PER_MS
         while len(self.outbox.core) and self.clock.now() < deadline:
             await self.clock.sleep(5 * NS_PER_MS)
-        await self.ws.close(code, reason)
+        await self._close(code, reason)
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Close with ``code``; a client that reads nothing is cut off after the timeout.
+
+        The close frame queues behind unsent data: a client that resumes reading within
+        ``close_timeout_s`` sees ``code``, one that never does loses the TCP connection.
+        """
+        try:
+            async with asyncio.timeout(self.close_timeout_s):
+                await self.ws.close(code, reason)
+        except TimeoutError:
+            self.ws.transport.abort()
 
     # -- sending -------------------------------------------------------------------------
 
@@ -383,7 +397,7 @@ class Session:
                 self.metrics.counter("ws.slow_closes").inc()
                 self.close_code = 4003
                 self.outbox.close()
-                await self.ws.close(4003, "slow consumer")
+                await self._close(4003, "slow consumer")
                 return
             except ConnectionClosed:
                 self.outbox.close()

@@ -8,11 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from streamkit.clock import NS_PER_MS, LoopClock
 from streamkit.events import ResponseDelta, ResponseDone, TranscriptFinal, TranscriptPartial
 from streamkit.transport.client import Client
 from streamkit.transport.protocol import PROTOCOL, MetricsEvent, SessionUpdated
-
-from streamkit.clock import NS_PER_MS, LoopClock
 
 EchoServer = Any
 
@@ -29,16 +28,20 @@ async def test_session_created_update_audio_commit_answer(echo_server: EchoServe
         await client.stream_audio(tone, realtime=False)
         await client.commit()
         done = await client.wait_for(lambda r: isinstance(r.event, ResponseDone), 10)
-        assert isinstance(done.event, ResponseDone) and not done.event.cancelled
+        assert isinstance(done.event, ResponseDone)
+        assert not done.event.cancelled
         finals = client.of_type(TranscriptFinal)
-        assert finals and finals[0].text == "heard 1.00 s"
+        assert finals
+        assert finals[0].text == "heard 1.00 s"
         word = finals[0].words[0]
         assert word.end - word.start == pytest.approx(1e9, abs=2e6)
         assert len(client.of_type(ResponseDelta)) == 20
         assert client.of_type(TranscriptPartial)
         metrics = await client.wait_for(
-            lambda r: isinstance(r.event, MetricsEvent)
-            and r.event.transport.get("ws.audio.samples") == 16000,
+            lambda r: (
+                isinstance(r.event, MetricsEvent)
+                and r.event.transport.get("ws.audio.samples") == 16000
+            ),
             5,
         )
         assert isinstance(metrics.event, MetricsEvent)
@@ -64,7 +67,14 @@ async def test_disconnect_mid_answer_cancels_and_leaks_no_task(echo_server: Echo
     await LoopClock().sleep(50 * NS_PER_MS)
     left = {t for t in asyncio.all_tasks() if t not in before and not t.done()}
     left.discard(asyncio.current_task())
-    assert not [t.get_name() for t in left if "send:" in t.get_name() or "pipeline" in t.get_name()
-                or "stage:" in t.get_name() or "metrics:" in t.get_name()]
+    assert not [
+        t.get_name()
+        for t in left
+        if "send:" in t.get_name()
+        or "pipeline" in t.get_name()
+        or "stage:" in t.get_name()
+        or "metrics:" in t.get_name()
+    ]
     stage = echo_server.stages[0]
-    assert stage._answer is not None and stage._answer.cancelled()
+    assert stage._answer is not None
+    assert stage._answer.cancelled()

@@ -1,0 +1,154 @@
+// streamkit browser client: mic (+ camera) -> protocol v1 binary frames; events -> the page.
+// Query parameters: ?token=… (server auth), ?autostart=1, ?camera=1, ?pipeline=NAME.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.search);
+  const NS_PER_SAMPLE = 62500n; // 1e9 / 16000
+  const state = { ws: null, events: [], finals: [], answers: {}, errors: [], sessionId: null,
+                  audioFrames: 0, videoFrames: 0, running: false };
+  window.streamkit = state;
+
+  function header(kind, format, channels, rate, seq, captureNs, payloadBytes) {
+    const buf = new ArrayBuffer(24 + payloadBytes);
+    const v = new DataView(buf);
+    v.setUint8(0, 0x53); v.setUint8(1, 0x4b);           // "SK"
+    v.setUint8(2, 1); v.setUint8(3, kind); v.setUint8(4, format); v.setUint8(5, channels);
+    v.setUint16(6, 0, true); v.setUint32(8, rate, true); v.setUint32(12, seq >>> 0, true);
+    v.setBigInt64(16, captureNs, true);
+    return buf;
+  }
+  const nowNs = () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+
+  function setStatus(text) { $("status").textContent = text; }
+
+  function show(ev) {
+    state.events.push(ev.type);
+    switch (ev.type) {
+      case "session.created":
+        state.sessionId = ev.session_id; setStatus(`session ${ev.session_id} (${ev.protocol})`); break;
+      case "transcript.partial":
+        $("partial").textContent = ev.text; break;
+      case "transcript.final":
+        state.finals.push(ev.text);
+        $("final").textContent = state.finals.join(" ").trim();
+        $("partial").textContent = ""; break;
+      case "response.delta": {
+        let el = document.getElementById("r-" + ev.response_id);
+        if (!el) { el = document.createElement("div"); el.className = "answer"; el.id = "r-" + ev.response_id; $("answers").appendChild(el); }
+        el.textContent += ev.text; state.answers[ev.response_id] = el.textContent; break;
+      }
+      case "response.done": {
+        let el = document.getElementById("r-" + ev.response_id);
+        if (!el) { el = document.createElement("div"); el.className = "answer"; el.id = "r-" + ev.response_id; $("answers").appendChild(el); }
+        el.textContent = ev.text; if (ev.cancelled) el.classList.add("cancelled");
+        state.answers[ev.response_id] = ev.text; break;
+      }
+      case "vision.observation":
+        $("vision").textContent = `${ev.width}x${ev.height} ${ev.summary || ""}\n` +
+          ev.detections.map((d) => `${d.label} ${d.score.toFixed(2)} ${d.text || ""}`).join("\n"); break;
+      case "metrics": {
+        const t = ev.transport;
+        const lines = Object.keys(t).sort().map((k) => `${k} ${t[k]}`);
+        const h = ev.snapshot.histograms || {};
+        for (const k of Object.keys(h).filter((k) => k.startsWith("e2e.")).slice(0, 8))
+          lines.push(`${k} p50 ${(h[k].p50_ns / 1e6).toFixed(0)} ms`);
+        $("metrics").textContent = lines.join("\n"); break;
+      }
+      case "error": {
+        state.errors.push(ev.code);
+        const el = document.createElement("div"); el.textContent = `${ev.code}: ${ev.message}`;
+        $("errors").appendChild(el); break;
+      }
+    }
+  }
+
+  async function startAudio(stream, ws) {
+    const ctx = new AudioContext();
+    const src = ctx.createMediaStreamSource(stream);
+    let seq = 0, samples = 0n, t0 = null;
+    const send = (pcm) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (t0 === null) t0 = nowNs() - BigInt(pcm.length) * NS_PER_SAMPLE;
+      const buf = header(1, 1, 1, 16000, seq++, t0 + samples * NS_PER_SAMPLE, pcm.byteLength);
+      new Int16Array(buf, 24).set(pcm);
+      samples += BigInt(pcm.length);
+      ws.send(buf); state.audioFrames++;
+    };
+    if (ctx.audioWorklet) {
+      await ctx.audioWorklet.addModule("pcm-worklet.js");
+      const node = new AudioWorkletNode(ctx, "pcm-downsampler");
+      node.port.onmessage = (e) => send(new Int16Array(e.data));
+      src.connect(node);
+    } else { // insecure origins have no AudioWorklet: ScriptProcessor fallback
+      const node = ctx.createScriptProcessor(4096, 1, 1);
+      const ratio = ctx.sampleRate / 16000; let pos = 0, acc = 0, n = 0, out = [];
+      node.onaudioprocess = (e) => {
+        for (const x of e.inputBuffer.getChannelData(0)) {
+          acc += x; n++; pos++;
+          if (pos >= ratio) { pos -= ratio; const v = Math.max(-1, Math.min(1, acc / n)); acc = 0; n = 0;
+            out.push(v < 0 ? v * 32768 : v * 32767);
+            if (out.length === 320) { send(Int16Array.from(out)); out = []; } }
+        }
+      };
+      src.connect(node); node.connect(ctx.destination);
+    }
+    return ctx;
+  }
+
+  function startVideo(stream, ws) {
+    const video = $("preview"); video.hidden = false; video.srcObject = stream;
+    const canvas = document.createElement("canvas"); canvas.width = 320; canvas.height = 240;
+    const g = canvas.getContext("2d"); let seq = 0;
+    return setInterval(() => {
+      if (ws.readyState !== WebSocket.OPEN || video.readyState < 2) return;
+      const capture = nowNs();
+      g.drawImage(video, 0, 0, canvas.width, canvas.height);
+      canvas.toBlob(async (blob) => {
+        if (!blob || ws.readyState !== WebSocket.OPEN) return;
+        const jpeg = new Uint8Array(await blob.arrayBuffer());
+        const buf = header(2, 2, 0, 0, seq++, capture, jpeg.byteLength);
+        new Uint8Array(buf, 24).set(jpeg); ws.send(buf); state.videoFrames++;
+      }, "image/jpeg", 0.7);
+    }, 500);
+  }
+
+  async function start() {
+    $("start").disabled = true;
+    const camera = $("camera").checked || params.get("camera") === "1";
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const token = params.get("token");
+    const ws = new WebSocket(`${scheme}://${location.host}/ws` + (token ? `?token=${encodeURIComponent(token)}` : ""));
+    ws.binaryType = "arraybuffer"; state.ws = ws;
+    let ctx = null, timer = null, stream = null;
+    ws.onmessage = (e) => { try { show(JSON.parse(e.data)); } catch (err) { console.error(err); } };
+    ws.onclose = (e) => { setStatus(`closed (${e.code}${e.reason ? " " + e.reason : ""})`); stop(); };
+    const stop = () => {
+      state.running = false;
+      if (timer) clearInterval(timer);
+      if (ctx) ctx.close();
+      if (stream) stream.getTracks().forEach((t) => t.stop());
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      $("start").disabled = false; for (const id of ["stop", "commit", "cancel"]) $(id).disabled = true;
+    };
+    $("stop").onclick = stop;
+    $("commit").onclick = () => ws.send(JSON.stringify({ type: "input.commit" }));
+    $("cancel").onclick = () => ws.send(JSON.stringify({ type: "response.cancel" }));
+    await new Promise((ok, bad) => { ws.onopen = ok; ws.onerror = bad; });
+    if (params.get("pipeline")) ws.send(JSON.stringify({ type: "session.update", pipeline: params.get("pipeline") }));
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: false },
+        video: camera ? { width: 640, height: 480 } : false,
+      });
+    } catch (err) { setStatus(`no media: ${err}`); ws.close(1000); return; }
+    ctx = await startAudio(stream, ws);
+    if (camera) timer = startVideo(stream, ws);
+    state.running = true;
+    for (const id of ["stop", "commit", "cancel"]) $(id).disabled = false;
+    setStatus(`streaming (${ctx.sampleRate} Hz → 16 kHz)` + (camera ? " + camera" : ""));
+  }
+
+  $("start").onclick = () => start().catch((err) => setStatus(`error: ${err}`));
+  if (params.get("autostart") === "1") start().catch((err) => setStatus(`error: ${err}`));
+})();
