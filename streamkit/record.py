@@ -52,12 +52,18 @@ __all__ = [
     "Recorder",
     "Session",
     "SessionWriter",
+    "default_session_path",
     "iter_messages",
     "read_session",
 ]
 
 PROFILE = "streamkit"
 SESSION_METADATA = "streamkit.session"
+
+
+def default_session_path() -> Path:
+    """The bundled real session (``streamkit/data/default_session.mcap``, ~13 s, 3 turns)."""
+    return Path(__file__).resolve().parent / "data" / "default_session.mcap"
 
 
 class SessionWriter:

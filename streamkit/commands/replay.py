@@ -1,0 +1,130 @@
+"""``streamkit replay SESSION``: play a recorded session through the best available pipeline.
+
+Real-time pace by default (``--speed`` to go faster); ``--virtual`` runs on a virtual-time loop
+(finishes as fast as the models compute, with the recorded jitter and charged model time).
+``--out FILE`` records the replayed media, every event and the metrics into a new session
+(input for ``streamkit report``). Prints transcripts and answers as they come, then latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from streamkit.events import ResponseDone, TranscriptFinal
+from streamkit.metrics import MetricsRegistry
+from streamkit.packet import Packet
+from streamkit.record import SessionWriter, default_session_path
+from streamkit.sources.replay import ReplaySource
+from streamkit.ui.pipelines import load_pipeline
+from streamkit.ui.summary import latency_table, lineage_rows
+from streamkit.ui.tap import CallbackSink, TappedSource
+
+__all__ = ["add_arguments", "replay_session", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", nargs="?", type=Path, default=None,
+                        help="MCAP session (default: the bundled session)")
+    parser.add_argument("--pipeline", default="best", choices=["best", "assistant", "asr", "vad"])
+    parser.add_argument("--speed", type=float, default=1.0, help="pace factor (default 1)")
+    parser.add_argument("--virtual", action="store_true", help="run on virtual time (fast)")
+    parser.add_argument("--timing", default="arrival", choices=["arrival", "pts"],
+                        help="deliver at recorded arrival (jitter) or at capture pts")
+    parser.add_argument("--out", type=Path, default=None, help="record the run into this MCAP")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+
+
+def _describe(payload: Any) -> str | None:
+    if isinstance(payload, TranscriptFinal) and payload.text.strip():
+        return f"[bold]final[/] {payload.text.strip()}"
+    if isinstance(payload, ResponseDone):
+        return f"[green]answer[/] {payload.text.strip()}"
+    name = type(payload).__name__
+    if name in ("SpeechStarted", "SpeechStopped"):
+        return f"[dim]{name}[/] {payload.utterance_id}"
+    return None
+
+
+async def replay_session(
+    session: Path, *, pipeline: str = "best", speed: float = 1.0, virtual: bool = False,
+    timing: str = "arrival", out: Path | None = None, console: Console | None = None,
+) -> dict[str, Any]:
+    """Replay ``session`` (see the module docstring); returns the final metrics snapshot."""
+    console = console or Console()
+    loaded = load_pipeline(pipeline, virtual=virtual)
+    console.print(f"pipeline: [bold]{loaded.kind}[/] — {loaded.note}")
+    writer = SessionWriter(out, metadata={"replayed_from": str(session)}) if out else None
+    clock_now: list[int] = [0]
+
+    def tap(port: str, packet: Packet[Any]) -> Packet[Any]:
+        if writer is not None:
+            writer.write_packet(packet, clock_now[0])
+        return packet
+
+    def on_item(now: int, item: Any) -> None:
+        clock_now[0] = now
+        if isinstance(item, Packet):
+            if writer is not None:
+                writer.write_packet(item, now)
+            line = _describe(item.payload)
+            if line and console is not None:
+                console.print(f"{(now - base[0]) / 1e9:7.2f}s  {line}")
+
+    base = [0]
+    source = ReplaySource(session, speed=speed, timing=timing)  # type: ignore[arg-type]
+
+    class _Clocked(TappedSource):
+        async def run(self, ctx: Any) -> None:
+            base[0] = ctx.base_time
+            inner_tap = self.tap
+
+            def stamped(port: str, packet: Packet[Any]) -> Packet[Any] | None:
+                clock_now[0] = ctx.clock.now()
+                return inner_tap(port, packet)
+
+            self.tap = stamped
+            await super().run(ctx)
+
+    metrics = MetricsRegistry()
+    pipe, _controls = loaded.factory(_Clocked(source, tap), CallbackSink(on_item), metrics)
+    if writer is not None:
+        writer.add_metadata("streamkit.pipeline", {"kind": loaded.kind})
+    try:
+        await pipe.run()
+    finally:
+        if writer is not None:
+            if pipe.state.base_time is not None:
+                writer.add_metadata("streamkit.recorder",
+                                    {"base_time_ns": str(pipe.state.base_time)})
+            writer.write_metrics(metrics, pipe.clock.now(), samples=True)
+            writer.close()
+    snapshot = metrics.snapshot()
+    console.print(latency_table(snapshot))
+    for uid, events in lineage_rows(snapshot["lineage"]):
+        console.print(f"  {uid}: " + " → ".join(f"{ev} {ms:.0f} ms" for ev, ms in events))
+    return snapshot
+
+
+def run(args: argparse.Namespace) -> int:
+    session = args.session or default_session_path()
+    if not session.exists():
+        print(f"streamkit replay: no session file at {session}")
+        return 2
+    console = Console(quiet=False)
+    coro = replay_session(session, pipeline=args.pipeline, speed=args.speed,
+                          virtual=args.virtual, timing=args.timing, out=args.out,
+                          console=None if args.quiet else console)
+    if args.virtual:
+        from streamkit.testing.replay import run_on_virtual_loop
+
+        run_on_virtual_loop(coro)
+    else:
+        asyncio.run(coro)
+    if args.out:
+        console.print(f"recorded → {args.out}")
+    return 0

@@ -1,0 +1,53 @@
+"""``streamkit report SESSION``: PNG + HTML latency timeline of a recorded session.
+
+A session recorded from devices holds only media; record one with events and metrics with
+``streamkit replay SESSION --out run.mcap`` (or ``--run`` here, which does exactly that on
+virtual time first) and report on that.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", nargs="?", type=Path, default=None,
+                        help="MCAP session (default: the bundled session)")
+    parser.add_argument("-o", "--out", type=Path, default=Path("report"),
+                        help="output path without suffix: writes OUT.png and OUT.html")
+    parser.add_argument("--run", action="store_true",
+                        help="first replay the session through the best pipeline on virtual "
+                             "time (recorded next to OUT as OUT.mcap), then report on that")
+    parser.add_argument("--pipeline", default="best", choices=["best", "assistant", "asr", "vad"])
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamkit.record import default_session_path
+
+    session: Path = args.session or default_session_path()
+    if not session.exists():
+        print(f"streamkit report: no session file at {session}")
+        return 2
+    if args.run:
+        from rich.console import Console
+
+        from streamkit.commands.replay import replay_session
+        from streamkit.testing.replay import run_on_virtual_loop
+
+        ran = args.out.with_suffix(".mcap")
+        ran.parent.mkdir(parents=True, exist_ok=True)
+        run_on_virtual_loop(replay_session(session, pipeline=args.pipeline, virtual=True,
+                                           out=ran, console=Console()))
+        session = ran
+    from streamkit.report import write_report
+
+    try:
+        png, page = write_report(session, args.out)
+    except ValueError as error:
+        print(f"streamkit report: {error}")
+        return 2
+    print(f"wrote {png} and {page}")
+    return 0

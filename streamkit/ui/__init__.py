@@ -1,0 +1,1 @@
+"""Desktop demo and shared app plumbing: state (pure), renderer (pure), window, terminal view."""

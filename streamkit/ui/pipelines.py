@@ -1,0 +1,153 @@
+"""The best pipeline this install can run, as a replay-harness style factory.
+
+``(source, sink, metrics) -> (Pipeline, controls)``, in order of preference:
+
+1. ``assistant`` — :mod:`pipelines.assistant` (ASR + vision + fused LM), when it is installed;
+2. ``asr`` — streaming ASR only (:class:`streamkit.encoders.asr.AsrStage`, bundled Whisper);
+3. ``vad`` — an energy voice-activity detector (no models; speech start/stop events).
+
+``virtual=True`` asks for model calls that charge virtual time (replay on a virtual loop).
+Loading models blocks (seconds); do it before starting the loop's real-time work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from streamkit.clock import NS_PER_MS, Nanos
+from streamkit.edge import Policy
+from streamkit.events import SpeechStarted, SpeechStopped
+from streamkit.metrics import MetricsRegistry
+from streamkit.packet import Packet
+from streamkit.pipeline import Pipeline
+from streamkit.stage import Stage, StageContext
+
+__all__ = ["EnergyVad", "Factory", "LoadedPipeline", "load_pipeline"]
+
+Factory = Callable[[Stage, Stage, MetricsRegistry], tuple[Pipeline, Any]]
+
+
+@dataclass
+class LoadedPipeline:
+    """A factory and what it is (``kind``: assistant / asr / vad) with a human note."""
+
+    kind: str
+    factory: Factory
+    note: str = ""
+
+
+class EnergyVad:
+    """Energy VAD stage: ``audio`` in, SpeechStarted/SpeechStopped out on ``out`` (no model).
+
+    A 20 ms chunk with RMS ≥ ``threshold`` is voiced; an utterance ends ``hangover_ms`` after
+    the last voiced chunk. Utterance ids ``vad-<n>`` are the packets' lineage.
+    """
+
+    def __init__(self, threshold: float = 0.02, hangover_ms: int = 700) -> None:
+        self.name = "vad"
+        self.threshold = threshold
+        self.hangover: Nanos = hangover_ms * NS_PER_MS
+
+    async def setup(self, ctx: StageContext) -> None:
+        return None
+
+    async def run(self, ctx: StageContext) -> None:
+        out = ctx.output()
+        seq = 0
+        uid: str | None = None
+        last_voiced: Nanos = 0
+        n = 0
+        async for item in ctx.input("in"):
+            if not isinstance(item, Packet):
+                continue
+            samples = item.payload.samples
+            rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+            if rms >= self.threshold:
+                last_voiced = item.end
+                if uid is None:
+                    uid, n = f"vad-{n}", n + 1
+                    await out.put(Packet("speech", seq, item.pts, 0, SpeechStarted(uid, item.pts),
+                                         lineage=uid))
+                    seq += 1
+            elif uid is not None and item.end - last_voiced > self.hangover:
+                await out.put(Packet("speech", seq, last_voiced, 0,
+                                     SpeechStopped(uid, last_voiced), lineage=uid))
+                seq, uid = seq + 1, None
+
+
+def _audio_only(stage: Stage) -> Factory:
+    def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
+        pipe = Pipeline(metrics=metrics)
+        audio = pipe.edge("audio", 64, Policy.BLOCK)
+        events = pipe.edge("events", 64, Policy.BLOCK)
+        pipe.add(source, outputs={"audio": audio})
+        pipe.add(stage, inputs={"in": audio}, outputs={"out": events})
+        pipe.add(sink, inputs={"in": events})
+        return pipe, None
+
+    return factory
+
+
+def _assistant(virtual: bool) -> LoadedPipeline | None:
+    try:
+        assistant: Any = importlib.import_module("pipelines.assistant")
+    except ImportError:
+        return None
+    # pipelines/assistant.py is the lead's; vision is optional until its encoder is installed.
+    has_vision = importlib.util.find_spec("streamkit.encoders.vision") is not None
+    config = assistant.AssistantConfig(
+        compute="virtual" if virtual else "thread", vision=has_vision
+    )
+    models = assistant.Models.load(config)
+
+    def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
+        pipe, controls = assistant.build(config, models, source, sink, metrics=metrics)
+        return pipe, controls
+
+    return LoadedPipeline("assistant", factory, "full assistant (ASR + vision + LM)")
+
+
+def _asr(virtual: bool) -> LoadedPipeline | None:
+    try:
+        from streamkit.encoders.asr import AsrConfig, AsrStage
+        from streamkit.encoders.whisper_model import ModelNotFound, WhisperModelShared
+    except ImportError:
+        return None
+    try:
+        model = WhisperModelShared()
+    except ModelNotFound as error:
+        return LoadedPipeline("vad", _audio_only(EnergyVad()), f"no ASR model: {error}")
+    config = AsrConfig(compute="virtual" if virtual else "thread")
+
+    def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
+        return _audio_only(AsrStage(model, config))(source, sink, metrics)
+
+    return LoadedPipeline("asr", factory, "streaming ASR only (pipelines.assistant not installed)")
+
+
+def load_pipeline(prefer: str = "best", *, virtual: bool = False) -> LoadedPipeline:
+    """Load the preferred pipeline (``best``, ``assistant``, ``asr`` or ``vad``).
+
+    Raises ``RuntimeError`` when an explicitly requested kind is not available.
+    """
+    if prefer not in ("best", "assistant", "asr", "vad"):
+        raise ValueError(f"unknown pipeline {prefer!r}: use best, assistant, asr or vad")
+    if prefer in ("best", "assistant"):
+        loaded = _assistant(virtual)
+        if loaded is not None:
+            return loaded
+        if prefer == "assistant":
+            raise RuntimeError("pipelines.assistant is not available in this install")
+    if prefer in ("best", "asr"):
+        loaded = _asr(virtual)
+        if loaded is not None:
+            return loaded
+        if prefer == "asr":
+            raise RuntimeError("ASR needs `pip install streamkit[asr]` (faster-whisper)")
+    return LoadedPipeline("vad", _audio_only(EnergyVad()), "energy VAD only (no models)")
