@@ -1,0 +1,107 @@
+"""Tee / Merge / IterSource / Collector."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from streamkit.clock import NS_PER_MS, LoopClock
+from streamkit.edge import Policy
+from streamkit.operators import Collector, IterSource, Merge, Tee
+from streamkit.packet import Flush, Gap, Packet
+from streamkit.pipeline import Pipeline
+from streamkit.stage import StageContext
+
+pytestmark = pytest.mark.looptime
+
+
+def packets(stream: str, n: int, step_ms: int = 20) -> list[Packet[int]]:
+    return [Packet(stream, i, i * step_ms * NS_PER_MS, step_ms * NS_PER_MS, i) for i in range(n)]
+
+
+class SlowSink(Collector):
+    def __init__(self, name: str, ms: int) -> None:
+        super().__init__(name)
+        self.ms = ms
+
+    async def run(self, ctx: StageContext) -> None:
+        async for item in ctx.input():
+            await ctx.clock.sleep(self.ms * NS_PER_MS)
+            self.items.append(item)
+        self.ended.set()
+
+
+async def test_tee_latest_output_never_holds_back_the_block_output() -> None:
+    pipe = Pipeline(LoopClock())
+    src_e = pipe.edge("src", 4)
+    asr_e = pipe.edge("asr", 64, Policy.BLOCK)
+    vis_e = pipe.edge("vision", 1, Policy.LATEST)
+    pipe.add(
+        IterSource("src", [*packets("a", 50), Gap("a", 1, 2)], paced=True), outputs={"out": src_e}
+    )
+    pipe.add(Tee("tee", ["asr", "vision"]), {"in": src_e}, {"asr": asr_e, "vision": vis_e})
+    asr, vision = Collector("asr"), SlowSink("vision", 200)  # vision 10x slower than input
+    pipe.add(asr, {"in": asr_e})
+    pipe.add(vision, {"in": vis_e})
+    await pipe.run()
+    assert asr.payloads() == list(range(50))  # lossless, and not slowed down:
+    assert pipe.metrics.histogram("e2e.tee.asr").max == 0
+    assert len(vision.packets) < 10  # lossy: saw only the latest frames
+    assert vis_e.stats().dropped == 50 - len(vision.packets)
+    assert Gap("a", 1, 2) in asr.controls
+    assert Gap("a", 1, 2) in vision.controls
+
+
+async def test_tee_waits_only_for_a_full_block_output() -> None:
+    pipe = Pipeline(LoopClock())
+    src_e, fast_e, slow_e = pipe.edge("src", 2), pipe.edge("fast", 2), pipe.edge("slow", 2)
+    pipe.add(IterSource("src", packets("a", 20)), outputs={"out": src_e})
+    pipe.add(Tee("tee", ["fast", "slow"]), {"in": src_e}, {"fast": fast_e, "slow": slow_e})
+    fast, slow = Collector("fast"), SlowSink("slow", 10)
+    pipe.add(fast, {"in": fast_e})
+    pipe.add(slow, {"in": slow_e})
+    await pipe.run()
+    assert fast.payloads() == slow.payloads() == list(range(20))  # BLOCK both: nothing lost
+
+
+async def test_merge_interleaves_in_arrival_order_and_ends_after_all_inputs() -> None:
+    pipe = Pipeline(LoopClock())
+    a, v, out = pipe.edge("a"), pipe.edge("v"), pipe.edge("out")
+    pipe.add(IterSource("audio", packets("audio", 10, 20), paced=True), outputs={"out": a})
+    pipe.add(
+        IterSource("video", [*packets("video", 3, 33), Flush(1)], paced=True), outputs={"out": v}
+    )
+    pipe.add(Merge("merge", ["audio", "video"]), {"audio": a, "video": v}, {"out": out})
+    sink = Collector()
+    pipe.add(sink, {"in": out})
+    await pipe.run()
+    got = [(p.stream, p.pts) for p in sink.packets]
+    assert len(got) == 13
+    assert [pts for _, pts in got] == sorted(pts for _, pts in got)  # arrival = pts order
+    assert Flush(1) in sink.controls
+    assert sink.ended.is_set()
+
+
+async def test_iter_source_stops_on_drain() -> None:
+    pipe = Pipeline(LoopClock())
+    e = pipe.edge("e")
+    src = IterSource("src", packets("a", 10_000), paced=True)
+    pipe.add(src, outputs={"out": e})
+    sink = Collector()
+    pipe.add(sink, {"in": e})
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(pipe.run())
+        await asyncio.sleep(1.0)
+        pipe.drain()
+    assert 49 <= len(sink.packets) <= 52
+    assert sink.packets[0].pts == pipe.state.base_time
+
+
+def test_operator_arguments() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        Tee("t", [])
+    with pytest.raises(ValueError, match="duplicate"):
+        Tee("t", ["a", "a"])
+    with pytest.raises(ValueError, match="at least one"):
+        Merge("m", [])
