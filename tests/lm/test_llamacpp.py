@@ -1,0 +1,97 @@
+"""The default local backend with the real SmolLM2-135M GGUF (slow: real model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamkit.lm.backend import BackendUnavailable, LMRequest, Message
+from streamkit.lm.fusion import DEFAULT_SYSTEM_PROMPT
+
+llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed")
+
+from streamkit.lm.llamacpp import LlamaCppBackend, LlamaCppConfig  # noqa: E402
+
+pytestmark = pytest.mark.slow
+shared_loop = pytest.mark.asyncio(loop_scope="module")  # the backend's locks live on one loop
+
+
+@pytest.fixture(scope="module")
+def backend() -> LlamaCppBackend:
+    return LlamaCppBackend(LlamaCppConfig(n_threads=2))
+
+
+def ask(question: str, max_tokens: int = 48) -> LMRequest:
+    return LMRequest(
+        (Message("system", DEFAULT_SYSTEM_PROMPT), Message("user", question)),
+        max_tokens=max_tokens,
+    )
+
+
+@shared_loop
+async def test_streams_an_answer_with_usage(backend: LlamaCppBackend) -> None:
+    completion = backend.complete(ask("What is the capital of France?"))
+    deltas = [d async for d in completion]
+    text = "".join(deltas)
+    assert len(deltas) >= 3
+    assert "Paris" in text
+    assert completion.finished
+    assert completion.usage.completion_tokens >= len(deltas)
+    assert completion.usage.prompt_tokens == len(
+        backend.tokens(ask("What is the capital of France?"))
+    )
+
+
+@shared_loop
+async def test_prefix_is_reused_and_prefill_leaves_nothing_to_evaluate(
+    backend: LlamaCppBackend,
+) -> None:
+    system_tokens = backend.count_tokens(DEFAULT_SYSTEM_PROMPT)
+    first = backend.complete(ask("Name a colour."))
+    _ = [d async for d in first]
+    second_request = ask("Name an animal.")
+    second = backend.complete(second_request)
+    _ = [d async for d in second]
+    assert second.usage.prompt_cached >= system_tokens  # the system prompt was not re-evaluated
+    third_request = ask("Name a fruit that is yellow.")
+    await backend.prefill(third_request)
+    tokens = backend.tokens(third_request)
+    assert backend.cached_prefix(tokens) == len(tokens)
+    third = backend.complete(third_request)
+    assert [d async for d in third]
+    assert third.usage.prompt_cached >= third.usage.prompt_tokens - 1
+
+
+@shared_loop
+async def test_closing_stops_generation_and_the_model_stays_usable(
+    backend: LlamaCppBackend,
+) -> None:
+    completion = backend.complete(ask("Count from one to fifty, in words.", max_tokens=200))
+    got = []
+    async for delta in completion:
+        got.append(delta)
+        if len(got) == 3:
+            break
+    await completion.aclose()
+    assert completion.usage.completion_tokens == 3
+    again = backend.complete(ask("What is the capital of France?"))
+    assert "Paris" in "".join([d async for d in again])
+
+
+@shared_loop
+async def test_stop_strings_and_max_tokens(backend: LlamaCppBackend) -> None:
+    messages = (Message("user", "Count from 1 to 10, separated by commas."),)
+    capped = backend.complete(LMRequest(messages, max_tokens=5))
+    _ = [d async for d in capped]
+    assert capped.usage.completion_tokens == 5
+    stopped = backend.complete(LMRequest(messages, max_tokens=40, stop=(",",)))
+    text = "".join([d async for d in stopped])
+    assert text.strip()
+    assert "," not in text
+    assert stopped.usage.completion_tokens < 40
+
+
+def test_missing_model_file_says_what_to_pass(tmp_path: Path) -> None:
+    with pytest.raises(BackendUnavailable, match="GGUF"):
+        LlamaCppBackend(LlamaCppConfig(model_path=tmp_path / "nope.gguf"))
