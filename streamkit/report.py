@@ -204,7 +204,7 @@ def _latency(ax: Any, data: ReportData) -> None:
         return
     floor = 1e-2  # ms: zero-cost hops (a tee) are drawn at 10 µs
     values = [np.maximum(np.asarray(data.samples[r.name], float) / 1e6, floor) for r in rows]
-    ax.boxplot(values, vert=False, whis=(5, 95), showfliers=False, widths=0.6)
+    ax.boxplot(values, orientation="horizontal", whis=(5, 95), showfliers=False, widths=0.6)
     ax.set_yticks(range(1, len(rows) + 1), [_row_label(r) for r in rows], fontsize=8)
     ax.set_xscale("log")
     ax.set_xlim(left=floor / 2)
