@@ -1,0 +1,195 @@
+"""Streaming ASR benchmark: WER vs offline tiny.en, commit latency, CPU per audio second.
+
+Usage: ``python bench/asr.py [--data DIR] [--match SUBSTR] [--charge cpu|wall]``
+
+DIR holds media files and ``refs.tsv`` (``relative/path<TAB>reference``; an empty reference
+marks a non-speech clip). Each file streams through the ASR stage at real-time pace on a
+virtual-time loop; every decode really runs and the virtual clock is charged its measured
+cost (``--charge cpu``: the decode's process CPU time, i.e. what an uncontended machine
+takes; ``--charge wall``: its wall time on this, possibly shared, machine). Reported per
+file and overall:
+
+- ``wer_stream``: normalised WER of the concatenated finals; ``wer_offline``: faster-whisper
+  ``transcribe`` with default settings (beam 5, 30 s windows, no VAD) on the same file;
+- ``first_s``: median time from VAD speech start to the first partial/final with text;
+- ``commit p50/p90``: word commit latency = time the final carrying a word was emitted minus
+  the word's end time in the audio;
+- ``cpu/s``: process CPU seconds per audio second of the streaming run (VAD + decodes + all
+  framework overhead; offline decoding is not counted); ``rtf``: charged compute / audio;
+- ``nonspeech``: words emitted on clips whose reference is empty.
+
+Last line: ``asr: wer_stream=… wer_offline=… commit_p50_s=… commit_p90_s=… nonspeech_words=…
+cpu_s_per_audio_s=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import pctl, print_table
+from streamkit.clock import NS_PER_S
+from streamkit.encoders.asr_core import AsrConfig
+from streamkit.encoders.asr_run import run_virtual, stream_array
+from streamkit.encoders.audio_io import load_audio
+from streamkit.encoders.vad import VadConfig
+from streamkit.encoders.whisper_model import (
+    DecodeOptions,
+    WhisperConfig,
+    WhisperModelShared,
+)
+from streamkit.events import SpeechStarted, TranscriptFinal, TranscriptPartial
+from streamkit.textnorm import word_errors
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+
+
+def read_refs(data: Path) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for line in (data / "refs.tsv").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        path, _, ref = line.partition("\t")
+        if "#" in path:  # one channel of a stereo file: not supported here
+            continue
+        rows.append((path, ref.strip()))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--match", default="", help="only files whose path contains this")
+    parser.add_argument("--charge", choices=["cpu", "wall"], default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="CTranslate2 CPU threads")
+    parser.add_argument("--tick", type=float, default=AsrConfig.tick_s)
+    parser.add_argument("--final-beam", type=int, default=AsrConfig.final_beam_size)
+    parser.add_argument("--min-encode", type=float, default=DecodeOptions.min_encode_s)
+    parser.add_argument("--context-chars", type=int, default=AsrConfig.context_chars)
+    parser.add_argument("--pause", type=float, default=VadConfig.pause_s)
+    parser.add_argument("--hangover", type=float, default=VadConfig.hangover_s)
+    parser.add_argument("--no-offline", action="store_true")
+    args = parser.parse_args(argv)
+
+    model = WhisperModelShared(WhisperConfig(cpu_threads=args.threads))
+    config = AsrConfig(
+        compute="virtual",
+        charge_cpu=args.charge == "cpu",
+        tick_s=args.tick,
+        final_beam_size=args.final_beam,
+        context_chars=args.context_chars,
+        decode=DecodeOptions(min_encode_s=args.min_encode),
+        vad=VadConfig(pause_s=args.pause, hangover_s=args.hangover),
+    )
+    rows = []
+    tot = {"e_s": 0, "e_o": 0, "n": 0, "audio": 0.0, "cpu": 0.0, "busy": 0.0, "nonspeech": 0}
+    latencies: list[float] = []
+    firsts: list[float] = []
+    for rel, ref in read_refs(args.data):
+        if args.match not in rel:
+            continue
+        path = args.data / rel
+        if not path.exists():
+            print(f"skip {rel}: missing", file=sys.stderr)
+            continue
+        audio = load_audio(path)
+        seconds = len(audio) / 16_000
+        cpu0 = time.process_time()
+        run = run_virtual(stream_array(audio, model, config))
+        cpu = time.process_time() - cpu0
+        hist = run.metrics.histograms.get("model.whisper.compute")
+        busy = hist.total if hist is not None else 0
+        finals: list[str] = []
+        file_lat: list[float] = []
+        starts: dict[str, int] = {}
+        first_seen: dict[str, float] = {}
+        n_words = 0
+        for now, packet in run.events:
+            ev = packet.payload
+            if isinstance(ev, SpeechStarted):
+                starts[ev.utterance_id] = ev.t
+            elif isinstance(ev, TranscriptFinal):
+                if ev.text:
+                    finals.append(ev.text)
+                n_words += len(ev.words)
+                file_lat += [(now - w.end) / NS_PER_S for w in ev.words]
+            if isinstance(ev, (TranscriptFinal, TranscriptPartial)) and ev.text:
+                uid = ev.utterance_id
+                if uid not in first_seen and uid in starts:
+                    first_seen[uid] = (now - starts[uid]) / NS_PER_S
+        hyp = " ".join(finals)
+        offline = ""
+        if not args.no_offline:
+            segments, _ = model.model.transcribe(audio, beam_size=5)
+            offline = " ".join(s.text.strip() for s in segments)
+        e_s, n_ref = word_errors(ref, hyp)
+        e_o, _ = word_errors(ref, offline)
+        if n_ref:
+            tot["e_s"] += e_s
+            tot["e_o"] += e_o
+            tot["n"] += n_ref
+            latencies += file_lat
+            firsts += list(first_seen.values())
+        else:
+            tot["nonspeech"] += n_words
+        tot["audio"] += seconds
+        tot["cpu"] += cpu
+        tot["busy"] += busy / NS_PER_S
+        rows.append(
+            [
+                rel[-40:],
+                round(seconds, 1),
+                round(e_s / n_ref, 3) if n_ref else "-",
+                round(e_o / n_ref, 3) if n_ref and not args.no_offline else "-",
+                round(median(first_seen.values()), 2) if first_seen else "-",
+                round(pctl(file_lat, 50), 2) if file_lat else "-",
+                round(pctl(file_lat, 90), 2) if file_lat else "-",
+                round(cpu / seconds, 3),
+                round(busy / NS_PER_S / seconds, 3),
+                n_words if not n_ref else "-",
+            ]
+        )
+        print(f"{rel}: {hyp!r}", file=sys.stderr)
+    headers = ["file", "audio_s", "wer_s", "wer_off", "first_s", "c_p50", "c_p90", "cpu/s", "rtf"]
+    headers.append("nonspeech")
+    wer_s = tot["e_s"] / tot["n"] if tot["n"] else 0.0
+    wer_o = tot["e_o"] / tot["n"] if tot["n"] else 0.0
+    cpu_ps = tot["cpu"] / tot["audio"] if tot["audio"] else 0.0
+    p50 = pctl(latencies, 50) if latencies else float("nan")
+    p90 = pctl(latencies, 90) if latencies else float("nan")
+    rows.append(
+        [
+            "ALL",
+            round(tot["audio"], 1),
+            round(wer_s, 3),
+            round(wer_o, 3),
+            round(median(firsts), 2) if firsts else "-",
+            round(p50, 2),
+            round(p90, 2),
+            round(cpu_ps, 3),
+            round(tot["busy"] / tot["audio"], 3) if tot["audio"] else "-",
+            tot["nonspeech"],
+        ]
+    )
+    print_table(
+        f"streaming ASR (tiny.en int8, {args.threads} thread(s), charge={args.charge}, "
+        f"tick={args.tick}s, final beam={args.final_beam}, min encode={args.min_encode}s, "
+        f"pause={args.pause}s, hangover={args.hangover}s)",
+        headers,
+        rows,
+    )
+    print(
+        f"asr: wer_stream={wer_s:.3f} wer_offline={wer_o:.3f} commit_p50_s={p50:.2f} "
+        f"commit_p90_s={p90:.2f} nonspeech_words={tot['nonspeech']} "
+        f"cpu_s_per_audio_s={cpu_ps:.3f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

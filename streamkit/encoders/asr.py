@@ -1,0 +1,169 @@
+"""Streaming speech recognition stage: Silero VAD + faster-whisper + LocalAgreement.
+
+Contract:
+
+- input port ``"in"``: ``Packet[AudioChunk]`` (16 kHz mono float32, contiguous pts on the
+  shared clock) and controls: :class:`Gap` (silence or utterance end), :class:`Flush`
+  (forwarded), :class:`EndOfStream` (finalise, drain, return).
+- output port ``"out"``: ``Packet`` of :class:`SpeechStarted`/:class:`SpeechStopped`
+  (stream ``"speech"``) and :class:`TranscriptPartial`/:class:`TranscriptFinal` (stream
+  ``"transcript"``), ``lineage`` = utterance id, ``pts`` = the event's time on the shared
+  clock (word times are shared-clock ns: audio pts + offset in the window).
+- metrics: gauge ``asr.lag_s`` (seconds of audio received but not yet decoded), counter
+  ``asr.decodes.<kind>``, lineage marks ``asr.vad_start``/``asr.first_partial``/``asr.final``.
+
+The policy lives in the pure :class:`~streamkit.encoders.asr_core.AsrCore`; this stage only
+moves audio in, runs one decode at a time on the shared model's
+:class:`~streamkit.compute.ModelSlot` (a thread live, inline + charged time in ``"virtual"``
+mode) while it keeps reading audio, and puts events out. Audio is never dropped: while a
+decode runs, audio accumulates and the next partial decode covers all of it.
+
+:meth:`AsrStage.commit` force-finalises the current utterance (the server's
+``input.commit``); call it from the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from functools import partial
+from typing import Any, TypeVar
+
+from streamkit.clock import NS_PER_S
+from streamkit.encoders.asr_core import AsrConfig, AsrCore, AsrOutput
+from streamkit.encoders.vad import SileroVad
+from streamkit.encoders.whisper_model import WhisperModelShared
+from streamkit.media import ASR_SAMPLE_RATE, AudioChunk
+from streamkit.packet import EndOfStream, Flush, Gap, Packet
+from streamkit.stage import OutPort, StageContext
+
+__all__ = ["AsrConfig", "AsrStage"]
+
+R = TypeVar("R")
+
+
+def _identity(value: R) -> R:
+    return value
+
+
+class AsrStage:
+    """Streaming ASR for one audio stream; the model may be shared by many stages.
+
+    Args:
+        model: the loaded, shared Whisper model.
+        config: policy and decode settings.
+        name: stage name (also the utterance id prefix).
+    """
+
+    inputs: tuple[str, ...] = ("in",)
+    outputs: tuple[str, ...] = ("out",)
+
+    def __init__(
+        self,
+        model: WhisperModelShared,
+        config: AsrConfig | None = None,
+        name: str = "asr",
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.config = config or AsrConfig()
+        self.core: AsrCore | None = None
+        self._wake = asyncio.Event()
+        self._commit_requested = False
+        self._seq: dict[str, int] = {}
+
+    async def setup(self, ctx: StageContext) -> None:
+        vad = SileroVad()
+        self.core = AsrCore(self.config, vad.probs, prefix=self.name)
+
+    def commit(self) -> None:
+        """Force-finalise the current utterance (from the loop's thread)."""
+        self._commit_requested = True
+        self._wake.set()
+
+    async def run(self, ctx: StageContext) -> None:
+        if self.core is None:
+            await self.setup(ctx)
+        assert self.core is not None
+        out = ctx.output("out")
+        state: dict[str, Any] = {"eos": False}
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._read(ctx, out, state), name=f"{self.name}:read")
+            group.create_task(self._decode(ctx, out, state), name=f"{self.name}:decode")
+
+    async def _emit(self, ctx: StageContext, out: OutPort, outputs: list[AsrOutput]) -> None:
+        lineage = ctx.metrics.lineage
+        for item in outputs:
+            now = ctx.clock.now()
+            kind = type(item.payload).__name__
+            if kind == "SpeechStarted":
+                lineage.mark(item.uid, "asr.vad_start", now)
+            elif kind == "TranscriptPartial":
+                lineage.mark(item.uid, "asr.first_partial", now)
+            elif kind == "TranscriptFinal":
+                lineage.mark(item.uid, "asr.final", now)
+            seq = self._seq.get(item.stream, 0)
+            self._seq[item.stream] = seq + 1
+            await out.put(Packet(item.stream, seq, item.pts, 0, item.payload, lineage=item.uid))
+
+    def _gauge(self, ctx: StageContext) -> None:
+        assert self.core is not None
+        ctx.metrics.gauge("asr.lag_s").set(self.core.lag_ns() / NS_PER_S)
+
+    async def _read(self, ctx: StageContext, out: OutPort, state: dict[str, Any]) -> None:
+        core = self.core
+        assert core is not None
+        inport = ctx.input("in")
+        while True:
+            item = await inport.get()
+            if isinstance(item, EndOfStream):
+                break
+            if isinstance(item, Packet):
+                chunk = item.payload
+                if not isinstance(chunk, AudioChunk) or chunk.sample_rate != ASR_SAMPLE_RATE:
+                    raise TypeError(
+                        f"{self.name}: expected AudioChunk at {ASR_SAMPLE_RATE} Hz, got "
+                        f"{type(chunk).__name__}"
+                        + (f" at {chunk.sample_rate} Hz" if isinstance(chunk, AudioChunk) else "")
+                    )
+                await self._emit(ctx, out, core.push(chunk.samples, item.pts))
+            elif isinstance(item, Gap):
+                await self._emit(ctx, out, core.gap(item.start, item.end))
+            elif isinstance(item, Flush):
+                await out.put(item)
+            if self._commit_requested:
+                self._commit_requested = False
+                await self._emit(ctx, out, core.commit())
+            self._gauge(ctx)
+            self._wake.set()
+        await self._emit(ctx, out, core.finish())
+        state["eos"] = True
+        self._wake.set()
+
+    async def _decode(self, ctx: StageContext, out: OutPort, state: dict[str, Any]) -> None:
+        core = self.core
+        assert core is not None
+        slot = self.model.slot(ctx.clock, self.config.compute, ctx.metrics)
+        while True:
+            self._wake.clear()
+            if self._commit_requested:
+                self._commit_requested = False
+                await self._emit(ctx, out, core.commit())
+            ready, job = core.poll()
+            await self._emit(ctx, out, ready)
+            if job is not None:
+                ctx.metrics.counter(f"asr.decodes.{job.kind}").inc()
+                call = partial(self.model.decode_window, job.audio, job.prompt, job.options)
+                if self.config.compute == "virtual" and self.config.charge_cpu:
+                    cpu_before = time.process_time_ns()
+                    result = call()  # inline, as the virtual slot would; charge CPU time
+                    cost = time.process_time_ns() - cpu_before
+                    result = await slot.call(partial(_identity, result), charge=cost)
+                else:
+                    result = await slot.call(call, charge=self.config.charge_ns)
+                await self._emit(ctx, out, core.complete(job, result))
+                self._gauge(ctx)
+                continue
+            if state["eos"] and core.idle:
+                return
+            await self._wake.wait()

@@ -1,0 +1,447 @@
+"""The streaming ASR policy as a pure state machine (sans-I/O, sans-clock).
+
+:class:`AsrCore` takes audio (``push``), tells its caller which window to decode next
+(``poll`` → :class:`DecodeJob`), and turns decode results into transcript events
+(``complete``). It never calls the model and never reads a clock; the async stage in
+:mod:`streamkit.encoders.asr` runs the jobs on the shared model slot.
+
+Policy (what it decodes, when):
+
+- Silero VAD gates everything: no speech, no decode (so no words on non-speech).
+- ``SpeechStarted`` is emitted on the first voiced window (barge-in needs it early).
+- While speech goes on, a *partial* decode of the utterance window runs whenever ``tick_s``
+  of new audio arrived; LocalAgreement-2 commits the words two successive hypotheses agree
+  on (``TranscriptFinal(is_last=False)``) and the rest is a ``TranscriptPartial``.
+- A short *pause* (``vad.pause_s`` of silence) triggers a decode that commits every word up
+  to the pause at once: words followed by silence are stable.
+- The end of speech (``vad.hangover_s`` of silence), :meth:`AsrCore.commit` or the end of
+  the stream finalises the utterance at once: a *final* decode when audio is undecoded,
+  then ``TranscriptFinal(is_last=True)``.
+- One job at a time: when compute falls behind, partial decodes coalesce (the next job
+  takes everything that arrived); audio is never dropped and finals are never skipped.
+- The window is trimmed at committed words (pauses, or past ``max_window_s``), so encoding
+  stays cheap; committed text of the session is the prompt of the next decode.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.compute import ComputeMode
+from streamkit.encoders.hypothesis import HypothesisBuffer, join_words
+from streamkit.encoders.vad import WINDOW, VadConfig, VadSegmenter
+from streamkit.encoders.whisper_model import DecodeOptions, DecodeResult, WhisperConfig
+from streamkit.events import (
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptFinal,
+    TranscriptPartial,
+    Word,
+)
+
+__all__ = ["AsrConfig", "AsrCore", "AsrOutput", "DecodeJob", "JobKind"]
+
+RATE = 16_000
+JobKind = Literal["partial", "pause", "final"]
+AsrEvent = SpeechStarted | SpeechStopped | TranscriptPartial | TranscriptFinal
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    """Streaming ASR settings (durations in seconds).
+
+    ``compute``: ``"thread"`` live, ``"virtual"`` on a virtual-time loop; ``charge_ns``: fixed
+    virtual cost per decode (bit-identical replays; None = measured wall time of the call;
+    ``charge_cpu``: its process CPU time instead — an uncontended machine). ``max_gap_s``: a hole
+    in the input up to this long is filled with silence, a longer one ends the utterance.
+    """
+
+    whisper: WhisperConfig = field(default_factory=WhisperConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    final_beam_size: int = 1
+    compute: ComputeMode = "thread"
+    charge_ns: Nanos | None = None
+    charge_cpu: bool = False
+    tick_s: float = 0.5
+    preroll_s: float = 0.3
+    left_context_s: float = 2.0
+    max_window_s: float = 6.0
+    context_chars: int = 200
+    partials: bool = True
+    max_gap_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class AsrOutput:
+    """One event to emit: ``stream`` (``speech``/``transcript``), ``pts`` (ns), payload, id."""
+
+    stream: str
+    pts: Nanos
+    payload: AsrEvent
+    uid: str
+
+
+@dataclass
+class DecodeJob:
+    """One window to decode: 16 kHz ``audio`` whose first sample is at ``start`` (ns)."""
+
+    uid: str
+    kind: JobKind
+    audio: npt.NDArray[np.float32]
+    start: Nanos
+    end: Nanos
+    prompt: str
+    options: DecodeOptions
+    end_sample: int = 0
+
+
+@dataclass
+class _Utterance:
+    uid: str
+    start_sample: int  # VAD start
+    buf_start: int  # stream sample index of buf[0]
+    buf: npt.NDArray[np.float32]
+    hyp: HypothesisBuffer = field(default_factory=HypothesisBuffer)
+    decoded_upto: int = 0  # stream sample index covered by the last job
+    last_voiced: int = 0  # end sample of the last voiced window
+    pause_at: int | None = None  # sample where a pause was detected (pending pause decode)
+    silence_start: int | None = None
+    voiced_end: int | None = None
+    ended: bool = False
+    settled: bool = False  # every voiced window is covered by a pause/final decode
+    finals: int = 0
+
+    @property
+    def buf_end(self) -> int:
+        return self.buf_start + len(self.buf)
+
+
+class AsrCore:
+    """Streaming ASR policy for one audio stream (see the module docstring).
+
+    Args:
+        config: settings.
+        vad_probs: window probabilities for new samples (e.g. ``SileroVad().probs``).
+        prefix: utterance ids are ``f"{prefix}-{n}"`` (deterministic across replays).
+    """
+
+    def __init__(
+        self,
+        config: AsrConfig,
+        vad_probs: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
+        prefix: str = "utt",
+    ) -> None:
+        self.config = config
+        self._vad_probs = vad_probs
+        self._segmenter = VadSegmenter(config.vad)
+        self._prefix = prefix
+        self._count = 0
+        self._base_pts: Nanos | None = None  # pts of stream sample 0 (after resyncs)
+        self._n = 0  # samples pushed
+        self._history = np.zeros(0, dtype=np.float32)
+        self._history_keep = int((max(config.preroll_s, config.left_context_s) + 1.0) * RATE)
+        self._prior: list[Word] = []  # last committed words of the session (dedupe context)
+        self._said: deque[Word] = deque(maxlen=100)  # committed words, for the prompt
+        self._active: _Utterance | None = None
+        self._ended: deque[_Utterance] = deque()
+        self._busy: DecodeJob | None = None
+        self._vad_pos = 0
+
+    # -- time mapping --------------------------------------------------------------------
+
+    def pts_of(self, sample: int) -> Nanos:
+        """Shared-clock time of stream sample index ``sample`` (ns)."""
+        base = self._base_pts or 0
+        return base + sample * NS_PER_S // RATE
+
+    def _sample_of(self, t: Nanos) -> int:
+        return (t - (self._base_pts or 0)) * RATE // NS_PER_S
+
+    @property
+    def position(self) -> Nanos:
+        """Shared-clock end of the audio pushed so far (ns)."""
+        return self.pts_of(self._n)
+
+    def lag_ns(self) -> Nanos:
+        """How far decoding is behind the audio received (ns; 0 when idle or no speech)."""
+        pending: list[int] = []
+        if self._busy is not None:
+            pending.append(self._busy.end_sample)
+        for utt in [*self._ended, self._active]:
+            if utt is not None and utt.last_voiced > utt.decoded_upto:
+                pending.append(utt.decoded_upto)
+        if not pending:
+            return 0
+        return max(0, (self._n - min(pending)) * NS_PER_S // RATE)
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing is pending: no job running, no utterance open or ending."""
+        return self._busy is None and self._active is None and not self._ended
+
+    # -- input ---------------------------------------------------------------------------
+
+    def push(self, samples: npt.NDArray[np.float32], pts: Nanos) -> list[AsrOutput]:
+        """Add contiguous 16 kHz mono audio whose first sample is at ``pts`` (ns)."""
+        out: list[AsrOutput] = []
+        if self._base_pts is None:
+            self._base_pts = pts
+        expected = self.position
+        if pts > expected + NS_PER_MS:
+            hole = pts - expected
+            if hole <= round(self.config.max_gap_s * NS_PER_S):
+                out += self._append(np.zeros(hole * RATE // NS_PER_S, dtype=np.float32))
+            else:
+                out += self._end_active(self._n)
+                self._resync(pts)
+        elif pts < expected - NS_PER_MS:
+            self._resync(pts)
+        out += self._append(np.asarray(samples, dtype=np.float32))
+        return out
+
+    def gap(self, start: Nanos, end: Nanos) -> list[AsrOutput]:
+        """Audio from ``start`` to ``end`` will never come: silence, or an utterance end."""
+        if self._base_pts is None:
+            return []
+        if end - start <= round(self.config.max_gap_s * NS_PER_S):
+            return self._append(
+                np.zeros(max(0, end - self.position) * RATE // NS_PER_S, np.float32)
+            )
+        out = self._end_active(self._n)
+        self._resync(end)
+        return out
+
+    def commit(self) -> list[AsrOutput]:
+        """Force-finalise the current utterance now (the client's ``input.commit``)."""
+        out = self._end_active(self._n)
+        self._segmenter.force_end()
+        return out
+
+    def finish(self) -> list[AsrOutput]:
+        """End of stream: finalise the current utterance."""
+        return self._end_active(self._n)
+
+    def _resync(self, pts: Nanos) -> None:
+        self._base_pts = pts - self._n * NS_PER_S // RATE
+
+    def _append(self, samples: npt.NDArray[np.float32]) -> list[AsrOutput]:
+        if len(samples) == 0:
+            return []
+        out: list[AsrOutput] = []
+        self._history = np.concatenate([self._history, samples])[-self._history_keep :]
+        self._n += len(samples)
+        if self._active is not None:
+            self._active.buf = np.concatenate([self._active.buf, samples])
+        probs = self._vad_probs(samples)
+        cfg = self.config.vad
+        for index, prob in enumerate(probs.tolist()):
+            window_start = self._vad_pos + index * WINDOW
+            events = self._segmenter.push(np.array([prob], dtype=np.float32))
+            for event in events:
+                if event.kind == "start":
+                    out += self._start(event.sample)
+                elif self._active is None:
+                    continue
+                elif event.kind == "pause":
+                    self._active.pause_at = window_start + WINDOW
+                    self._active.silence_start = event.sample
+                elif event.kind == "end":
+                    out += self._end_active(event.sample)
+            active = self._active
+            seg = self._segmenter
+            if (
+                active is not None
+                and prob >= cfg.neg_threshold
+                and seg.in_speech
+                and seg.silence_start is None
+            ):
+                active.last_voiced = window_start + WINDOW
+                active.settled = False
+        self._vad_pos += len(probs) * WINDOW
+        return out
+
+    def _start(self, sample: int) -> list[AsrOutput]:
+        self._count += 1
+        uid = f"{self._prefix}-{self._count}"
+        history_start = self._n - len(self._history)
+        begin = max(history_start, sample - int(self.config.preroll_s * RATE))
+        # Left context: start at the end of an already committed word (whole words only).
+        floor = max(history_start, sample - int(self.config.left_context_s * RATE))
+        ends = [self._sample_of(w.end) for w in self._prior]
+        fits = [e for e in ends if floor <= e < begin]
+        if fits:
+            begin = min(fits)
+        utt = _Utterance(
+            uid=uid,
+            start_sample=sample,
+            buf_start=begin,
+            buf=self._history[begin - history_start :].copy(),
+            hyp=HypothesisBuffer(prior=self._prior),
+            decoded_upto=begin,
+            last_voiced=sample + WINDOW,
+        )
+        self._active = utt
+        t = self.pts_of(sample)
+        return [AsrOutput("speech", t, SpeechStarted(uid, t), uid)]
+
+    def _end_active(self, sample: int) -> list[AsrOutput]:
+        utt = self._active
+        if utt is None:
+            return []
+        self._active = None
+        utt.ended = True
+        utt.voiced_end = min(sample, utt.last_voiced) if sample >= utt.start_sample else sample
+        self._ended.append(utt)
+        t = self.pts_of(utt.voiced_end)
+        return [AsrOutput("speech", t, SpeechStopped(utt.uid, t), utt.uid)]
+
+    # -- decoding ------------------------------------------------------------------------
+
+    def poll(self) -> tuple[list[AsrOutput], DecodeJob | None]:
+        """Events ready now and the next decode to run (None while one runs or none due)."""
+        out: list[AsrOutput] = []
+        if self._busy is not None:
+            return out, None
+        while self._ended:
+            ended = self._ended[0]
+            if not ended.settled:
+                return out, self._job(ended, "final", ended.buf_end)
+            self._ended.popleft()
+            out += self._finish(ended, ended.hyp.commit_tail())
+        utt = self._active
+        if utt is None:
+            return out, None
+        if utt.pause_at is not None:
+            pause_at = utt.pause_at
+            utt.pause_at = None
+            if not utt.settled:
+                return out, self._job(utt, "pause", pause_at)
+        new_audio = utt.buf_end - utt.decoded_upto
+        if (
+            self.config.partials
+            and self._segmenter.in_speech
+            and self._segmenter.silence_start is None
+            and new_audio >= self.config.tick_s * RATE
+        ):
+            return out, self._job(utt, "partial", utt.buf_end)
+        return out, None
+
+    def _job(self, utt: _Utterance, kind: JobKind, end_sample: int) -> DecodeJob:
+        end_sample = max(utt.buf_start, min(end_sample, utt.buf_end))
+        audio = utt.buf[: end_sample - utt.buf_start].copy()
+        # The prompt holds only text said *before* the window: Whisper would otherwise
+        # continue after a prompt that covers the window's start and skip those words.
+        start_ns = self.pts_of(utt.buf_start) + 50 * NS_PER_MS
+        prompt = join_words([w for w in self._said if w.end <= start_ns])
+        prompt = prompt[-self.config.context_chars :]
+        options = self.config.decode
+        if kind != "partial" and self.config.final_beam_size != options.beam_size:
+            options = replace(options, beam_size=self.config.final_beam_size)
+        job = DecodeJob(
+            uid=utt.uid,
+            kind=kind,
+            audio=audio,
+            start=self.pts_of(utt.buf_start),
+            end=self.pts_of(end_sample),
+            prompt=prompt,
+            options=options,
+            end_sample=end_sample,
+        )
+        utt.decoded_upto = max(utt.decoded_upto, end_sample)
+        self._busy = job
+        return job
+
+    def _utterance(self, uid: str) -> _Utterance | None:
+        for utt in [*self._ended, self._active]:
+            if utt is not None and utt.uid == uid:
+                return utt
+        return None
+
+    def complete(self, job: DecodeJob, result: DecodeResult) -> list[AsrOutput]:
+        """Apply a finished decode of ``job``; return the events it yields."""
+        self._busy = None
+        utt = self._utterance(job.uid)
+        if utt is None:
+            return []
+        words = self._to_words(job, result)
+        out: list[AsrOutput] = []
+        if job.kind == "partial":
+            done = utt.hyp.update(words)
+            if len(utt.buf) > 2 * self.config.max_window_s * RATE:
+                done += utt.hyp.commit_tail()  # no agreement for too long: take this pass
+            out += self._final(utt, done, job.end, last=False)
+            tail = utt.hyp.tail
+            partial = TranscriptPartial(
+                utt.uid, join_words(tail), list(tail), utt.hyp.committed_text
+            )
+            out.append(AsrOutput("transcript", job.end, partial, utt.uid))
+            self._trim(utt)
+        elif job.kind == "pause":
+            done = utt.hyp.commit_all(words)
+            out += self._final(utt, done, job.end, last=False)
+            utt.settled = utt.last_voiced <= job.end_sample
+            self._trim(utt)
+        else:
+            done = utt.hyp.commit_all(words)
+            if utt in self._ended:
+                self._ended.remove(utt)
+            out += self._finish(utt, done)
+        return out
+
+    def _to_words(self, job: DecodeJob, result: DecodeResult) -> list[Word]:
+        duration = len(job.audio) / RATE
+        words: list[Word] = []
+        for w in result.words:
+            if w.start >= duration - 0.04:
+                continue  # "heard" past the end of the audio: a hallucinated continuation
+            start = job.start + round(w.start * NS_PER_S)
+            end = min(job.end, job.start + round(w.end * NS_PER_S))
+            words.append(Word(w.text, start, max(start, end), round(w.probability, 4)))
+        return words
+
+    def _final(self, utt: _Utterance, words: list[Word], pts: Nanos, last: bool) -> list[AsrOutput]:
+        if not words and not last:
+            return []
+        utt.finals += 1
+        if words:
+            self._prior = (self._prior + words)[-5:]
+            self._said.extend(words)
+            for other in [*self._ended, self._active]:
+                if other is not None and other is not utt and not other.hyp.committed:
+                    other.hyp.set_prior(self._prior)
+            start, end = words[0].start, words[-1].end
+            pts = end
+        else:
+            start = self.pts_of(utt.start_sample)
+            end = self.pts_of(utt.voiced_end if utt.voiced_end is not None else utt.buf_end)
+            pts = end
+        final = TranscriptFinal(utt.uid, join_words(words), list(words), start, end, last)
+        return [AsrOutput("transcript", pts, final, utt.uid)]
+
+    def _finish(self, utt: _Utterance, words: list[Word]) -> list[AsrOutput]:
+        return self._final(utt, words, utt.buf_end, last=True)
+
+    def _trim(self, utt: _Utterance) -> None:
+        """Keep the window short: past ``max_window_s``, cut at a committed word end that
+        leaves about ``left_context_s`` of already-committed audio as context."""
+        end = utt.hyp.committed_end
+        if len(utt.buf) <= self.config.max_window_s * RATE or end is None:
+            return
+        target = end - round(self.config.left_context_s * NS_PER_S)
+        ends = [w.end for w in utt.hyp.prior + utt.hyp.committed if w.end <= target]
+        cut_ns = max(ends) if ends else end
+        base = self._base_pts or 0
+        sample = min((cut_ns - base) * RATE // NS_PER_S, utt.buf_end)
+        if sample <= utt.buf_start:
+            return
+        utt.buf = utt.buf[sample - utt.buf_start :].copy()
+        utt.buf_start = sample
+        utt.decoded_upto = max(utt.decoded_upto, sample)

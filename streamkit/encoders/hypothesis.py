@@ -1,0 +1,126 @@
+"""LocalAgreement: commit the words that successive hypotheses agree on (pure, sans-I/O).
+
+Whisper re-transcribes a growing window of audio; each pass gives a *hypothesis* (words with
+shared-clock times). A word is committed once two successive hypotheses agree on it and on
+everything before it (LocalAgreement-2, as in whisper_streaming); the rest is the unstable
+tail shown as a partial. At a pause or the end of an utterance the caller commits a whole
+hypothesis at once (:meth:`HypothesisBuffer.commit_all`).
+
+The decoded window may start before the last committed word (left context helps Whisper), so
+re-heard words are removed from each new hypothesis: by text first (the committed tail, up to
+``max_ngram`` words, found in the hypothesis near its committed time), else by time (words
+whose midpoint is before the committed end). ``prior`` seeds the committed tail with the
+previous utterance's last words, whose audio may be in a new utterance's window.
+
+Words compare by :func:`norm_word` (case and punctuation ignored). All times are ns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from streamkit.clock import NS_PER_MS, Nanos
+from streamkit.events import Word
+
+__all__ = ["HypothesisBuffer", "join_words", "norm_word"]
+
+_STRIP = re.compile(r"[^\w']+")
+
+
+def norm_word(text: str) -> str:
+    """Comparison key of a word: lower case, punctuation stripped."""
+    return _STRIP.sub("", text.lower())
+
+
+def join_words(words: Sequence[Word]) -> str:
+    """Text of ``words`` joined by single spaces."""
+    return " ".join(w.text for w in words)
+
+
+class HypothesisBuffer:
+    """Committed words and the last unstable tail of one utterance.
+
+    Args:
+        prior: last committed words before this utterance (context only, never re-emitted).
+        max_ngram: longest committed tail matched by text.
+        match_window: how far (ns) a text match may be from the committed end.
+    """
+
+    def __init__(
+        self,
+        prior: Sequence[Word] = (),
+        max_ngram: int = 5,
+        match_window: Nanos = 1_000 * NS_PER_MS,
+    ) -> None:
+        self.max_ngram = max_ngram
+        self.match_window = match_window
+        self.prior: list[Word] = list(prior)[-max_ngram:]
+        self.committed: list[Word] = []
+        self.committed_end: Nanos | None = max((w.end for w in self.prior), default=None)
+        self.tail: list[Word] = []
+
+    def set_prior(self, prior: Sequence[Word]) -> None:
+        """Replace the context words (the previous utterance finished after this one began)."""
+        self.prior = list(prior)[-self.max_ngram :]
+        ends = [w.end for w in self.prior + self.committed]
+        self.committed_end = max(ends) if ends else None
+
+    def _clean(self, words: Sequence[Word]) -> list[Word]:
+        """Drop the words of ``words`` that were already committed (re-heard context)."""
+        fresh = [w for w in words if norm_word(w.text)]
+        ref = (self.prior + self.committed)[-self.max_ngram :]
+        if not ref or self.committed_end is None or not fresh:
+            return fresh
+        ref_keys = [norm_word(w.text) for w in ref]
+        keys = [norm_word(w.text) for w in fresh]
+        last_end = ref[-1].end
+        for n in range(len(ref_keys), 0, -1):
+            window = self.match_window if n > 1 else self.match_window // 2
+            best: int | None = None
+            best_dist = window
+            for i in range(n, len(fresh) + 1):
+                dist = abs(fresh[i - 1].end - last_end)
+                if dist < best_dist and keys[i - n : i] == ref_keys[-n:]:
+                    best, best_dist = i, dist
+            if best is not None:
+                return fresh[best:]
+        cut = self.committed_end
+        return [w for w in fresh if (w.start + w.end) // 2 > cut]
+
+    def _commit(self, words: Sequence[Word]) -> list[Word]:
+        done = list(words)
+        if done:
+            self.committed.extend(done)
+            end = max(w.end for w in done)
+            self.committed_end = end if self.committed_end is None else max(end, self.committed_end)
+        return done
+
+    def update(self, words: Sequence[Word]) -> list[Word]:
+        """Insert a new hypothesis; return the newly committed words (agreed prefix)."""
+        fresh = self._clean(words)
+        previous = self._clean(self.tail)
+        agreed = 0
+        for old, new in zip(previous, fresh, strict=False):
+            if norm_word(old.text) != norm_word(new.text):
+                break
+            agreed += 1
+        done = self._commit(fresh[:agreed])
+        self.tail = fresh[agreed:]
+        return done
+
+    def commit_all(self, words: Sequence[Word]) -> list[Word]:
+        """Commit a whole hypothesis (at a pause or the end of speech); return what is new."""
+        done = self._commit(self._clean(words))
+        self.tail = []
+        return done
+
+    def commit_tail(self) -> list[Word]:
+        """Commit the current tail as is (forced finalisation without a new decode)."""
+        done = self._commit(self.tail)
+        self.tail = []
+        return done
+
+    @property
+    def committed_text(self) -> str:
+        return join_words(self.committed)
