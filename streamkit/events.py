@@ -101,7 +101,12 @@ class Detection(msgspec.Struct, frozen=True):
 
 
 class Observation(msgspec.Struct, frozen=True, tag="vision.observation"):
-    """What the vision encoder saw in the keyframe captured at ``pts`` (ns)."""
+    """What the vision encoder saw in the keyframe captured at ``pts`` (ns).
+
+    ``motion`` and ``change`` are fractions (0–1) of the image that moved since the previous
+    frame the encoder saw and since the previous keyframe; ``brightness`` is 0–1;
+    ``colours`` are dominant colour names, largest first.
+    """
 
     pts: Nanos
     detections: list[Detection]
@@ -112,6 +117,7 @@ class Observation(msgspec.Struct, frozen=True, tag="vision.observation"):
     height: int
     summary: str = ""
     keyframe_jpeg: bytes | None = None
+    change: float = 0.0
 
 
 class ResponseDelta(msgspec.Struct, frozen=True, tag="response.delta"):
