@@ -148,8 +148,10 @@ class FrameHeader:
 class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A session's settings; ``session.update`` changes the fields it names.
 
-    ``pipeline`` and ``source`` may change only before the pipeline starts (it starts on the
-    first media frame or ``input.commit``). ``metrics_interval_ms`` 0 turns metrics off.
+    ``pipeline``, ``source`` and ``video`` may change only before the pipeline starts (it
+    starts on the first media frame or ``input.commit``). ``metrics_interval_ms`` 0 turns
+    metrics off. ``video``: the client will send ``video.frame`` (the pipeline then runs its
+    aligner and vision encoder); without it video frames are refused.
     """
 
     pipeline: str = "assistant"
@@ -157,6 +159,7 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     partials: bool = True
     metrics_interval_ms: int = 1000
     keyframes: bool = False
+    video: bool = False
 
 
 class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_unknown_fields=True):
@@ -167,6 +170,7 @@ class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_un
     partials: bool | None = None
     metrics_interval_ms: int | None = None
     keyframes: bool | None = None
+    video: bool | None = None
 
 
 class InputCommit(msgspec.Struct, frozen=True, tag="input.commit", forbid_unknown_fields=True):

@@ -143,9 +143,14 @@ class Server:
                 self._ws = None
 
     async def serve_forever(self) -> None:
+        """Listen until cancelled."""
         async with self.running():
-            assert self._ws is not None
-            await self._ws.serve_forever()
+            await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Wait until the listening server is closed (inside :meth:`running`)."""
+        if self._ws is not None:
+            await self._ws.wait_closed()
 
     # -- per connection ------------------------------------------------------------------
 

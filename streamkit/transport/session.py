@@ -251,6 +251,10 @@ class Session:
             await source.push_audio(msg)
             return None
         if isinstance(msg, VideoFrameIn):
+            if not self.config.video:
+                return ProtocolError(
+                    "invalid_state", "send session.update with video: true before video frames"
+                )
             source = await self._client_source()
             if isinstance(source, ProtocolError):
                 return source
@@ -274,10 +278,11 @@ class Session:
     def _update(self, msg: SessionUpdate) -> ProtocolError | None:
         changes = {f: getattr(msg, f) for f in msg.__struct_fields__ if getattr(msg, f) is not None}
         if self.pipeline is not None:
-            fixed = {k for k in ("pipeline", "source") if k in changes}
+            fixed = {k for k in ("pipeline", "source", "video") if k in changes}
             if any(changes[k] != getattr(self.config, k) for k in fixed):
                 return ProtocolError(
-                    "invalid_state", "pipeline and source can change only before media is sent"
+                    "invalid_state",
+                    "pipeline, source and video can change only before media is sent",
                 )
         if "pipeline" in changes and changes["pipeline"] not in self.pipelines:
             return ProtocolError(
@@ -312,7 +317,7 @@ class Session:
             assert self.device_source is not None
             source = self.device_source(self.metrics)
         else:
-            self.source = WsSource(self.metrics, self.clock)
+            self.source = WsSource(self.metrics, self.clock, video=self.config.video)
             source = self.source
         try:
             self.pipeline, self.controls = factory(source, ClientSink(self), self.metrics)

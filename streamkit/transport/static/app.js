@@ -135,7 +135,9 @@
     $("commit").onclick = () => ws.send(JSON.stringify({ type: "input.commit" }));
     $("cancel").onclick = () => ws.send(JSON.stringify({ type: "response.cancel" }));
     await new Promise((ok, bad) => { ws.onopen = ok; ws.onerror = bad; });
-    if (params.get("pipeline")) ws.send(JSON.stringify({ type: "session.update", pipeline: params.get("pipeline") }));
+    const update = { type: "session.update", video: camera };
+    if (params.get("pipeline")) update.pipeline = params.get("pipeline");
+    ws.send(JSON.stringify(update));
     try {
       stream = await navigator.mediaDevices.getUserMedia({
         audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: false },

@@ -1,0 +1,151 @@
+"""``streamkit serve``: the assistant over WebSocket, and the browser client on the same port.
+
+Models load once at start (Whisper, the language model) and are shared by every session.
+Pipelines offered (a client picks one with ``session.update``):
+
+- ``assistant``: ASR + vision + language model (:mod:`pipelines.assistant`);
+- ``captions``: the same ASR, no language model (transcripts only, cheap);
+- ``echo``: no model at all (counts audio, streams a fake answer): protocol checks.
+
+Binding beyond loopback requires ``--token``. Open ``http://HOST:PORT/`` for the browser client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from streamkit.metrics import MetricsRegistry
+from streamkit.pipeline import Pipeline
+from streamkit.stage import Stage
+from streamkit.transport.echo import echo_factory
+from streamkit.transport.protocol import Limits, SessionConfig
+from streamkit.transport.server import Server, ServerOptions
+from streamkit.transport.session import DeviceSourceFactory, PipelineFactory, SessionControls
+
+__all__ = ["add_arguments", "build_pipelines", "run"]
+
+HELP = "serve the assistant over WebSocket (and the browser client)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    parser.add_argument("--port", type=int, default=8765, help="TCP port (0: any free port)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("STREAMKIT_TOKEN"),
+        help="auth token clients must present (required beyond loopback; env STREAMKIT_TOKEN)",
+    )
+    parser.add_argument(
+        "--origin", action="append", default=[], help="extra allowed browser Origin (repeat)"
+    )
+    parser.add_argument(
+        "--pipeline",
+        default="assistant",
+        choices=["assistant", "captions", "echo"],
+        help="default pipeline of a session (clients may pick another)",
+    )
+    parser.add_argument(
+        "--lm",
+        default="auto",
+        choices=["auto", "llamacpp", "transformers", "http", "none"],
+        help="language model backend of the assistant",
+    )
+    parser.add_argument("--lm-model", default=None, help="GGUF path or served model name")
+    parser.add_argument("--lm-url", default=None, help="OpenAI-compatible server (--lm http)")
+    parser.add_argument("--lm-threads", type=int, default=2)
+    parser.add_argument("--asr-threads", type=int, default=None, help="CTranslate2 threads")
+    parser.add_argument("--no-models", action="store_true", help="offer only the echo pipeline")
+    parser.add_argument("--devices", action="store_true", help="allow source=devices (server mic)")
+    parser.add_argument("--send-deadline-ms", type=int, default=Limits().send_deadline_ms)
+    parser.add_argument("--port-file", default=None, help="write the bound port here once up")
+
+
+def build_pipelines(args: argparse.Namespace) -> dict[str, PipelineFactory]:
+    """Load the models once and return the session factories (blocking: seconds)."""
+    pipelines: dict[str, PipelineFactory] = {"echo": echo_factory()}
+    if args.no_models:
+        return pipelines
+    from dataclasses import replace
+
+    from pipelines import assistant
+
+    config = assistant.AssistantConfig(
+        lm=args.lm, lm_model=args.lm_model, lm_url=args.lm_url, lm_threads=args.lm_threads
+    )
+    if args.asr_threads is not None:
+        whisper = replace(config.asr.whisper, cpu_threads=args.asr_threads)
+        config = replace(config, asr=replace(config.asr, whisper=whisper))
+    models = assistant.Models.load(config)
+    captions_models = assistant.Models(whisper=models.whisper, lm=None)
+
+    def make(cfg: Any, mdl: Any) -> PipelineFactory:
+        def factory(
+            source: Stage, sink: Stage, metrics: MetricsRegistry
+        ) -> tuple[Pipeline, SessionControls]:
+            return assistant.build(cfg, mdl, source, sink, metrics=metrics)
+
+        return factory
+
+    pipelines["captions"] = make(config, captions_models)
+    if models.lm is not None:
+        pipelines["assistant"] = make(config, models)
+    return pipelines
+
+
+def _device_source(args: argparse.Namespace) -> DeviceSourceFactory | None:
+    if not args.devices:
+        return None
+    from streamkit.sources.mic import MicSource
+
+    def open_devices(metrics: MetricsRegistry) -> Stage:
+        return MicSource()
+
+    return open_devices
+
+
+async def _serve(args: argparse.Namespace, pipelines: dict[str, PipelineFactory]) -> None:
+    default = args.pipeline if args.pipeline in pipelines else sorted(pipelines)[0]
+    options = ServerOptions(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        origins=tuple(args.origin),
+        limits=Limits(send_deadline_ms=args.send_deadline_ms),
+        config=SessionConfig(pipeline=default),
+    )
+    server = Server(pipelines, options, device_source=_device_source(args))
+    async with server.running():
+        shown = "localhost" if args.host in ("127.0.0.1", "::1") else args.host
+        print(
+            f"streamkit: serving {sorted(pipelines)} (default {default}) on "
+            f"ws://{shown}:{server.port}/ws — browser client http://{shown}:{server.port}/",
+            flush=True,
+        )
+        if args.port_file:
+            await asyncio.to_thread(Path(args.port_file).write_text, str(server.port))
+        await server.wait_closed()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        options_check = ServerOptions(host=args.host, token=args.token)
+        Server({"echo": echo_factory()}, options_check)
+    except ValueError as error:
+        print(f"streamkit serve: {error} (pass --token or set STREAMKIT_TOKEN)", file=sys.stderr)
+        return 2
+    try:
+        pipelines = build_pipelines(args)
+    except Exception as error:  # a missing model or runtime: say what and stop
+        print(f"streamkit serve: cannot load the models: {error}", file=sys.stderr)
+        return 1
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args, pipelines))
+    return 0
