@@ -65,6 +65,7 @@
 
   async function startAudio(stream, ws) {
     const ctx = new AudioContext();
+    if (ctx.state === "suspended") ctx.resume().catch(() => {}); // needs a user gesture
     const src = ctx.createMediaStreamSource(stream);
     let seq = 0, samples = 0n, t0 = null;
     const send = (pcm) => {
