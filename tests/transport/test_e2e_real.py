@@ -8,7 +8,7 @@ from tests/data, streamed at real-time pace.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from streamkit.transport.protocol import MetricsEvent
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 
 def _words(text: str) -> list[str]:
@@ -33,7 +34,7 @@ def _words(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def captions_factory() -> Iterator[Any]:
+def captions_factory() -> Any:
     assistant = pytest.importorskip("pipelines.assistant")
     config = assistant.AssistantConfig(lm="none")
     try:
@@ -44,7 +45,7 @@ def captions_factory() -> Iterator[Any]:
     def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
         return assistant.build(config, models, source, sink, metrics=metrics)  # type: ignore[no-any-return]
 
-    yield factory
+    return factory
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ async def test_python_client_streams_real_speech_and_gets_the_transcript(
 
 @pytest.mark.browser
 async def test_browser_client_shows_the_real_transcript(server: Server, data_dir: Path) -> None:
-    if not Path(CHROMIUM).exists():
+    if not HAVE_CHROMIUM:
         pytest.skip("no /usr/bin/chromium")
     playwright_api = pytest.importorskip("playwright.async_api")
     wav = data_dir / "speech/utterances/jfk/jfk.wav"
@@ -131,4 +132,5 @@ async def test_browser_client_shows_the_real_transcript(server: Server, data_dir
     assert {"fellow", "americans", "country"} <= set(words), (final, console)
     assert state["frames"] > 100  # > 2 s of 20 ms PCM16 frames sent by the AudioWorklet
     assert state["errors"] == []
-    assert "session.created" in state["types"] and "transcript.final" in state["types"]
+    assert "session.created" in state["types"]
+    assert "transcript.final" in state["types"]
