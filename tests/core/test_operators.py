@@ -105,3 +105,31 @@ def test_operator_arguments() -> None:
         Tee("t", ["a", "a"])
     with pytest.raises(ValueError, match="at least one"):
         Merge("m", [])
+
+
+async def test_function_chain_fans_out_filters_and_keeps_order() -> None:
+    from streamkit.stage import chain, function_stage
+
+    def split(p: Packet[int]) -> list[Packet[int]]:
+        return [p.derive(p.payload * 10), p.derive(p.payload * 10 + 1)]
+
+    def odd_only(p: Packet[int]) -> Packet[int] | None:
+        return p if p.payload % 2 else None
+
+    for every in (0, 1, 3):
+        pipe = Pipeline(LoopClock())
+        a, b = pipe.edge("a"), pipe.edge("b")
+        pipe.add(IterSource("src", packets("a", 6)), outputs={"out": a})
+        fused = chain(
+            "c",
+            function_stage("inc", lambda p: p.derive(p.payload + 1)),
+            function_stage("split", split),
+            function_stage("odd", odd_only),
+            function_stage("neg", lambda p: p.derive(-p.payload)),
+            time_every=every,
+        )
+        pipe.add(fused, {"in": a}, {"out": b})
+        sink = Collector()
+        pipe.add(sink, {"in": b})
+        await pipe.run()
+        assert sink.payloads() == [-(10 * (i + 1) + 1) for i in range(6)], every
