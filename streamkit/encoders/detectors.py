@@ -281,17 +281,24 @@ class QrDecoder:
 
     def detect(self, image: Image) -> list[Detection]:
         small, scale = downscale(_grey(image), self.max_side)
+        found: list[tuple[str, npt.NDArray[np.float32]]] = []
         try:
             ok, texts, points, _ = self._qr.detectAndDecodeMulti(small)
+            if ok and points is not None:
+                pairs = zip(texts, points, strict=True)
+                found = [(str(t), np.asarray(q, np.float32)) for t, q in pairs]
+            if not any(text for text, _ in found):
+                # the multi-code search misses some codes the single-code path decodes
+                text, quad, _ = self._qr.detectAndDecode(small)
+                if text and quad is not None:
+                    found = [(str(text), np.asarray(quad, np.float32).reshape(-1, 2))]
         except cv2.error:
             return []
-        if not ok or points is None:
-            return []
         out: list[Detection] = []
-        for text, quad in zip(texts, points, strict=False):
-            x, y, w, h = cv2.boundingRect(np.asarray(quad, dtype=np.float32))
-            out.append(_scaled("qr", 1.0 if text else 0.5, (x, y, w, h), scale))
-            out[-1] = Detection(out[-1].label, out[-1].score, out[-1].box, text=str(text))
+        for text, quad in found:
+            x, y, w, h = cv2.boundingRect(quad)
+            det = _scaled("qr", 1.0 if text else 0.5, (x, y, w, h), scale)
+            out.append(Detection(det.label, det.score, det.box, text=text))
         return out
 
 

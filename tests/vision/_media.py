@@ -1,0 +1,62 @@
+"""Helpers: decode real test media with OpenCV, and render a real QR code into a photo."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import segno
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+Image = npt.NDArray[np.uint8]
+
+
+def frames(relpath: str) -> Iterator[Image]:
+    """Every decoded BGR frame of ``tests/data/<relpath>`` (cv2.VideoCapture)."""
+    cap = cv2.VideoCapture(str(DATA / relpath))
+    assert cap.isOpened(), relpath
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield np.asarray(frame, np.uint8)
+    finally:
+        cap.release()
+
+
+def image(relpath: str) -> Image:
+    img = cv2.imread(str(DATA / relpath), cv2.IMREAD_COLOR)
+    assert img is not None, relpath
+    return np.asarray(img, np.uint8)
+
+
+def photo_with_qr(text: str, relpath: str = "images/face_recognition_obama.jpg") -> Image:
+    """A real photo with a segno-rendered QR code pasted in at a perspective, then JPEG'd.
+
+    The code is warped onto a quadrilateral (as if photographed at an angle), slightly
+    blurred, and the whole picture goes through a JPEG round trip at quality 85.
+    """
+    buf = io.BytesIO()
+    # make_qr: always a full QR code (segno.make picks Micro QR for short texts)
+    segno.make_qr(text, error="m").save(buf, kind="png", scale=6, border=4)
+    code = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_COLOR)
+    photo = image(relpath)
+    h, w = code.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[560, 700], [820, 730], [800, 990], [540, 960]])
+    warp = cv2.getPerspectiveTransform(src, dst)
+    size = (photo.shape[1], photo.shape[0])
+    warped = cv2.warpPerspective(code, warp, size)
+    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), warp, size)
+    out = photo.copy()
+    out[mask > 0] = warped[mask > 0]
+    out = cv2.GaussianBlur(out, (3, 3), 0)
+    ok, jpg = cv2.imencode(".jpg", out, [int(cv2.IMWRITE_JPEG_QUALITY), 85])
+    assert ok
+    return np.asarray(cv2.imdecode(jpg, cv2.IMREAD_COLOR), np.uint8)
