@@ -29,13 +29,13 @@ Not thread-safe.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.packet import Gap, Packet
+from streamkit.ring import FrameRing
 
 __all__ = ["AlignedWindow", "AlignerConfig", "AlignerCore", "EmitReason"]
 
@@ -56,7 +56,7 @@ class AlignerConfig:
         max_buffered: packets held at most; beyond it the oldest window is forced out.
         origin: start of window 0; ``None`` → the first packet's pts.
         history_streams: streams whose recent packets :meth:`AlignerCore.nearest` searches.
-        history_ns: how far back that history reaches (relative to its newest pts).
+        history_frames: packets kept per history stream (a :class:`~streamkit.ring.FrameRing`).
     """
 
     window_ns: Nanos = 100 * NS_PER_MS
@@ -66,7 +66,7 @@ class AlignerConfig:
     max_buffered: int = 8192
     origin: Nanos | None = None
     history_streams: tuple[str, ...] = ("video",)
-    history_ns: Nanos = 10 * NS_PER_S
+    history_frames: int = 300
 
     def __post_init__(self) -> None:
         if self.window_ns <= 0:
@@ -155,7 +155,9 @@ class AlignerCore:
         self._buffered = 0
         self._next: int | None = None
         self._started_at: Nanos | None = None
-        self._history: dict[str, list[Packet[Any]]] = {s: [] for s in self.config.history_streams}
+        self._history: dict[str, FrameRing[Packet[Any]]] = {
+            s: FrameRing(self.config.history_frames) for s in self.config.history_streams
+        }
         self.emitted = 0
         self.reasons: dict[str, int] = {}
 
@@ -178,7 +180,7 @@ class AlignerCore:
             self._bucket(index).packets.setdefault(packet.stream, []).append(packet)
         self._buffered += 1
         if packet.stream in self._history:
-            self._remember(packet)
+            self._history[packet.stream].push(packet.pts, packet)
 
     def gap(self, gap: Gap, now: Nanos) -> None:
         """Stream ``gap.stream`` declares that ``[gap.start, gap.end)`` will never come."""
@@ -243,13 +245,9 @@ class AlignerCore:
 
     def nearest(self, stream: str, t: Nanos) -> Packet[Any] | None:
         """The remembered packet of ``stream`` whose pts is closest to ``t`` (ties: earlier)."""
-        history = self._history.get(stream)
-        if not history:
-            return None
-        keys = [p.pts for p in history]
-        i = bisect.bisect_left(keys, t)
-        candidates = history[max(0, i - 1) : i + 1]
-        return min(candidates, key=lambda p: (abs(p.pts - t), p.pts))
+        ring = self._history.get(stream)
+        found = ring.nearest(t) if ring is not None else None
+        return None if found is None else found[1]
 
     @property
     def all_ended(self) -> bool:
@@ -394,12 +392,3 @@ class AlignerCore:
             reason=reason,
             emitted_at=now,
         )
-
-    def _remember(self, packet: Packet[Any]) -> None:
-        history = self._history[packet.stream]
-        keys = [p.pts for p in history]
-        history.insert(bisect.bisect_right(keys, packet.pts), packet)
-        horizon = history[-1].pts - self.config.history_ns
-        drop = bisect.bisect_left([p.pts for p in history], horizon)
-        if drop:
-            del history[:drop]

@@ -158,7 +158,7 @@ def test_overflow_forces_oldest_window() -> None:
 
 
 def test_nearest_frame() -> None:
-    c = AlignerCore(("video",), AlignerConfig(origin=0, history_ns=NS_PER_S))
+    c = AlignerCore(("video",), AlignerConfig(origin=0, history_frames=30))
     for j in range(60):
         c.push(video(j, NS_PER_S // 30), j * NS_PER_S // 30)
     near = c.nearest("video", 1_000 * MS)
@@ -168,7 +168,7 @@ def test_nearest_frame() -> None:
     assert near is not None
     assert near.seq == 30
     assert c.nearest("video", 0) is not None
-    assert c.nearest("video", 0).seq == 29  # type: ignore[union-attr]  # history ≤ 1 s back
+    assert c.nearest("video", 0).seq == 30  # type: ignore[union-attr]  # the last 30 kept
     assert c.nearest("audio", 0) is None
 
 
