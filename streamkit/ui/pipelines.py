@@ -28,7 +28,7 @@ from streamkit.packet import Packet
 from streamkit.pipeline import Pipeline
 from streamkit.stage import Stage, StageContext
 
-__all__ = ["EnergyVad", "Factory", "LoadedPipeline", "load_pipeline"]
+__all__ = ["Discard", "EnergyVad", "Factory", "LoadedPipeline", "load_pipeline"]
 
 Factory = Callable[[Stage, Stage, MetricsRegistry], tuple[Pipeline, Any]]
 
@@ -79,6 +79,23 @@ class EnergyVad:
                 await out.put(Packet("speech", seq, last_voiced, 0,
                                      SpeechStopped(uid, last_voiced), lineage=uid))
                 seq, uid = seq + 1, None
+        if uid is not None:  # end of stream inside an utterance: close it
+            await out.put(Packet("speech", seq, last_voiced, 0, SpeechStopped(uid, last_voiced),
+                                 lineage=uid))
+
+
+class Discard:
+    """Sink stage that consumes and drops its input (keeps an unused source port flowing)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def setup(self, ctx: StageContext) -> None:
+        return None
+
+    async def run(self, ctx: StageContext) -> None:
+        async for _item in ctx.input("in"):
+            pass
 
 
 def _audio_only(stage: Stage) -> Factory:
@@ -86,7 +103,14 @@ def _audio_only(stage: Stage) -> Factory:
         pipe = Pipeline(metrics=metrics)
         audio = pipe.edge("audio", 64, Policy.BLOCK)
         events = pipe.edge("events", 64, Policy.BLOCK)
-        pipe.add(source, outputs={"audio": audio})
+        outputs = {"audio": audio}
+        if "video" in getattr(source, "outputs", ()):
+            # nothing here looks at video, but apps tapping the source (demo view, replay
+            # --out recording) still want the frames: consume them at the newest-frame policy
+            video = pipe.edge("video", 1, Policy.LATEST)
+            outputs["video"] = video
+            pipe.add(Discard("video.sink"), inputs={"in": video})
+        pipe.add(source, outputs=outputs)
         pipe.add(stage, inputs={"in": audio}, outputs={"out": events})
         pipe.add(sink, inputs={"in": events})
         return pipe, None

@@ -30,8 +30,8 @@ def test_replay_out_records_media_events_and_metrics(vad_run: Path) -> None:
     session = read_session(vad_run)
     original = read_session(default_session_path())
     assert not session.truncated
-    # the VAD pipeline reads audio only: the replay source does not even decode the video
-    assert set(session.topics()) == {"/audio", "/speech", "/metrics"}
+    assert set(session.topics()) == {"/audio", "/video", "/speech", "/metrics"}
+    assert len(session.packets("/video")) == len(original.packets("/video"))
     assert len(session.packets("/audio")) == len(original.packets("/audio"))
     assert len(session.packets("/speech")) == 6  # three turns: start + stop each
     final = session.final_metrics()
@@ -43,7 +43,7 @@ def test_replay_out_records_media_events_and_metrics(vad_run: Path) -> None:
 def test_report_png_and_html(vad_run: Path, tmp_path: Path) -> None:
     data = collect(read_session(vad_run))
     assert [uid for uid, _, _ in data.speech] == ["vad-0", "vad-1", "vad-2"]
-    assert data.frames == []
+    assert len(data.frames) == len(read_session(default_session_path()).packets("/video"))
     assert len(data.wave_t) > 1000
     assert 12.0 < data.duration < 16.0
     png, page = write_report(vad_run, tmp_path / "rep")

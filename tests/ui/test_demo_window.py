@@ -1,0 +1,111 @@
+"""The demo's OpenCV window under a real X server (Xvfb): the screen shows what was rendered."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from streamkit.record import default_session_path, read_session
+from streamkit.ui.render import LAYOUT, video_rect
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("Xvfb") is None or shutil.which("import") is None,
+    reason="needs Xvfb and ImageMagick's import (apt install xvfb imagemagick)",
+)
+
+
+def _wait(seconds: float) -> None:
+    threading.Event().wait(seconds)
+
+
+@pytest.fixture
+def xvfb() -> Iterator[str]:
+    display = f":{40 + os.getpid() % 400}"
+    proc = subprocess.Popen(
+        ["Xvfb", display, "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    socket = Path(f"/tmp/.X11-unix/X{display[1:]}")
+    for _ in range(100):
+        if socket.exists():
+            break
+        _wait(0.05)
+    assert socket.exists(), "Xvfb did not start"
+    try:
+        yield display
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def _region(img: np.ndarray, name: str, dx: int, dy: int) -> np.ndarray:
+    x, y, w, h = LAYOUT[name]
+    return img[y + dy : y + dy + h, x + dx : x + dx + w].astype(np.int16)
+
+
+def test_window_shows_the_rendered_frame(xvfb: str, tmp_path: Path) -> None:
+    snap = tmp_path / "rendered.png"
+    shot = tmp_path / "screen.png"
+    env = {**os.environ, "DISPLAY": xvfb, "QT_QPA_PLATFORM": "xcb"}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "streamkit", "demo", "--pipeline", "vad", "--speed", "4",
+         "--window", "yes", "--snapshot", str(snap), "--linger", "60",
+         "--record-dir", str(tmp_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        for _ in range(600):  # the session is ~15 s; at ×4 about 4 s
+            if snap.exists() or demo.poll() is not None:
+                break
+            _wait(0.1)
+        assert snap.exists(), "demo never rendered its final frame"
+        _wait(1.5)  # let the window repaint the final frame
+        subprocess.run(["import", "-display", xvfb, "-window", "root", str(shot)], check=True,
+                       timeout=30)
+        assert demo.poll() is None, "the window closed before the screenshot"
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            out, _ = demo.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            out, _ = demo.communicate()
+    rendered = cv2.imread(str(snap))
+    screen = cv2.imread(str(shot))
+    assert rendered is not None
+    assert screen is not None
+    assert rendered.shape == (720, 1280, 3)
+
+    # where is the window? (HighGUI may add a toolbar above the image)
+    scores = cv2.matchTemplate(screen, rendered[40:700, 0:1280], cv2.TM_SQDIFF_NORMED)
+    _, _, (dx, dy), _ = cv2.minMaxLoc(scores)
+    dy -= 40
+    assert scores[dy + 40, dx] < 0.02
+
+    for name in ("header", "video", "transcript", "answer", "hud"):
+        drawn, shown = _region(rendered, name, 0, 0), _region(screen, name, dx, dy)
+        assert np.mean(np.abs(drawn - shown)) < 3.0, name
+        assert shown.std() > 2, f"{name} region is blank on screen"
+
+    # the video region holds the session's last camera frame, scaled into place
+    last = read_session(default_session_path()).packets("/video")[-1].payload.image
+    vx, vy, vw, vh = video_rect(last.shape)
+    on_screen = screen[vy + dy : vy + dy + vh, vx + dx : vx + dx + vw].astype(np.int16)
+    expected = cv2.resize(last, (vw, vh), interpolation=cv2.INTER_AREA).astype(np.int16)
+    assert np.mean(np.abs(on_screen - expected)) < 4.0
+
+    # text regions carry text: bright anti-aliased strokes on the dark panels
+    for name in ("header", "transcript", "hud"):
+        bright = (_region(screen, name, dx, dy).max(axis=2) > 120).sum()
+        assert bright > 400, f"no text drawn in {name}"
+    assert "latency summary" in out
