@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import segno
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -42,6 +41,8 @@ def photo_with_qr(text: str, relpath: str = "images/face_recognition_obama.jpg")
     The code is warped onto a quadrilateral (as if photographed at an angle), slightly
     blurred, and the whole picture goes through a JPEG round trip at quality 85.
     """
+    import segno  # test dependency (dev extra): renders the QR code
+
     buf = io.BytesIO()
     # make_qr: always a full QR code (segno.make picks Micro QR for short texts)
     segno.make_qr(text, error="m").save(buf, kind="png", scale=6, border=4)
