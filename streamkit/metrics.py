@@ -177,6 +177,9 @@ class MetricsRegistry:
                     "capacity": e.capacity,
                     "dropped": e.dropped,
                     "put": e.put,
+                    "got": e.got,
+                    "blocked": e.blocked,
+                    "closed": e.closed,
                     "policy": e.policy,
                 }
                 for e in edges
@@ -187,6 +190,11 @@ class MetricsRegistry:
 
 def _prom_name(name: str) -> str:
     return "streamkit_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def _label(value: str) -> str:
+    """Escape a Prometheus label value (backslash, double quote, newline)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def to_prometheus(snapshot: dict[str, Any]) -> str:
@@ -215,5 +223,5 @@ def to_prometheus(snapshot: dict[str, Any]) -> str:
         metric = f"streamkit_edge_{field}"
         lines.append(f"# TYPE {metric} gauge")
         for edge, stats in snapshot["edges"].items():
-            lines.append(f'{metric}{{edge="{edge}"}} {stats[field]}')
+            lines.append(f'{metric}{{edge="{_label(edge)}"}} {stats[field]}')
     return "\n".join(lines) + "\n"

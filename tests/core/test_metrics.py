@@ -124,6 +124,7 @@ def test_prometheus_text_parses_with_the_official_parser() -> None:
     reg.histogram("never.observed")
     pipe = Pipeline(LoopClock(), reg)
     pipe.edge("audio->asr", 8)
+    pipe.edge('we"ird\\name', 2)
     text = to_prometheus(reg.snapshot())
     families = {f.name: f for f in text_string_to_metric_families(text)}
     summary = families["streamkit_stage_asr_latency_seconds"]
@@ -135,4 +136,5 @@ def test_prometheus_text_parses_with_the_official_parser() -> None:
     assert families["streamkit_asr_partials_skipped"].samples[0].value == 4
     assert families["streamkit_asr_lag_ns"].samples[0].value == 12.5
     depth = families["streamkit_edge_depth"].samples
-    assert depth[0].labels == {"edge": "audio->asr"}
+    assert [d.labels for d in depth] == [{"edge": "audio->asr"}, {"edge": 'we"ird\\name'}]
+    assert reg.snapshot()["edges"]["audio->asr"]["blocked"] == 0
