@@ -20,7 +20,6 @@ when the pipeline is deterministic.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -153,17 +152,15 @@ async def replay(
     return Trace(events, snapshot, lineage, base_time=base, duration=end - base)
 
 
-def run_on_virtual_loop(coro: Coroutine[Any, Any, R]) -> R:
-    """Run ``coro`` to completion on a fresh looptime (virtual-time) event loop."""
-    import looptime
+def run_on_virtual_loop(coro: Coroutine[Any, Any, R], *, noop_cycles: int = 1) -> R:
+    """Run ``coro`` to completion on a fresh virtual-time loop (:mod:`streamkit.testing.virtual`).
 
-    loop = looptime.new_event_loop(start=0, noop_cycles=1)
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        asyncio.set_event_loop(None)
+    ``noop_cycles=1`` jumps to the next timer as soon as nothing is runnable (fastest; model
+    calls must charge virtual time, as ``ModelSlot`` does in ``"virtual"`` mode).
+    """
+    from streamkit.testing.virtual import run_virtual
+
+    return run_virtual(coro, noop_cycles=noop_cycles)
 
 
 def run_replay(
@@ -172,6 +169,9 @@ def run_replay(
     *,
     speed: float = 1.0,
     timing: Timing = "arrival",
+    noop_cycles: int = 1,
 ) -> Trace:
     """Synchronous :func:`replay` on a fresh virtual-time loop (call from sync code only)."""
-    return run_on_virtual_loop(replay(factory, session, speed=speed, timing=timing))
+    return run_on_virtual_loop(
+        replay(factory, session, speed=speed, timing=timing), noop_cycles=noop_cycles
+    )
