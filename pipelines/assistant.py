@@ -79,12 +79,12 @@ def _load_lm(config: AssistantConfig) -> LMBackend | None:
     if config.lm == "none":
         return None
     if config.lm == "http":
-        from streamkit.lm.openai_http import OpenAIHttpBackend, OpenAIHttpConfig
+        from streamkit.lm.openai_http import OpenAIHTTPBackend, OpenAIHTTPConfig
 
         if not config.lm_url:
             raise BackendUnavailable("lm=http needs lm_url (e.g. http://127.0.0.1:8080/v1)")
-        return OpenAIHttpBackend(
-            OpenAIHttpConfig(
+        return OpenAIHTTPBackend(
+            OpenAIHTTPConfig(
                 base_url=config.lm_url,
                 model=config.lm_model or "default",
                 api_key=config.lm_api_key,
@@ -121,6 +121,11 @@ class Models:
         """Load Whisper and the language model (blocking: seconds). Raises with a message
         that says what to install or pass when a model or runtime is missing."""
         return cls(whisper=WhisperModelShared(config.asr.whisper), lm=_load_lm(config))
+
+    async def warmup(self) -> None:
+        """Exercise the language model once so the first answer is not cold."""
+        if self.lm is not None:
+            await self.lm.warmup()
 
 
 class Controls:
@@ -188,10 +193,11 @@ def build(
 
     vision_ports: dict[str, Edge[Any]] = {}
     if video_in is not None:
-        from streamkit.encoders.vision import VisionStage
+        from streamkit.encoders.vision import VisionConfig, VisionStage
 
+        vision_config = replace(config.vision_config or VisionConfig(), compute=config.compute)
         vision_out = _edge(pipe, "vision.out", Policy.DROP_OLDEST, 16)
-        pipe.add(VisionStage(config.vision_config), {"in": video_in}, {"out": vision_out})
+        pipe.add(VisionStage(vision_config), {"in": video_in}, {"out": vision_out})
         vision_ports["client"] = _edge(pipe, "vision.client", Policy.DROP_OLDEST, 16)
         if models.lm is not None:
             vision_ports["lm"] = _edge(pipe, "vision.lm", Policy.DROP_OLDEST, 16)
