@@ -11,11 +11,15 @@ for every decoded frame; the stage's ``run`` forwards them on its output ports:
 
 Capture times: the client stamps each frame on its own clock (``capture_ns`` = first sample
 / the frame). A :class:`~streamkit.clockmap.ClockMapper` per media kind learns offset and
-drift from (capture end, arrival) pairs; ``pts = to_shared(capture_end) - duration``, never
-later than the arrival. A chunk the client numbered contiguously (``seq`` + 1) starts where
-the previous one ended unless its mapped time is more than ``snap_ns`` later (a real pause):
-jitter never makes holes or overlaps in the audio timeline, and a client sending faster than
-real time gets a contiguous timeline rather than a compressed one.
+drift from (capture end, arrival) pairs (the lower envelope: queueing only ever adds delay).
+Audio is anchored once through it (``pts = to_shared(capture_end) - duration``, never later
+than the arrival) and then *chained on the client's sample clock*: a frame whose ``seq`` and
+``capture_ns`` continue the previous one starts exactly where it ended. So backpressure or
+network jitter never bends the audio timeline; a real hole in the client's capture (its
+``capture_ns`` jumps by more than ``snap_ns``) re-anchors through the mapper. Chaining
+ignores the client's clock drift (tens of ppm: milliseconds per minute). When sustained
+delay has bent the mapper's fit (|drift| > ``MAX_DRIFT_PPM``), the least delay seen (zero
+drift) anchors instead.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_MS, Clock, LoopClock, Nanos
+from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
 from streamkit.clockmap import ClockMapper
 from streamkit.edge import Edge, Policy
 from streamkit.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame, samples_to_ns
@@ -36,7 +40,10 @@ from streamkit.packet import Packet, SeqTracker
 from streamkit.stage import StageContext
 from streamkit.transport.protocol import AudioAppend, ProtocolError, VideoFrameIn
 
-__all__ = ["WsSource"]
+__all__ = ["MAX_DRIFT_PPM", "WsSource"]
+
+MAX_DRIFT_PPM = 500.0
+"""A fitted drift beyond this is an artefact of sustained delay, not a real clock (ppm)."""
 
 
 class WsSource:
@@ -57,7 +64,7 @@ class WsSource:
         metrics: MetricsRegistry,
         clock: Clock | None = None,
         *,
-        audio_capacity: int = 64,
+        audio_capacity: int = 256,
         snap_ns: Nanos = 30 * NS_PER_MS,
         video: bool = True,
     ) -> None:
@@ -67,12 +74,16 @@ class WsSource:
         self.snap_ns = snap_ns
         self._audio: Edge[AudioChunk] = Edge("ws.audio.in", audio_capacity, Policy.BLOCK)
         self._video: Edge[VideoFrame] = Edge("ws.video.in", 1, Policy.LATEST)
-        self._audio_map = ClockMapper()
-        self._video_map = ClockMapper()
+        # Backpressure (a pipeline still loading, a busy machine) delays arrivals for seconds:
+        # that is delay, not a device clock jump, so the jump detector is set far out.
+        self._audio_map = ClockMapper(jump_ns=60 * NS_PER_S)
+        self._video_map = ClockMapper(jump_ns=60 * NS_PER_S)
         self._audio_seq = SeqTracker()
         self._video_seq = SeqTracker()
         self._last_end: Nanos | None = None
         self._last_seq: int | None = None
+        self._last_capture_end: Nanos | None = None
+        self._least: dict[str, Nanos] = {}
         self._out_seq = {"audio": 0, "video": 0}
         self.samples_in = 0
 
@@ -83,12 +94,25 @@ class WsSource:
         now = self.clock.now()
         n = len(frame.samples)
         duration = samples_to_ns(n, ASR_SAMPLE_RATE)
-        capture_end = frame.header.capture_ns + duration
+        capture = frame.header.capture_ns
+        capture_end = capture + duration
         self._audio_map.observe(capture_end, now)
-        pts = min(self._audio_map.to_shared(capture_end), now) - duration
-        contiguous = self._last_seq is not None and frame.header.seq == self._last_seq + 1
-        if contiguous and self._last_end is not None and pts - self._last_end <= self.snap_ns:
-            pts = self._last_end  # no overlap, no jitter holes in contiguous audio
+        self._least["audio"] = min(self._least.get("audio", now - capture_end), now - capture_end)
+        chained = (
+            self._last_seq is not None
+            and frame.header.seq == self._last_seq + 1
+            and self._last_capture_end is not None
+            and self._last_end is not None
+            and abs(capture - self._last_capture_end) <= self.snap_ns
+        )
+        if chained:
+            assert self._last_end is not None
+            pts = self._last_end  # contiguous on the client's sample clock
+        else:  # first frame, or the client's own clock says there is a hole: re-anchor
+            pts = min(self._map(self._audio_map, capture_end), now) - duration
+            if self._last_end is not None and pts < self._last_end:
+                pts = self._last_end
+        self._last_capture_end = capture_end
         lost = self._audio_seq.observe(frame.header.seq)
         if lost:
             self.metrics.counter("ws.audio.lost_chunks").inc(lost)
@@ -110,8 +134,10 @@ class WsSource:
             return ProtocolError("invalid_image", "the JPEG in video.frame does not decode")
         image: npt.NDArray[np.uint8] = np.asarray(decoded, dtype=np.uint8)
         now = self.clock.now()
-        self._video_map.observe(frame.header.capture_ns, now)
-        pts = min(self._video_map.to_shared(frame.header.capture_ns), now)
+        capture = frame.header.capture_ns
+        self._video_map.observe(capture, now)
+        self._least["video"] = min(self._least.get("video", now - capture), now - capture)
+        pts = min(self._map(self._video_map, capture, "video"), now)
         self._video_seq.observe(frame.header.seq)
         self.metrics.counter("ws.video.frames").inc()
         packet = Packet("video", self._next("video"), pts, 0, VideoFrame(image, source="ws"))
@@ -123,6 +149,18 @@ class WsSource:
         """Wait until every audio chunk pushed so far was handed to the pipeline."""
         while len(self._audio) and not self._audio.closed:
             await self.clock.sleep(NS_PER_MS)
+
+    def _map(self, mapper: ClockMapper, device_ns: Nanos, kind: str = "audio") -> Nanos:
+        """The mapper's estimate while its drift is plausible, else the least-delay offset.
+
+        Sustained backpressure (every arrival late for seconds) bends the lower-envelope fit
+        into an absurd drift; real clocks are within ±``MAX_DRIFT_PPM``.
+        """
+        if mapper.ready and abs(mapper.drift_ppm) <= MAX_DRIFT_PPM:
+            return mapper.to_shared(device_ns)
+        if mapper.ready:
+            self.metrics.counter(f"ws.{kind}.map_fallbacks").inc()
+        return device_ns + self._least[kind]
 
     def end(self) -> None:
         """The client stopped sending (or left): the outputs end after what is queued."""
