@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMPS := .stamps
 
-.PHONY: demo test setup setup-dev system-deps lint typecheck unit bench clean
+.PHONY: demo test setup setup-dev bench clean
 
 demo: $(STAMPS)/runtime
 	$(PY) -m streamkit demo $(ARGS)
@@ -40,8 +40,19 @@ $(STAMPS)/dev: $(STAMPS)/runtime pyproject.toml
 	$(PIP) install -q -e '.[all,torch,dev]'
 	@touch $@
 
-bench: $(STAMPS)/dev
-	$(PY) bench/overhead.py
+# Benchmarks (printed tables; the last line of each is machine-read). Pipecat, for the
+# overhead comparison, lives in its own venv because its pins conflict with ours.
+bench: $(STAMPS)/dev $(STAMPS)/bench
+	$(PY) -m bench.overhead
+	$(PY) -m bench.align
+	$(PY) -m bench.asr
+	$(PY) -m bench.lm
+	$(PY) -m bench.sessions --sessions 1
+
+$(STAMPS)/bench:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install -q pipecat-ai==1.14.0
+	@touch $@
 
 clean:
-	rm -rf $(VENV) $(STAMPS)
+	rm -rf $(VENV) .venv-bench $(STAMPS)
