@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from streamkit.clock import NS_PER_MS, NS_PER_S, ManualClock
@@ -44,10 +46,10 @@ async def test_audio_is_anchored_once_then_chained_through_backpressure_and_gaps
         await source.push_audio(_frame(k, capture))
     pts = _pts(source)
     assert pts[0] == start + 5 * NS_PER_MS  # anchored: capture end = arrival - least delay
-    assert all(b - a == CHUNK for a, b in zip(pts[:100], pts[1:100], strict=False))
+    assert all(b - a == CHUNK for a, b in pairwise(pts[:100]))
     hole = pts[100] - (pts[99] + CHUNK)
     assert 0.9 * NS_PER_S <= hole <= 1.1 * NS_PER_S  # the client's own gap is kept
-    assert all(b - a == CHUNK for a, b in zip(pts[100:], pts[101:], strict=False))
+    assert all(b - a == CHUNK for a, b in pairwise(pts[100:]))
     assert source.samples_in == 110 * 320
 
 
