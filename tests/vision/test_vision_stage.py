@@ -168,3 +168,32 @@ async def test_no_people_clip_through_a_pipeline_reports_none() -> None:
     assert len(obs) >= 2  # the handheld office shot changes: several keyframes
     assert all(p.payload.detections == [] for p in obs)
     assert all(p.payload.summary.startswith("no faces or people") for p in obs)
+
+
+async def test_live_mode_runs_opencv_in_a_worker_thread_on_the_real_clock() -> None:
+    # real event loop, real time (1.2 s clip): compute="thread" keeps the loop free while
+    # OpenCV works, and the measured costs land in the histograms
+    pipe = Pipeline(LoopClock())
+    source = FileSource(DATA / "video/imageio_realshort.mp4", audio=False)
+    video = pipe.edge("video", policy=Policy.LATEST)
+    out = pipe.edge("vision.out", 64)
+    sink = Collector()
+    pipe.add(source, outputs={"video": video})
+    pipe.add(VisionStage(VisionConfig(compute="thread")), {"in": video}, {"out": out})
+    pipe.add(sink, {"in": out})
+    await pipe.run()
+    obs = _observations(sink)
+    assert len(obs) >= 1
+    hists = pipe.metrics.histograms
+    assert hists["vision.keyframe_cost"].count == len(obs)
+    assert hists["vision.keyframe_cost"].max > 0
+    assert hists["model.vision.compute"].count == (
+        hists["vision.gate_cost"].count + hists["vision.keyframe_cost"].count
+    )
+    counters = pipe.metrics.counters
+    assert (
+        counters["vision.frames"].value
+        + video.stats().dropped
+        + (counters["vision.skipped"].value if "vision.skipped" in counters else 0)
+        == source.emitted["video"]
+    )
