@@ -43,6 +43,8 @@ def _describe(payload: Any) -> str | None:
     if isinstance(payload, TranscriptFinal) and payload.text.strip():
         return f"[bold]final[/] {payload.text.strip()}"
     if isinstance(payload, ResponseDone):
+        if payload.cancelled:
+            return f"[dim]answer to {payload.utterance_id} cancelled (barge-in)[/]"
         return f"[green]answer[/] {payload.text.strip()}"
     name = type(payload).__name__
     if name in ("SpeechStarted", "SpeechStopped"):
