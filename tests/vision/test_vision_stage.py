@@ -12,7 +12,7 @@ from streamkit.encoders.vision import VisionConfig, VisionStage
 from streamkit.events import Observation
 from streamkit.media import VideoFrame
 from streamkit.operators import Collector, IterSource
-from streamkit.packet import Packet
+from streamkit.packet import Flush, Packet
 from streamkit.pipeline import Pipeline
 from streamkit.sources.files import FileSource
 
@@ -197,3 +197,31 @@ async def test_live_mode_runs_opencv_in_a_worker_thread_on_the_real_clock() -> N
         + (counters["vision.skipped"].value if "vision.skipped" in counters else 0)
         == source.emitted["video"]
     )
+
+
+@pytest.mark.looptime
+async def test_flush_passes_through_and_forces_a_fresh_keyframe() -> None:
+    frame = next(frames("av/grid/bbaf2n.mpg"))
+    items: list[Packet[VideoFrame] | Flush] = [
+        Packet("video", i, i * FRAME_NS, FRAME_NS, VideoFrame(frame, "grid")) for i in range(10)
+    ]
+    items.append(Flush(1, "barge-in"))
+    items += [
+        Packet("video", i, i * FRAME_NS, FRAME_NS, VideoFrame(frame, "grid"), epoch=1)
+        for i in range(10, 20)
+    ]
+    pipe = Pipeline(LoopClock())
+    video = pipe.edge("video", 4)
+    out = pipe.edge("vision.out", 8)
+    sink = Collector()
+    pipe.add(IterSource("frames", items, paced=True), outputs={"out": video})
+    config = VisionConfig(compute="virtual", people=False, qr=False, keep_jpeg=False)
+    pipe.add(VisionStage(config), {"in": video}, {"out": out})
+    pipe.add(sink, {"in": out})
+    await pipe.run()
+    base = pipe.state.base_time
+    assert base is not None
+    assert sink.controls == [Flush(1, "barge-in")]
+    obs = _observations(sink)
+    assert [(p.pts - base, p.epoch) for p in obs] == [(0, 0), (10 * FRAME_NS, 1)]
+    assert obs[1].payload.keyframe_jpeg is None
