@@ -11,9 +11,9 @@ A capture device delivers blocks of samples at its own rate; each block comes wi
 - each block's estimated capture time is compared with where the timeline puts it
   (``error``); decisions use the **median of the last ``smooth`` errors**, so one late
   callback or a noisy latency report moves nothing. A median error beyond ``deadband_ns``
-  (clock drift) is slewed away by inserting or dropping **one** 16 kHz sample (62.5 µs,
-  inaudible) at most every ``slew_every`` blocks — about 195 ppm at 20 ms blocks, far above
-  real crystal drift, far below what would smear the waveform;
+  (clock drift) is slewed back to within a quarter of it by inserting or dropping **one**
+  16 kHz sample (62.5 µs, inaudible) at most every ``slew_every`` blocks — about 195 ppm
+  at 20 ms blocks, above real crystal drift, far below what would smear the waveform;
 - a median error beyond ``resync_ns`` forward means samples were lost (overrun, device stall)
   or the estimate moved for good: the run is closed, a :class:`~streamkit.packet.Gap` is
   emitted and the timeline restarts at the block's capture time. A large backward error cannot
@@ -56,7 +56,7 @@ class AudioTimeline:
         chunk: int = 320,
         *,
         stream: str = "audio",
-        deadband_ns: Nanos = 10 * NS_PER_MS,
+        deadband_ns: Nanos = 2 * NS_PER_MS,
         resync_ns: Nanos = 30 * NS_PER_MS,
         smooth: int = 9,
         slew_every: int = 16,
@@ -71,6 +71,7 @@ class AudioTimeline:
         self.slew_every = slew_every
         self._errors: deque[Nanos] = deque(maxlen=smooth)
         self._since_slew = 0
+        self._slewing = False
         self.seq = 0
         self.gaps = 0
         self.slips = 0
@@ -88,6 +89,7 @@ class AudioTimeline:
         """Add one block (mono float32 at ``in_rate``) whose first sample was captured at
         ``capture_ns``; return the chunks (and gaps) now complete, in order."""
         out: list[Packet[Any] | Gap] = []
+        direction = 0
         if self._anchor is None:
             self._start(capture_ns)
         else:
@@ -107,13 +109,16 @@ class AudioTimeline:
                 self._start(estimate)
             elif error < -self.resync_ns:
                 self.backward_jumps += 1
-                self._slew(-1)
-            elif error > self.deadband_ns:
-                self._slew(+1)
-            elif error < -self.deadband_ns:
-                self._slew(-1)
+                direction = -1
+            else:
+                # hysteresis: start slewing beyond the deadband, stop well inside it
+                limit = self.deadband_ns // 4 if self._slewing else self.deadband_ns
+                direction = 1 if error > limit else -1 if error < -limit else 0
+                self._slewing = direction != 0
         self._in += len(samples)
         self._push(np.asarray(samples, dtype=np.float32), last=False)
+        if direction:
+            self._slew(direction)  # on the new block's samples: the buffer is never empty
         out += self._cut(final=False)
         return out
 
