@@ -5,7 +5,9 @@ and hosted APIs all speak ``POST {base_url}/chat/completions`` with ``"stream": 
 answer arrives as SSE ``data: {json chunk}`` events ending with ``data: [DONE]``; each
 chunk's ``choices[0].delta.content`` is a text delta. Usage counts are requested with
 ``stream_options.include_usage`` and taken from the server when it sends them (otherwise
-completion tokens are counted as content chunks and prompt tokens estimated).
+completion tokens are counted as content chunks and prompt tokens estimated). A stream that
+ends with neither ``[DONE]`` nor a ``finish_reason`` raises :class:`LMServerError` (the server
+failed mid-answer), so a truncated answer is never mistaken for a whole one.
 
 Images: a message's ``image_jpeg`` (the fusion's keyframe) is sent as an ``image_url``
 content part holding a ``data:image/jpeg;base64,…`` URL, the format vision-language servers
@@ -176,6 +178,7 @@ class OpenAIHTTPBackend:
         body = self.body(request)
         estimated_prompt = sum(approx_token_count(m.content) for m in request.messages)
         counted = 0
+        finished = [False]  # a choice reported finish_reason
         decoder = SSEDecoder()
         try:
             async with self._client.stream("POST", "chat/completions", json=body) as response:
@@ -186,16 +189,21 @@ class OpenAIHTTPBackend:
                     for data in decoder.feed(line):
                         if data.strip() == "[DONE]":
                             return
-                        for delta in self._parse(data, usage):
+                        for delta in self._parse(data, usage, finished):
                             counted += 1
                             usage.completion_tokens = max(usage.completion_tokens, counted)
                             usage.prompt_tokens = usage.prompt_tokens or estimated_prompt
                             yield delta
         except self._httpx.TransportError as error:
             raise self._unreachable(error) from error
+        if not finished[0]:
+            raise LMServerError(
+                "the server ended the stream without finishing the answer (no [DONE], no "
+                "finish_reason); see the server's log"
+            )
 
     @staticmethod
-    def _parse(data: str, usage: Usage) -> list[str]:
+    def _parse(data: str, usage: Usage, finished: list[bool]) -> list[str]:
         try:
             chunk = json.loads(data)
         except json.JSONDecodeError as error:
@@ -210,6 +218,8 @@ class OpenAIHTTPBackend:
             )
         deltas: list[str] = []
         for choice in chunk.get("choices") or []:
+            if choice.get("finish_reason"):
+                finished[0] = True
             text = (choice.get("delta") or {}).get("content")
             if text:
                 deltas.append(str(text))
