@@ -15,11 +15,12 @@ from typing import Any
 
 from rich.console import Console
 
+from streamkit.clock import LoopClock
 from streamkit.events import ResponseDone, TranscriptFinal
 from streamkit.metrics import MetricsRegistry
 from streamkit.packet import Packet
 from streamkit.record import SessionWriter, default_session_path
-from streamkit.sources.replay import ReplaySource
+from streamkit.sources.replay import ReplaySource, Timing
 from streamkit.ui.pipelines import load_pipeline
 from streamkit.ui.summary import latency_table, lineage_rows
 from streamkit.ui.tap import CallbackSink, TappedSource
@@ -54,46 +55,33 @@ def _describe(payload: Any) -> str | None:
 
 async def replay_session(
     session: Path, *, pipeline: str = "best", speed: float = 1.0, virtual: bool = False,
-    timing: str = "arrival", out: Path | None = None, console: Console | None = None,
+    timing: Timing = "arrival", out: Path | None = None, console: Console | None = None,
+    show_events: bool = True,
 ) -> dict[str, Any]:
     """Replay ``session`` (see the module docstring); returns the final metrics snapshot."""
     console = console or Console()
     loaded = load_pipeline(pipeline, virtual=virtual)
     console.print(f"pipeline: [bold]{loaded.kind}[/] — {loaded.note}")
     writer = SessionWriter(out, metadata={"replayed_from": str(session)}) if out else None
-    clock_now: list[int] = [0]
+    clock = LoopClock()
+    metrics = MetricsRegistry()
 
     def tap(port: str, packet: Packet[Any]) -> Packet[Any]:
         if writer is not None:
-            writer.write_packet(packet, clock_now[0])
+            writer.write_packet(packet, clock.now())
         return packet
 
     def on_item(now: int, item: Any) -> None:
-        clock_now[0] = now
         if isinstance(item, Packet):
             if writer is not None:
                 writer.write_packet(item, now)
             line = _describe(item.payload)
-            if line and console is not None:
-                console.print(f"{(now - base[0]) / 1e9:7.2f}s  {line}")
+            if line and show_events:
+                base = pipe.state.base_time or 0
+                console.print(f"{(now - base) / 1e9:7.2f}s  {line}")
 
-    base = [0]
-    source = ReplaySource(session, speed=speed, timing=timing)  # type: ignore[arg-type]
-
-    class _Clocked(TappedSource):
-        async def run(self, ctx: Any) -> None:
-            base[0] = ctx.base_time
-            inner_tap = self.tap
-
-            def stamped(port: str, packet: Packet[Any]) -> Packet[Any] | None:
-                clock_now[0] = ctx.clock.now()
-                return inner_tap(port, packet)
-
-            self.tap = stamped
-            await super().run(ctx)
-
-    metrics = MetricsRegistry()
-    pipe, _controls = loaded.factory(_Clocked(source, tap), CallbackSink(on_item), metrics)
+    source = ReplaySource(session, speed=speed, timing=timing)
+    pipe, _controls = loaded.factory(TappedSource(source, tap), CallbackSink(on_item), metrics)
     if writer is not None:
         writer.add_metadata("streamkit.pipeline", {"kind": loaded.kind})
     try:
@@ -120,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(quiet=False)
     coro = replay_session(session, pipeline=args.pipeline, speed=args.speed,
                           virtual=args.virtual, timing=args.timing, out=args.out,
-                          console=None if args.quiet else console)
+                          console=console, show_events=not args.quiet)
     if args.virtual:
         from streamkit.testing.replay import run_on_virtual_loop
 
