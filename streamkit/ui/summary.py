@@ -40,7 +40,7 @@ def _ms(ns: float) -> float:
 
 
 def latency_rows(
-    snapshot: dict[str, Any], prefixes: tuple[str, ...] = ("stage.", "e2e.", "model.")
+    snapshot: dict[str, Any], prefixes: tuple[str, ...] = ("stage.", "e2e.", "model.", "lm.")
 ) -> list[LatencyRow]:
     """Histograms whose names start with ``prefixes``, stage rows first, then e2e, then model."""
     rows = []
