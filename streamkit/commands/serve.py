@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streamkit.metrics import MetricsRegistry
@@ -67,11 +68,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port-file", default=None, help="write the bound port here once up")
 
 
-def build_pipelines(args: argparse.Namespace) -> dict[str, PipelineFactory]:
-    """Load the models once and return the session factories (blocking: seconds)."""
+Warmup = Callable[[], Awaitable[None]]
+
+
+def build_pipelines(args: argparse.Namespace) -> tuple[dict[str, PipelineFactory], list[Warmup]]:
+    """Load the models once; return the session factories and the warm-ups to run before
+    the first client (blocking: seconds)."""
     pipelines: dict[str, PipelineFactory] = {"echo": echo_factory()}
     if args.no_models:
-        return pipelines
+        return pipelines, []
     from dataclasses import replace
 
     from pipelines import assistant
@@ -94,9 +99,11 @@ def build_pipelines(args: argparse.Namespace) -> dict[str, PipelineFactory]:
         return factory
 
     pipelines["captions"] = make(config, captions_models)
+    warmups: list[Warmup] = []
     if models.lm is not None:
         pipelines["assistant"] = make(config, models)
-    return pipelines
+        warmups.append(models.lm.warmup)  # the first one costs seconds: not in a session
+    return pipelines, warmups
 
 
 def _device_source(args: argparse.Namespace) -> DeviceSourceFactory | None:
@@ -110,7 +117,11 @@ def _device_source(args: argparse.Namespace) -> DeviceSourceFactory | None:
     return open_devices
 
 
-async def _serve(args: argparse.Namespace, pipelines: dict[str, PipelineFactory]) -> None:
+async def _serve(
+    args: argparse.Namespace, pipelines: dict[str, PipelineFactory], warmups: list[Warmup]
+) -> None:
+    for warmup in warmups:
+        await warmup()
     default = args.pipeline if args.pipeline in pipelines else sorted(pipelines)[0]
     options = ServerOptions(
         host=args.host,
@@ -142,10 +153,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"streamkit serve: {error} (pass --token or set STREAMKIT_TOKEN)", file=sys.stderr)
         return 2
     try:
-        pipelines = build_pipelines(args)
+        pipelines, warmups = build_pipelines(args)
     except Exception as error:  # a missing model or runtime: say what and stop
         print(f"streamkit serve: cannot load the models: {error}", file=sys.stderr)
         return 1
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args, pipelines))
+        asyncio.run(_serve(args, pipelines, warmups))
     return 0
