@@ -21,6 +21,7 @@ from streamkit import LoopClock, Packet, Pipeline, StageContext
 from streamkit.clock import NS_PER_MS, NS_PER_S
 from streamkit.packet import Gap
 from streamkit.sources.mic import MicError, MicSource
+from streamkit.sources.timeline import AudioTimeline
 
 SPEECH = Path(__file__).parents[1] / "data/speech/utterances/cmu_arctic/cmu_arctic_us_aew_a0003.wav"
 
@@ -148,3 +149,42 @@ async def test_missing_device_says_what_to_pass(pulse_server: dict[str, str]) ->
     with pytest.raises(Exception, match="--device") as info:
         await pipe.run()
     assert isinstance(info.value.__cause__, MicError)
+
+
+class _Time:
+    def __init__(self, adc: float, current: float) -> None:
+        self.inputBufferAdcTime = adc
+        self.currentTime = current
+
+
+class _Status:
+    def __init__(self, overflow: bool = False) -> None:
+        self.input_overflow = overflow
+
+
+async def test_callback_ring_overruns_and_fallback_pts() -> None:
+    """The PortAudio callback path without a device: ring overwrite, overflow flag, and
+    the arrival-minus-latency fallback when the host API reports no ADC time."""
+    mic = MicSource(ring_blocks=4)
+    mic._loop = asyncio.get_running_loop()
+    mic.timeline = AudioTimeline(48_000)
+    mic._latency_ns = 30 * NS_PER_MS
+    block = np.ones((960, 2), np.float32) * 0.5
+    for _ in range(6):
+        mic._callback(block, 960, _Time(0.0, 0.0), _Status(overflow=False))
+    assert len(mic._ring) == 4
+    assert mic.overruns == 2  # two oldest blocks overwritten
+    first = mic._ring[0]
+    assert first.samples.shape == (960,)
+    assert float(first.samples[0]) == 0.5  # stereo mixed to mono
+    items = mic._process(mic._ring.popleft())
+    mic._ring.clear()
+    assert mic.pts_method == "arrival_minus_latency"
+    assert mic.metadata["pts_method"] == "arrival_minus_latency"
+    mic._callback(block, 960, _Time(0.0, 0.0), _Status(overflow=True))
+    items += mic._process(mic._ring.popleft())
+    assert mic.overruns == 3  # + PortAudio's input-overflow flag
+    items += mic.timeline.finish()
+    chunks = [i for i in items if isinstance(i, Packet)]
+    assert chunks[0].pts == first.arrival_ns - 30 * NS_PER_MS
+    assert [c.seq for c in chunks] == list(range(len(chunks)))
