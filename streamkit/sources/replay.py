@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from mcap.reader import make_reader
+
 from streamkit.clock import Nanos
 from streamkit.packet import Gap, Packet
 from streamkit.record import Session, read_session
@@ -31,6 +33,20 @@ __all__ = ["ReplaySource", "Timing"]
 Timing = Literal["arrival", "pts"]
 
 _DEFAULT_TOPICS = {"audio": "/audio", "video": "/video"}
+
+
+def _summary_topics(path: Path | None) -> set[str] | None:
+    """Topics listed in a finished session's summary (cheap), or None when unknown."""
+    if path is None or not path.exists():
+        return None
+    try:
+        with open(path, "rb") as f:
+            summary = make_reader(f).get_summary()
+    except Exception:  # truncated or not MCAP: setup() reports it properly
+        return None
+    if summary is None:
+        return None
+    return {channel.topic for channel in summary.channels.values()}
 
 
 class ReplaySource:
@@ -45,6 +61,7 @@ class ReplaySource:
     """
 
     outputs: tuple[str, ...] = ("audio", "video")
+    """Ports this session can feed (those whose topic the session holds, when known)."""
 
     def __init__(
         self,
@@ -66,6 +83,11 @@ class ReplaySource:
         self.session: Session | None = session if isinstance(session, Session) else None
         self._path = None if isinstance(session, Session) else Path(session)
         self.delivered = 0
+        topics = (
+            set(self.session.topics()) if self.session is not None else _summary_topics(self._path)
+        )
+        if topics is not None:  # only the ports the session has (audio-only recordings …)
+            self.outputs = tuple(p for p in self.ports if self.ports[p] in topics)
 
     async def setup(self, ctx: StageContext) -> None:
         if self.session is None:
@@ -115,7 +137,14 @@ class ReplaySource:
                 continue
             duration = item.duration if self.speed == 1 else round(item.duration / self.speed)
             await out.put(
-                Packet(item.stream, item.seq, restamp(item.pts), duration, item.payload,
-                       item.epoch, item.lineage)
+                Packet(
+                    item.stream,
+                    item.seq,
+                    restamp(item.pts),
+                    duration,
+                    item.payload,
+                    item.epoch,
+                    item.lineage,
+                )
             )
             self.delivered += 1

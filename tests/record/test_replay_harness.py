@@ -164,3 +164,19 @@ def test_missing_session_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(StageFailed, match="no session file"):
         run_replay(vad_factory, tmp_path / "missing.mcap")
+
+
+def test_replay_source_offers_only_recorded_ports(tmp_path: Path, data_dir: Path) -> None:
+    from streamkit.record import SessionWriter
+    from streamkit.record_media import Segment, assemble
+
+    packets = assemble([Segment(data_dir / "speech/utterances/jfk/jfk.wav", pause=0.0)])
+    assert {p.stream for p in packets} == {"audio"}
+    path = tmp_path / "audio_only.mcap"
+    with SessionWriter(path) as writer:
+        for p in packets:
+            writer.write_packet(p, p.pts + p.duration)
+    assert ReplaySource(path).outputs == ("audio",)
+    assert ReplaySource(BUNDLED).outputs == ("audio", "video")
+    trace = run_replay(vad_factory, path)
+    assert len(trace.payloads(SpeechStarted)) >= 1  # "And so my fellow Americans …"
