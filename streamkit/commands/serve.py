@@ -18,8 +18,8 @@ import contextlib
 import logging
 import os
 import sys
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from streamkit.metrics import MetricsRegistry
