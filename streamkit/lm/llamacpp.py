@@ -140,6 +140,7 @@ class LlamaCppBackend:
         )
         self.slot = ModelSlot(f"lm.{cfg.name}", clock or LoopClock(), cfg.mode, metrics)
         self._answer_lock = asyncio.Lock()
+        self._warm = False
 
     # -- text ↔ tokens -------------------------------------------------------------------
 
@@ -184,10 +185,11 @@ class LlamaCppBackend:
         return keep
 
     async def warmup(self) -> None:
-        """Evaluate a short chat once (loads weights into memory, builds compute graphs)."""
-        request = LMRequest((Message("user", "Hi"),), max_tokens=2)
-        completion = self.complete(request)
-        async for _ in completion:
+        """Evaluate a short chat once per process (pages the weights in, builds graphs)."""
+        if self._warm:
+            return
+        self._warm = True
+        async for _ in self.complete(LMRequest((Message("user", "Hi"),), max_tokens=2)):
             pass
 
     async def prefill(self, request: LMRequest) -> None:

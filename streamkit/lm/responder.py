@@ -45,7 +45,7 @@ from streamkit.events import (
     TranscriptPartial,
     Word,
 )
-from streamkit.lm.backend import LMBackend, LMRequest
+from streamkit.lm.backend import LMBackend, LMRequest, Message
 from streamkit.lm.fusion import FusionBuilder, FusionConfig, Turn
 from streamkit.packet import EndOfStream, Flush, Packet
 from streamkit.stage import InPort, OutPort, StageContext
@@ -148,7 +148,12 @@ class Responder:
     # -- stage ---------------------------------------------------------------------------
 
     async def setup(self, ctx: StageContext) -> None:
+        """Warm the backend (once per process) and prefill the stable prefix (system
+        prompt), so the first utterance only pays for its own tokens."""
         await self.backend.warmup()
+        if self.config.prefill:
+            system = Message("system", self.config.fusion.system_prompt)
+            await self.backend.prefill(LMRequest((system,), max_tokens=1))
 
     async def run(self, ctx: StageContext) -> None:
         self._ctx = ctx

@@ -78,6 +78,7 @@ class TransformersBackend:
         self._cached: list[int] = []
         self.slot = ModelSlot(f"lm.{cfg.name}", clock or LoopClock(), cfg.mode, metrics)
         self._answer_lock = asyncio.Lock()
+        self._warm = False
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
@@ -126,6 +127,9 @@ class TransformersBackend:
         return int(torch.multinomial(probs, 1))
 
     async def warmup(self) -> None:
+        if self._warm:
+            return
+        self._warm = True
         async for _ in self.complete(LMRequest((Message("user", "Hi"),), max_tokens=2)):
             pass
 

@@ -29,7 +29,8 @@ ANSWER = " ".join(f"word{i}" for i in range(40))
 
 @dataclass
 class Script:
-    """A source stage emitting (time offset ns, stream, payload) on the shared clock."""
+    """A source stage emitting (time ns, stream, payload) at absolute shared-clock times
+    (the payloads' own times are absolute too; setup — e.g. a prefill — takes < 1 s)."""
 
     events: list[tuple[Nanos, str, Any]]
     name: str = "script"
@@ -40,7 +41,8 @@ class Script:
     async def run(self, ctx: StageContext) -> None:
         seqs: dict[str, int] = {}
         for at, port, payload in self.events:
-            await ctx.clock.sleep_until(ctx.base_time + at)
+            assert ctx.clock.now() <= at
+            await ctx.clock.sleep_until(at)
             uid = getattr(payload, "utterance_id", None)
             seq = seqs[port] = seqs.get(port, -1) + 1
             await ctx.output(port).put(Packet(port, seq, ctx.clock.now(), 0, payload, 0, uid))
@@ -59,7 +61,7 @@ class Collect:
         self.base = ctx.base_time
         async for item in ctx.input():
             assert isinstance(item, Packet)
-            self.got.append((ctx.clock.now() - ctx.base_time, item))
+            self.got.append((ctx.clock.now(), item))
 
 
 def utterance(uid: str, text: str, start: Nanos) -> list[tuple[Nanos, str, Any]]:
@@ -187,7 +189,7 @@ async def test_client_cancel_stops_the_answer() -> None:
             return None
 
         async def run(self, ctx: StageContext) -> None:
-            await ctx.clock.sleep_until(ctx.base_time + events[-1][0] + 200 * MS)
+            await ctx.clock.sleep_until(events[-1][0] + 200 * MS)
             assert responder.answering
             assert responder.cancel()
             assert not responder.cancel()
@@ -209,7 +211,9 @@ async def test_prefill_while_speaking_leaves_only_the_tail() -> None:
     async def latency(prefill: bool) -> tuple[Nanos, ScriptedBackend]:
         backend = ScriptedBackend(reply="Sure.", token_ns=10 * MS, prompt_token_ns=4 * MS)
         pipe, _, _ = run_script(
-            utterance("u1", text, 1 * S), backend, ResponderConfig(prefill=prefill)
+            utterance("u1", text, LoopClock().now() + 1 * S),
+            backend,
+            ResponderConfig(prefill=prefill),
         )
         await pipe.run()
         return pipe.metrics.histograms["lm.scripted.final_to_first_token"].values()[0], backend
