@@ -240,7 +240,7 @@ def _lineage(ax: Any, data: ReportData) -> None:
     ax.set_xlabel("ms")
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles, strict=False))
-    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="lower right", ncols=2)
+    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0))
 
 
 def render_png(data: ReportData, title: str = "") -> bytes:
