@@ -17,7 +17,8 @@ latency: ``pts_method = "arrival_minus_latency"``. :class:`AudioTimeline` turns 
 estimates into contiguous 16 kHz chunks (python-soxr resampling, drift slewing, gaps).
 
 Metrics (``source.<name>.*``): ``overruns`` (ring overwrites + PortAudio input overflows),
-``gaps``, ``slips``, gauges ``drift_ppm``, ``timeline_error_ns``, ``mapper_residual_ns``.
+``gaps``, ``slips``, gauges ``drift_ppm``, ``timeline_error_ns``, ``mapper_residual_ns`` and
+``pts_adc_time`` (1: ADC time, 0: fallback; the method is also ``MicSource.pts_method``).
 Missing PortAudio or device → :class:`MicError` saying what to install or pass.
 """
 
@@ -210,6 +211,7 @@ class MicSource:
                     self.mapper.residual_ns if len(self.mapper) else 0
                 )
                 metrics.gauge(f"{prefix}.timeline_error_ns").set(self.timeline.last_error_ns)
+                metrics.gauge(f"{prefix}.pts_adc_time").set(float(self.pts_method == "adc_time"))
                 metrics.counter(f"{prefix}.gaps").value = self.timeline.gaps
                 metrics.counter(f"{prefix}.slips").value = self.timeline.slips
         finally:
