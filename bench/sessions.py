@@ -2,8 +2,9 @@
 
 The server runs as a subprocess (``streamkit serve``, the ``assistant`` pipeline: streaming ASR
 + the bundled language model, loaded once and shared by all sessions). Each client streams
-two real utterances from ``--data`` at real-time pace (20 ms PCM16 frames stamped with their
-capture time), each followed by ``--gap-s`` of silence so the VAD ends the utterance and the
+``--lead-s`` of silence (a user does not speak the instant the page connects), then two real
+utterances from ``--data`` at real-time pace (20 ms PCM16 frames stamped with their capture
+time), each followed by ``--gap-s`` of silence so the VAD ends the utterance and the
 assistant answers. Reported per session:
 
 - commit latency: arrival of a word's ``transcript.final`` − the word's end (client clock;
@@ -71,7 +72,7 @@ def _cpu_ticks(pid: int) -> int:
 
 
 async def _session(
-    url: str, paths: list[Path], gap_s: float, answer_timeout_s: float
+    url: str, paths: list[Path], gap_s: float, answer_timeout_s: float, lead_s: float
 ) -> SessionResult:
     """Stream the files back to back with ``gap_s`` of silence after each, never pausing
     (like a live microphone), then keep streaming silence until every answer is done."""
@@ -79,6 +80,7 @@ async def _session(
     silence = np.zeros(int(gap_s * 16000), np.float32)
     async with Client.connect(url) as client:
         await client.update(pipeline="assistant", metrics_interval_ms=500)
+        await client.stream_audio(np.zeros(int(lead_s * 16000), np.float32))
         for path in paths:
             audio = load_audio_16k(str(path))
             await client.stream_audio(audio)
@@ -118,7 +120,11 @@ async def _run(args: argparse.Namespace, url: str) -> list[SessionResult]:
         tasks = []
         for i in range(args.sessions):
             paths = [data / FILES[(2 * i) % len(FILES)], data / FILES[(2 * i + 1) % len(FILES)]]
-            tasks.append(group.create_task(_session(url, paths, args.gap_s, args.answer_timeout_s)))
+            tasks.append(
+                group.create_task(
+                    _session(url, paths, args.gap_s, args.answer_timeout_s, args.lead_s)
+                )
+            )
             await LoopClock().sleep(args.stagger_ms * NS_PER_MS)
     results = [t.result() for t in tasks]
     return results
@@ -150,6 +156,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1)
     parser.add_argument("--data", default=str(ROOT / "tests" / "data"))
+    parser.add_argument("--lead-s", type=float, default=1.0, help="silence before speaking")
     parser.add_argument("--gap-s", type=float, default=2.0, help="silence after each utterance")
     parser.add_argument("--answer-timeout-s", type=float, default=20.0)
     parser.add_argument("--stagger-ms", type=int, default=300, help="delay between client starts")

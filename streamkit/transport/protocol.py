@@ -148,8 +148,9 @@ class FrameHeader:
 class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A session's settings; ``session.update`` changes the fields it names.
 
-    ``pipeline``, ``source`` and ``video`` may change only before the pipeline starts (it
-    starts on the first media frame or ``input.commit``). ``metrics_interval_ms`` 0 turns
+    ``pipeline``, ``source`` and ``video`` may change only before the pipeline starts (on
+    the first ``session.update`` naming a pipeline, media frame or ``input.commit``).
+    ``metrics_interval_ms`` 0 turns
     metrics off. ``video``: the client will send ``video.frame`` (the pipeline then runs its
     aligner and vision encoder); without it video frames are refused.
     """

@@ -260,7 +260,10 @@ class Session:
                 return source
             return source.push_video(msg)
         if isinstance(msg, SessionUpdate):
-            return self._update(msg)
+            problem = self._update(msg)
+            if problem is None and msg.pipeline is not None:
+                return await self._ensure_started()  # set up now, before the user speaks
+            return problem
         problem = await self._ensure_started()
         if problem is not None:
             return problem
