@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamkit.clock import NS_PER_S, Nanos
+from streamkit.clock import NS_PER_S, LoopClock, Nanos
 from streamkit.events import ErrorEvent
 from streamkit.media import VideoFrame
 from streamkit.packet import Packet
@@ -101,6 +101,11 @@ class CameraSource:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def setup(self, ctx: StageContext) -> None:
+        if not isinstance(ctx.clock, LoopClock):
+            raise CameraError(
+                "CameraSource stamps frames with the event loop's clock (loop.time()); run the "
+                f"pipeline on LoopClock (the default), not {type(ctx.clock).__name__}"
+            )
         self._loop = asyncio.get_running_loop()
 
     async def run(self, ctx: StageContext) -> None:

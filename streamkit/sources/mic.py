@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_S, Nanos
+from streamkit.clock import NS_PER_S, LoopClock, Nanos
 from streamkit.clockmap import ClockMapper
 from streamkit.media import ASR_SAMPLE_RATE
 from streamkit.packet import Gap, Packet
@@ -125,6 +125,11 @@ class MicSource:
     # -- setup: open the device ----------------------------------------------------------
 
     async def setup(self, ctx: StageContext) -> None:
+        if not isinstance(ctx.clock, LoopClock):
+            raise MicError(
+                "MicSource stamps capture times with the event loop's clock (loop.time()); "
+                f"run the pipeline on LoopClock (the default), not {type(ctx.clock).__name__}"
+            )
         sd = _sounddevice()
         try:
             info = sd.query_devices(self.device, "input")
