@@ -36,6 +36,7 @@ class Sink(FrameProcessor):
         super().__init__()
         self.expect = expect
         self.arrivals: list[int] = []
+        self.cpu_end = 0
         self.started = asyncio.Event()
         self.done = asyncio.Event()
 
@@ -44,6 +45,7 @@ class Sink(FrameProcessor):
         if isinstance(frame, InputAudioRawFrame):
             self.arrivals.append(time.perf_counter_ns())
             if len(self.arrivals) == self.expect:
+                self.cpu_end = time.process_time_ns()
                 self.done.set()
         elif isinstance(frame, StartFrame):
             self.started.set()
@@ -51,6 +53,7 @@ class Sink(FrameProcessor):
 
 
 async def run(stages: int, count: int, paced: bool) -> list[int]:
+    """Paced: per-frame latencies (ns). Fast: [first send, last arrival, CPU ns between]."""
     sink = Sink(count)
     worker = PipelineWorker(
         Pipeline([*(Pass() for _ in range(stages)), sink]),
@@ -69,6 +72,7 @@ async def run(stages: int, count: int, paced: bool) -> list[int]:
         await sink.started.wait()
         loop = asyncio.get_running_loop()
         anchor = loop.time()
+        cpu_start = time.process_time_ns()
         for i, frame in enumerate(frames):
             if paced:
                 await asyncio.sleep(max(0.0, anchor + i * 0.020 - loop.time()))
@@ -78,17 +82,22 @@ async def run(stages: int, count: int, paced: bool) -> list[int]:
         await worker.queue_frame(EndFrame())
     if paced:
         return [b - a for a, b in zip(sends, sink.arrivals, strict=True)]
-    return [sends[0], sink.arrivals[-1]]
+    return [sends[0], sink.arrivals[-1], sink.cpu_end - cpu_start]
 
 
 def main() -> None:
     stages = [int(s) for s in sys.argv[1].split(",")]
     count, paced_count = int(sys.argv[2]), int(sys.argv[3])
+    repeat = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     out = {}
     for n in stages:
-        first, last = asyncio.run(run(n, count, paced=False))
+        pps = cpu_pps = 0.0
+        for _ in range(repeat):  # best of `repeat`, like the streamkit half
+            first, last, cpu = asyncio.run(run(n, count, paced=False))
+            pps = max(pps, count / ((last - first) / 1e9))
+            cpu_pps = max(cpu_pps, count / (max(cpu, 1) / 1e9))
         latencies = asyncio.run(run(n, paced_count, paced=True))[10:]
-        out[n] = {"pps": count / ((last - first) / 1e9), "latencies_ns": latencies}
+        out[n] = {"pps": pps, "cpu_pps": cpu_pps, "latencies_ns": latencies}
     print(json.dumps(out))
 
 
