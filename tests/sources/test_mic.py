@@ -103,7 +103,7 @@ async def test_mic_captures_played_speech(pulse_server: dict[str, str]) -> None:
     # (the server may hand over up to ~0.6 s of buffered audio when the stream opens)
     for arrival, item in sink.items:
         if isinstance(item, Packet):
-            assert item.end <= arrival + 2 * NS_PER_MS
+            assert item.end <= arrival + 5 * NS_PER_MS
             assert arrival - item.end < 1_500 * NS_PER_MS
 
     # every 0.5 s segment of the file is found in the capture (normalised cross-correlation),
@@ -142,7 +142,7 @@ async def test_mic_captures_played_speech(pulse_server: dict[str, str]) -> None:
     )
 
 
-async def test_missing_device_says_what_to_pass(pulse_server: dict[str, str]) -> None:
+async def test_missing_device_says_what_to_pass() -> None:
     pipe = Pipeline(LoopClock())
     edge = pipe.edge("audio", 4)
     pipe.add(MicSource("no such microphone"), outputs={"audio": edge})
