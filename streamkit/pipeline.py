@@ -31,9 +31,14 @@ __all__ = ["Pipeline", "PipelineState", "StageFailed"]
 
 
 class StageFailed(Exception):
-    """A stage raised; ``stage`` names it and ``__cause__`` is the original error."""
+    """A stage raised; ``stage`` names it and ``__cause__`` is the original error.
+
+    An exception group with a single leaf (a stage running its own TaskGroup) is unwrapped
+    to that leaf, so ``error`` is the exception that actually happened.
+    """
 
     def __init__(self, stage: str, phase: str, error: BaseException) -> None:
+        error = _single_leaf(error)
         super().__init__(f"stage {stage!r} failed during {phase}: {error!r}")
         self.stage = stage
         self.phase = phase
@@ -165,7 +170,8 @@ class Pipeline:
                 return
             raise
         except Exception as error:
-            raise StageFailed(node.stage.name, "setup", error) from error
+            failure = StageFailed(node.stage.name, "setup", error)
+            raise failure from failure.error
 
     async def _run(self, node: _Node) -> None:
         try:
@@ -176,13 +182,20 @@ class Pipeline:
             raise
         except Exception as error:
             for edge in node.ctx.outputs.values():
-                edge.close(error=repr(error))
-            raise StageFailed(node.stage.name, "run", error) from error
+                edge.close(error=repr(_single_leaf(error)))
+            failure = StageFailed(node.stage.name, "run", error)
+            raise failure from failure.error
         finally:
             for edge in node.ctx.outputs.values():
                 edge.close()
             for edge in node.ctx.inputs.values():
                 edge.abandon()
+
+
+def _single_leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 def _first_leaf(group: BaseExceptionGroup[StageFailed]) -> StageFailed:

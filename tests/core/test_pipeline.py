@@ -213,3 +213,44 @@ async def test_stage_outputs_get_end_of_stream_when_stage_returns(no_leaks: None
     assert all(not isinstance(item, EndOfStream) for item in sink.items)
     assert sink.ended.is_set()
     assert all(stats.closed for stats in pipe.edge_stats())
+
+
+async def test_failure_inside_a_stage_task_group_is_unwrapped(no_leaks: None) -> None:
+    class Fanned:
+        name = "fanned"
+
+        async def setup(self, ctx: StageContext) -> None:
+            return None
+
+        async def run(self, ctx: StageContext) -> None:
+            async def boom() -> None:
+                await ctx.clock.sleep(NS_PER_MS)
+                raise KeyError("lost")
+
+            async with asyncio.TaskGroup() as group:
+                group.create_task(boom())
+                group.create_task(ctx.clock.sleep(10**12))
+
+    pipe = Pipeline(LoopClock())
+    out = pipe.edge("out")
+    pipe.add(Fanned(), outputs={"out": out})
+    sink = Collector()
+    pipe.add(sink, {"in": out})
+    with pytest.raises(StageFailed) as info:
+        await pipe.run()
+    assert isinstance(info.value.error, KeyError)
+    assert isinstance(info.value.__cause__, KeyError)
+    assert sink.error == "KeyError('lost')"
+
+
+async def test_cancelling_the_run_task_cancels_everything(no_leaks: None) -> None:
+    pipe, sink = linear(Ticker())
+    task = asyncio.ensure_future(pipe.run())
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert pipe.state.phase == "done"
+    assert not pipe.state.aborted
+    assert not sink.ended.is_set()  # the sink was cancelled too, not drained
+    assert all(stats.closed for stats in pipe.edge_stats())
