@@ -181,6 +181,7 @@ def main() -> int:
                     print("server did not start", file=sys.stderr)
                     return 1
             url = f"ws://127.0.0.1:{int(port_file.read_text())}/ws"
+            load0 = Path("/proc/loadavg").read_text().split()[0]
             ticks0 = _cpu_ticks(server.pid)
             own0 = os.times()
             wall0 = os.times().elapsed
@@ -189,6 +190,7 @@ def main() -> int:
             server_cpu = (_cpu_ticks(server.pid) - ticks0) / os.sysconf("SC_CLK_TCK")
             own = os.times()
             client_cpu = (own.user + own.system) - (own0.user + own0.system)
+            load1 = Path("/proc/loadavg").read_text().split()[0]
         finally:
             server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -215,7 +217,8 @@ def main() -> int:
         )
     print_table(
         f"sessions: {args.sessions} client(s) at real-time pace, one server "
-        f"(assistant, lm={args.lm}); {os.cpu_count()} CPUs, shared machine",
+        f"(assistant, lm={args.lm}); {os.cpu_count()} CPUs shared with other work, "
+        f"load average {load0} → {load1}",
         [
             "session",
             "files",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import numpy as np
@@ -13,9 +14,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamkit.clock import NS_PER_MS, LoopClock
 from streamkit.events import ErrorEvent, ResponseDone
+from streamkit.pipeline import Pipeline
 from streamkit.transport import Limits, Server, ServerOptions
 from streamkit.transport.client import Client
-from streamkit.transport.echo import echo_factory
+from streamkit.transport.echo import EchoControls, echo_factory
 from streamkit.transport.protocol import FrameHeader, SessionUpdated, encode_audio
 
 pytestmark = pytest.mark.timeout(60)
@@ -178,4 +180,59 @@ async def test_session_update_validation() -> None:
         await client.update(metrics_interval_ms=-1)
         await client.wait_for(
             lambda r: isinstance(r.event, ErrorEvent) and r.event.code == "invalid_message", 5
+        )
+
+
+class _Exploding:
+    name = "exploding"
+
+    async def setup(self, ctx: object) -> None:
+        return None
+
+    async def run(self, ctx: Any) -> None:
+        async for _ in ctx.input("audio"):
+            raise RuntimeError("boom")
+
+
+def _exploding_factory(source: Any, sink: Any, metrics: Any) -> tuple[Pipeline, Any]:
+    pipe = Pipeline(metrics=metrics)
+    audio = pipe.edge("audio", 8)
+    events = pipe.edge("events", 8)
+    pipe.add(source, outputs={"audio": audio})
+    pipe.add(_Exploding(), inputs={"audio": audio}, outputs={"out": events})
+    pipe.add(sink, inputs={"in": events})
+    return pipe, EchoControls()
+
+
+async def test_a_failing_pipeline_sends_pipeline_error_then_closes_1011() -> None:
+    server = Server({"bad": _exploding_factory}, ServerOptions(port=0))
+    async with server.running(), Client.connect(server.url) as client:
+        await client.update(pipeline="bad")
+        await client.send_audio(np.zeros(320, np.float32))
+        with pytest.raises(ConnectionError):
+            await client.wait_for(lambda r: False, 10)
+        errors = client.of_type(ErrorEvent)
+        assert [e.code for e in errors] == ["pipeline_error"]
+        assert "boom" in errors[0].message
+        assert client.closed_code == 1011
+
+
+async def test_rate_limit_answers_each_excess_message_and_recovers() -> None:
+    limits = replace(Limits(), messages_per_s=20, message_burst=10)
+    server = Server({"echo": echo_factory()}, ServerOptions(port=0, limits=limits))
+    async with server.running(), Client.connect(server.url) as client:
+        for _ in range(30):
+            await client.send_raw('{"type": "session.update"}')
+        await client.wait_for(lambda r: len(client.events) >= 31, 5)
+        limited = [e for e in client.of_type(ErrorEvent) if e.code == "rate_limited"]
+        assert 15 <= len(limited) <= 21  # burst of 10, plus what refilled meanwhile
+        assert len(client.of_type(SessionUpdated)) + len(limited) == 30
+        await LoopClock().sleep(600 * NS_PER_MS)
+        await client.update(partials=True)
+        await client.wait_for(
+            lambda r: (
+                isinstance(r.event, SessionUpdated)
+                and len(client.of_type(SessionUpdated)) > 30 - len(limited)
+            ),
+            5,
         )

@@ -1,0 +1,83 @@
+"""The ``streamkit serve`` and ``streamkit client`` commands as real processes on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_serve_refuses_a_public_bind_without_a_token() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "streamkit", "serve", "--host", "0.0.0.0", "--no-models"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 2
+    assert "token" in done.stderr
+
+
+def test_client_streams_a_file_to_serve_and_prints_the_answer(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    port_file = tmp_path / "port"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamkit",
+            "serve",
+            "--no-models",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(600):
+            if port_file.exists() and port_file.read_text():
+                break
+            try:
+                server.wait(0.1)
+            except subprocess.TimeoutExpired:
+                continue
+            pytest.fail(f"serve exited: {server.stderr.read() if server.stderr else ''}")
+        port = int(port_file.read_text())
+        wav = data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streamkit",
+                "client",
+                "--url",
+                f"ws://127.0.0.1:{port}/ws",
+                "--file",
+                str(wav),
+                "--pipeline",
+                "echo",
+                "--no-realtime",
+                "--tail-s",
+                "0.5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "heard 3.29 s" in done.stdout  # 2.79 s of speech + 0.5 s of silence
+        assert "t19" in done.stdout  # the whole (echo) answer streamed back
+        assert "latencies seen by this client" in done.stdout
+    finally:
+        server.terminate()
+        server.wait(10)
