@@ -64,6 +64,8 @@ class SessionResult:
     dropped_s: float = 0.0
     errors: int = 0
     transcript: str = ""
+    whisper_ms: float = float("nan")
+    whisper_wait_ms: float = float("nan")
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -104,6 +106,10 @@ async def _session(
         lost = counters.get("ws.audio.lost_chunks", 0) * 320
         result.dropped_s = (sent - counters.get("ws.audio.samples", 0) + lost) / 16000
         result.errors = counters.get("ws.errors", 0)
+        hists = metrics.event.snapshot.get("histograms", {})
+        if "model.whisper.compute" in hists:
+            result.whisper_ms = (hists["model.whisper.compute"]["p50_ns"] or 0) / 1e6
+            result.whisper_wait_ms = (hists["model.whisper.wait"]["p50_ns"] or 0) / 1e6
         result.commit_ns = list(client.latency.commit)
         result.eos_ns = list(client.latency.eos_to_first_token)
         result.answers = len(client.of_type(ResponseDone))
@@ -213,6 +219,8 @@ def main() -> int:
                 r.answers,
                 r.dropped_s,
                 r.errors,
+                r.whisper_ms,
+                r.whisper_wait_ms,
             ]
         )
     print_table(
@@ -230,6 +238,8 @@ def main() -> int:
             "answers",
             "dropped_s",
             "errors",
+            "asr_call_p50_ms",
+            "asr_wait_p50_ms",
         ],
         rows,
     )
