@@ -83,7 +83,7 @@ class VisionConfig:
     people: bool = True
     qr: bool = True
     face_side: int = 320
-    people_side: int = 400
+    people_side: int = 320
     jpeg_quality: int = 80
     jpeg_max_side: int = 640
     keep_jpeg: bool = True
