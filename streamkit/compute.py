@@ -20,6 +20,7 @@ when the thread is done, so a model never runs two calls at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Literal, ParamSpec, TypeVar
@@ -90,10 +91,23 @@ class ModelSlot:
                 if charge is not None:
                     cost = charge
             else:
-                result, cost = await asyncio.shield(asyncio.to_thread(measure_ns, fn))
+                result, cost = await self._in_thread(fn)
             self.calls += 1
             self.busy_ns += cost
             if self.metrics is not None:
                 self.metrics.histogram(f"model.{self.name}.compute").observe(cost)
                 self.metrics.histogram(f"model.{self.name}.wait").observe(waited)
             return result
+
+    @staticmethod
+    async def _in_thread(fn: Callable[[], R]) -> tuple[R, Nanos]:
+        """Run ``fn`` in the default executor; if cancelled, wait for the thread to finish
+        (keeping the slot held, so the model never runs two calls at once), then re-raise."""
+        future = asyncio.get_running_loop().run_in_executor(None, measure_ns, fn)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([future])
+            raise
