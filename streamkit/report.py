@@ -215,6 +215,30 @@ def _latency(ax: Any, data: ReportData) -> None:
                 transform=ax.get_yaxis_transform(), fontsize=7, va="center")
 
 
+def _histograms(fig: Any, cell: Any, data: ReportData, n: int = 8) -> None:
+    """Small histograms (ms) of the ``n`` slowest (by p50) latency series with ≥ 3 samples."""
+    rows = [r for r in latency_rows(data.snapshot, ("stage.", "e2e.", "model.", "lm."))
+            if len(data.samples.get(r.name, [])) >= 3 and r.p95_ms > 0.05]
+    rows = sorted(rows, key=lambda r: -r.p50_ms)[:n]
+    grid = cell.subgridspec(2, 4, hspace=0.7, wspace=0.25)
+    for i in range(8):
+        ax = fig.add_subplot(grid[i // 4, i % 4])
+        if i >= len(rows):
+            ax.set_axis_off()
+            continue
+        row = rows[i]
+        values = np.asarray(data.samples[row.name], float) / 1e6
+        ax.hist(values, bins=30, color="#4a7bbf")
+        ax.axvline(row.p50_ms, color="#c40", lw=1)
+        ax.axvline(row.p95_ms, color="#c40", lw=1, ls="--")
+        ax.set_title(f"{_row_label(row)} (n={row.count})", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_yticks([])
+    if rows:
+        fig.text(0.17, cell.get_position(fig).y1 + 0.014,
+                 "latency histograms (ms; solid = p50, dashed = p95)", fontsize=10)
+
+
 def _row_label(row: LatencyRow) -> str:
     return row.label if len(row.label) < 34 else row.label[:31] + "…"
 
@@ -247,9 +271,9 @@ def render_png(data: ReportData, title: str = "") -> bytes:
     """Draw the report figure; returns PNG bytes."""
     n_lat = max(4, len(latency_rows(data.snapshot, ("stage.", "e2e.", "model.", "lm."))))
     n_lin = max(2, len(data.snapshot.get("lineage", {})))
-    fig = plt.figure(figsize=(16, 9 + 0.28 * n_lat + 0.3 * n_lin), dpi=100)
+    fig = plt.figure(figsize=(16, 11.5 + 0.28 * n_lat + 0.3 * n_lin), dpi=100)
     heights = [1.3, 1.4, 0.9, 1.0 + 0.2 * len(data.tokens), 0.01, 0.25 * n_lat + 0.5,
-               0.3 * n_lin + 0.8]
+               2.6, 0.3 * n_lin + 0.8]
     grid = fig.add_gridspec(len(heights), 1, height_ratios=heights, hspace=0.45,
                             left=0.17, right=0.86, top=0.95, bottom=0.04)
     axes = [fig.add_subplot(grid[0])]
@@ -259,7 +283,8 @@ def render_png(data: ReportData, title: str = "") -> bytes:
     _timeline(axes, data)
     fig.add_subplot(grid[4]).set_axis_off()
     _latency(fig.add_subplot(grid[5]), data)
-    _lineage(fig.add_subplot(grid[6]), data)
+    _histograms(fig, grid[6], data)
+    _lineage(fig.add_subplot(grid[7]), data)
     fig.suptitle(title or "streamkit session report", fontsize=13, x=0.02, ha="left")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
