@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages streamkit needs, only those missing, when we may (root or sudo).
 #   runtime: PortAudio for the microphone.
-#   dev:     + PulseAudio (real audio-server test), Xvfb (desktop window test),
-#              Chromium (browser client test), sox/espeak-ng are not needed.
+#   dev:     + PulseAudio + ALSA pulse plugin (real audio-server test), Xvfb + ImageMagick
+#              (desktop window screenshot test),
+#              Chromium (browser client test).
 set -euo pipefail
 want=(libportaudio2)
 if [ "${1:-runtime}" = dev ]; then
-  want+=(pulseaudio pulseaudio-utils xvfb xauth chromium fonts-dejavu-core)
+  want+=(pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth imagemagick chromium fonts-dejavu-core)
 fi
 missing=()
 for pkg in "${want[@]}"; do
