@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument("--stagger-ms", type=int, default=300, help="delay between client starts")
     parser.add_argument("--lm", default="auto")
     parser.add_argument("--lm-threads", type=int, default=2)
-    parser.add_argument("--asr-threads", type=int, default=None)
+    parser.add_argument("--asr-threads", type=int, default=2, help="CTranslate2 threads")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
