@@ -335,7 +335,7 @@ def brightness(image: Image) -> float:
 
 
 _HUES: tuple[tuple[int, str], ...] = (
-    (8, "red"),
+    (6, "red"),
     (20, "orange"),
     (33, "yellow"),
     (78, "green"),

@@ -6,7 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from streamkit.encoders.detectors import ChangeGate, FaceDetector, PeopleDetector, QrDecoder
+from streamkit.encoders.detectors import (
+    ChangeGate,
+    FaceDetector,
+    PeopleDetector,
+    QrDecoder,
+    colour_names,
+)
 from streamkit.encoders.vision import VisionConfig, VisionEncoder
 
 from ._media import frames, image, photo_with_qr
@@ -148,3 +154,19 @@ def test_summary_names_qr_text_and_big_frames_are_shrunk_for_jpeg() -> None:
     assert obs.keyframe_jpeg is not None
     small = cv2.imdecode(np.frombuffer(obs.keyframe_jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert max(small.shape[:2]) == 400
+
+
+@pytest.mark.parametrize(
+    ("relpath", "expected"),
+    [
+        # named by eye on the pictures: an orange spacesuit; a dark suit before red drapes
+        ("images/imageio_astronaut.png", {"orange"}),
+        ("images/face_recognition_obama.jpg", {"black", "red"}),
+    ],
+)
+def test_dominant_colour_names_of_photos(relpath: str, expected: set[str]) -> None:
+    names = [name for name, _ in colour_names(image(relpath))]
+    assert expected <= set(names[:2]), names
+    shares = [share for _, share in colour_names(image(relpath))]
+    assert shares == sorted(shares, reverse=True)
+    assert all(0.1 <= s <= 1.0 for s in shares)
