@@ -55,14 +55,14 @@ async def _record(args: argparse.Namespace) -> int:
         source = TimelineSource(assemble(segments, fps=args.fps), name="files")
         label = "files " + " + ".join(str(f) for f in args.files)
     else:
-        from streamkit.ui.live import LiveSource, probe_devices
+        from streamkit.ui.live import live_source, probe_devices
 
         devices = probe_devices()
         if not devices.any:
             print("streamkit record: no microphone or camera found (install PortAudio: "
                   "`apt install libportaudio2`, connect a device) — or record files with --file")
             return 2
-        source = LiveSource(devices)
+        source = live_source(devices)
         label = f"live {devices.describe()}"
     writer = SessionWriter(args.out, jpeg_quality=args.jpeg_quality, metadata={"source": label})
     pipe = Pipeline()

@@ -30,7 +30,7 @@ from streamkit.pipeline import Pipeline
 from streamkit.record import SessionWriter, default_session_path
 from streamkit.sources.replay import ReplaySource
 from streamkit.stage import Stage
-from streamkit.ui.live import LiveSource, probe_devices
+from streamkit.ui.live import live_source, probe_devices
 from streamkit.ui.pipelines import LoadedPipeline, load_pipeline
 from streamkit.ui.render import render
 from streamkit.ui.state import DemoState
@@ -78,7 +78,7 @@ class DemoApp:
             devices = probe_devices()
             if devices.any:
                 self.state.source_label = f"live: {devices.describe()}"
-                return LiveSource(devices)
+                return live_source(devices)
             if opts.live == "yes":
                 raise RuntimeError(
                     "no microphone or camera found: install PortAudio (`apt install "

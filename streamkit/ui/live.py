@@ -2,22 +2,20 @@
 
 :func:`probe_devices` never opens a device for long: it asks PortAudio for input devices and
 looks for a camera node (``/dev/video*`` on Linux; elsewhere OpenCV opens index 0 briefly).
-:class:`LiveSource` runs the capture engineer's :class:`~streamkit.sources.mic.MicSource` and,
-when there is one, the camera source, as one source stage with ports ``audio`` / ``video``.
+:func:`live_source` combines :class:`~streamkit.sources.mic.MicSource` and, when there is one,
+:class:`~streamkit.sources.camera.CameraSource` into one source stage (ports ``audio`` /
+``video``) with :class:`~streamkit.sources.combine.CombinedSource`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import glob
-import importlib
 import sys
 from dataclasses import dataclass
-from typing import Any
 
-from streamkit.stage import Stage, StageContext
+from streamkit.stage import Stage
 
-__all__ = ["Devices", "LiveSource", "probe_devices"]
+__all__ = ["Devices", "live_source", "probe_devices"]
 
 
 @dataclass(frozen=True)
@@ -56,40 +54,22 @@ def probe_devices() -> Devices:
     return Devices(microphones, camera)
 
 
-def _camera_stage() -> Stage | None:
-    try:
-        module: Any = importlib.import_module("streamkit.sources.camera")
-    except ImportError:
-        return None
-    cls = getattr(module, "CameraSource", None)
-    return None if cls is None else cls()
+def live_source(devices: Devices) -> Stage:
+    """The microphone (+ camera when present) as one source stage (ports audio/video)."""
+    from streamkit.sources.combine import CombinedSource
 
-
-class LiveSource:
-    """Microphone (+ camera when present) as one source stage (ports ``audio``/``video``)."""
-
-    def __init__(self, devices: Devices, name: str = "live") -> None:
+    parts: list[Stage] = []
+    if devices.microphones:
         from streamkit.sources.mic import MicSource
 
-        self.name = name
-        self.parts: list[Stage] = []
-        if devices.microphones:
-            self.parts.append(MicSource(name="mic"))
-        camera = _camera_stage() if devices.camera else None
-        if camera is not None:
-            self.parts.append(camera)
-        if not self.parts:
-            raise RuntimeError(
-                "no capture device: connect a microphone/camera, or run on a recorded session "
-                "(`streamkit demo --session FILE`)"
-            )
-        self.outputs: tuple[str, ...] = ("audio", "video") if camera is not None else ("audio",)
+        parts.append(MicSource(name="mic"))
+    if devices.camera:
+        from streamkit.sources.camera import CameraSource
 
-    async def setup(self, ctx: StageContext) -> None:
-        for part in self.parts:
-            await part.setup(ctx)
-
-    async def run(self, ctx: StageContext) -> None:
-        async with asyncio.TaskGroup() as group:
-            for part in self.parts:
-                group.create_task(part.run(ctx), name=f"{self.name}:{part.name}")
+        parts.append(CameraSource(0, name="camera"))
+    if not parts:
+        raise RuntimeError(
+            "no capture device: connect a microphone/camera, or run on a recorded session "
+            "(`streamkit demo --session FILE`)"
+        )
+    return CombinedSource(*parts, name="live")
