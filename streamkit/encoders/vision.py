@@ -93,6 +93,18 @@ class VisionConfig:
     keyframe_charge_ns: Nanos | None = None
     stream: str = "vision"
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.change_threshold < 1.0:
+            raise ValueError(f"change_threshold must be in [0, 1), got {self.change_threshold}")
+        if not 0 <= self.pixel_threshold < 255:
+            raise ValueError(f"pixel_threshold must be in [0, 255), got {self.pixel_threshold}")
+        if self.budget_ns <= 0:
+            raise ValueError(f"budget_ns must be > 0, got {self.budget_ns}")
+        if self.refresh_ns is not None and self.refresh_ns <= 0:
+            raise ValueError(f"refresh_ns must be > 0 or None, got {self.refresh_ns}")
+        if not 0 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in [0, 100], got {self.jpeg_quality}")
+
 
 def summarize(detections: list[Detection], motion: float, bright: float, colours: list[str]) -> str:
     """One short line for the LM context, e.g. ``1 face, QR "hi", motion 0.12, mostly blue``."""

@@ -225,3 +225,18 @@ async def test_flush_passes_through_and_forces_a_fresh_keyframe() -> None:
     obs = _observations(sink)
     assert [(p.pts - base, p.epoch) for p in obs] == [(0, 0), (10 * FRAME_NS, 1)]
     assert obs[1].payload.keyframe_jpeg is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"change_threshold": 1.5},
+        {"pixel_threshold": 300},
+        {"budget_ns": 0},
+        {"refresh_ns": -1},
+        {"jpeg_quality": 101},
+    ],
+)
+def test_config_rejects_nonsense(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        VisionConfig(**bad)  # type: ignore[arg-type]
