@@ -74,3 +74,10 @@ def test_sigkill_loses_at_most_the_last_chunk(tmp_path: Path, data_dir: Path) ->
     peak = float(np.max(np.abs(np.concatenate([p.payload.samples for p in audio]))))
     assert peak > 0.1  # real speech came back
     assert session.metadata["streamkit.recorder"]["base_time_ns"]
+
+    # and the truncated session still replays (its summary is missing: both ports offered)
+    from streamkit.testing.replay import run_replay
+    from streamkit.ui.pipelines import load_pipeline
+
+    trace = run_replay(load_pipeline("vad").factory, out)
+    assert trace.metrics["edges"]["audio"]["put"] == len(audio)
