@@ -141,6 +141,9 @@ class DemoApp:
     # -- run -------------------------------------------------------------------------------
 
     async def run(self, loaded: LoadedPipeline) -> int:
+        if self.options.window == "yes" and not display_available():
+            raise RuntimeError("no display for the window: set DISPLAY (or run under Xvfb), "
+                               "or use --window no for the terminal view")
         self._clock = LoopClock()
         source = TappedSource(self.make_source(), self._tap)
         sink = CallbackSink(self._on_item, name="demo")
