@@ -64,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--asr-threads", type=int, default=None, help="CTranslate2 threads")
     parser.add_argument("--no-models", action="store_true", help="offer only the echo pipeline")
     parser.add_argument("--devices", action="store_true", help="allow source=devices (server mic)")
+    parser.add_argument("--max-sessions", type=int, default=16, help="concurrent sessions")
     parser.add_argument("--send-deadline-ms", type=int, default=Limits().send_deadline_ms)
     parser.add_argument("--port-file", default=None, help="write the bound port here once up")
 
@@ -130,6 +131,7 @@ async def _serve(
         origins=tuple(args.origin),
         limits=Limits(send_deadline_ms=args.send_deadline_ms),
         config=SessionConfig(pipeline=default),
+        max_sessions=args.max_sessions,
     )
     server = Server(pipelines, options, device_source=_device_source(args))
     async with server.running():

@@ -108,6 +108,7 @@ ERROR_CODES: Final[dict[str, str]] = {
 CLOSE_CODES: Final[dict[int, str]] = {
     1000: "normal closure (either side)",
     1001: "server shutting down",
+    1007: "a text frame that is not valid UTF-8 (refused by the transport)",
     1009: "a frame over the hard transport limit (`limits.max_frame_bytes`)",
     1011: "the session's pipeline failed (an `error` event with code `pipeline_error` precedes)",
     4003: "slow consumer: the client did not read its events within `limits.send_deadline_ms`",

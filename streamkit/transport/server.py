@@ -69,6 +69,7 @@ class ServerOptions:
     config: SessionConfig = field(default_factory=SessionConfig)
     static_dir: Path | None = STATIC_DIR
     close_timeout_s: float = 2.0
+    max_sessions: int = 16
     ping_interval_s: float | None = 20.0
 
 
@@ -181,6 +182,8 @@ class Server:
                 return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
             if not self._origin_ok(request):
                 return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+            if len(self.sessions) >= self.options.max_sessions:
+                return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "server full\n")
             return None
         return self._static(url.path)
 

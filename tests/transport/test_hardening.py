@@ -236,3 +236,16 @@ async def test_rate_limit_answers_each_excess_message_and_recovers() -> None:
             ),
             5,
         )
+
+
+async def test_a_full_server_refuses_with_503_and_bad_utf8_closes_1007() -> None:
+    server = Server({"echo": echo_factory()}, ServerOptions(port=0, max_sessions=1))
+    async with server.running(), Client.connect(server.url) as first:
+        with pytest.raises(InvalidStatus) as full:
+            async with connect(server.url):
+                pass
+        assert full.value.response.status_code == 503
+        await first.ws.send(b"\xff\xfe", text=True)  # a text frame that is not UTF-8
+        with pytest.raises(ConnectionError):
+            await first.wait_for(lambda r: False, 5)
+        assert first.closed_code == 1007
