@@ -13,7 +13,9 @@ assistant answers. Reported per session:
   (``speech.stopped`` if sent, else the last final's end);
 - audio dropped: samples the client sent that the server did not take (``ws.audio.samples``
   from the session's last ``metrics``) + frames lost in transit (``ws.audio.lost_chunks``);
-- server CPU (utime + stime of the server process over the run) per wall second.
+- server CPU (utime + stime of the server process over the run) per wall second;
+- ``ws_out_p50_ms``: the transport's own share, from the session's lineage: a final (or first
+  answer token) produced by the pipeline → written to the socket.
 
 Last line: ``sessions: n=<N> commit_p90_s=<x> eos_to_first_token_p50_ms=<n> dropped_audio_s=<x>``
 where commit_p90_s is the worst session's p90 and the token latency the median of all answers.
@@ -66,6 +68,7 @@ class SessionResult:
     transcript: str = ""
     whisper_ms: float = float("nan")
     whisper_wait_ms: float = float("nan")
+    transport_ms: list[float] = field(default_factory=list)
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -106,6 +109,13 @@ async def _session(
         lost = counters.get("ws.audio.lost_chunks", 0) * 320
         result.dropped_s = (sent - counters.get("ws.audio.samples", 0) + lost) / 16000
         result.errors = counters.get("ws.errors", 0)
+        for marks in metrics.event.lineage.values():  # server side: produced → written
+            for made, sent in (
+                ("asr.final", "sent.transcript.final"),
+                ("lm.first_token", "sent.response.delta"),
+            ):
+                if made in marks and sent in marks:
+                    result.transport_ms.append((marks[sent] - marks[made]) / NS_PER_MS)
         hists = metrics.event.snapshot.get("histograms", {})
         if "model.whisper.compute" in hists:
             result.whisper_ms = (hists["model.whisper.compute"]["p50_ns"] or 0) / 1e6
@@ -221,6 +231,7 @@ def main() -> int:
                 r.errors,
                 r.whisper_ms,
                 r.whisper_wait_ms,
+                pctl(r.transport_ms, 50),
             ]
         )
     print_table(
@@ -240,6 +251,7 @@ def main() -> int:
             "errors",
             "asr_call_p50_ms",
             "asr_wait_p50_ms",
+            "ws_out_p50_ms",
         ],
         rows,
     )
