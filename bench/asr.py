@@ -25,6 +25,7 @@ cpu_s_per_audio_s=…``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -68,12 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--charge", choices=["cpu", "wall"], default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="CTranslate2 CPU threads")
     parser.add_argument("--tick", type=float, default=AsrConfig.tick_s)
+    parser.add_argument("--margin", type=float, default=AsrConfig.commit_margin_s)
+    parser.add_argument("--beam", type=int, default=DecodeOptions.beam_size)
     parser.add_argument("--final-beam", type=int, default=AsrConfig.final_beam_size)
     parser.add_argument("--min-encode", type=float, default=DecodeOptions.min_encode_s)
     parser.add_argument("--context-chars", type=int, default=AsrConfig.context_chars)
     parser.add_argument("--pause", type=float, default=VadConfig.pause_s)
     parser.add_argument("--hangover", type=float, default=VadConfig.hangover_s)
     parser.add_argument("--no-offline", action="store_true")
+    parser.add_argument("--offline-cache", type=Path, help="JSON file caching offline texts")
     args = parser.parse_args(argv)
 
     model = WhisperModelShared(WhisperConfig(cpu_threads=args.threads))
@@ -81,11 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         compute="virtual",
         charge_cpu=args.charge == "cpu",
         tick_s=args.tick,
+        commit_margin_s=args.margin,
         final_beam_size=args.final_beam,
         context_chars=args.context_chars,
-        decode=DecodeOptions(min_encode_s=args.min_encode),
+        decode=DecodeOptions(min_encode_s=args.min_encode, beam_size=args.beam),
         vad=VadConfig(pause_s=args.pause, hangover_s=args.hangover),
     )
+    cache: dict[str, str] = {}
+    if args.offline_cache is not None and args.offline_cache.exists():
+        cache = json.loads(args.offline_cache.read_text(encoding="utf-8"))
     rows = []
     tot = {"e_s": 0, "e_o": 0, "n": 0, "audio": 0.0, "cpu": 0.0, "busy": 0.0, "nonspeech": 0}
     latencies: list[float] = []
@@ -123,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                 if uid not in first_seen and uid in starts:
                     first_seen[uid] = (now - starts[uid]) / NS_PER_S
         hyp = " ".join(finals)
-        offline = ""
-        if not args.no_offline:
+        offline = cache.get(rel, "")
+        if not args.no_offline and rel not in cache:
             segments, _ = model.model.transcribe(audio, beam_size=5)
-            offline = " ".join(s.text.strip() for s in segments)
+            offline = cache[rel] = " ".join(s.text.strip() for s in segments)
         e_s, n_ref = word_errors(ref, hyp)
         e_o, _ = word_errors(ref, offline)
         if n_ref:
@@ -155,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         print(f"{rel}: {hyp!r}", file=sys.stderr)
+    if args.offline_cache is not None:
+        args.offline_cache.write_text(json.dumps(cache, indent=1), encoding="utf-8")
     headers = ["file", "audio_s", "wer_s", "wer_off", "first_s", "c_p50", "c_p90", "cpu/s", "rtf"]
     headers.append("nonspeech")
     wer_s = tot["e_s"] / tot["n"] if tot["n"] else 0.0
@@ -178,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_table(
         f"streaming ASR (tiny.en int8, {args.threads} thread(s), charge={args.charge}, "
-        f"tick={args.tick}s, final beam={args.final_beam}, min encode={args.min_encode}s, "
-        f"pause={args.pause}s, hangover={args.hangover}s)",
+        f"tick={args.tick}s, margin={args.margin}s, beam={args.beam}/{args.final_beam}, "
+        f"min encode={args.min_encode}s, pause={args.pause}s, hangover={args.hangover}s)",
         headers,
         rows,
     )

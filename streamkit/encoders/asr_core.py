@@ -26,7 +26,7 @@ Policy (what it decodes, when):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -35,9 +35,14 @@ import numpy.typing as npt
 
 from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.compute import ComputeMode
-from streamkit.encoders.hypothesis import HypothesisBuffer, join_words
+from streamkit.encoders.hypothesis import HypothesisBuffer, join_words, norm_word
 from streamkit.encoders.vad import WINDOW, VadConfig, VadSegmenter
-from streamkit.encoders.whisper_model import DecodeOptions, DecodeResult, WhisperConfig
+from streamkit.encoders.whisper_model import (
+    DecodedWord,
+    DecodeOptions,
+    DecodeResult,
+    WhisperConfig,
+)
 from streamkit.events import (
     SpeechStarted,
     SpeechStopped,
@@ -46,7 +51,7 @@ from streamkit.events import (
     Word,
 )
 
-__all__ = ["AsrConfig", "AsrCore", "AsrOutput", "DecodeJob", "JobKind"]
+__all__ = ["AsrConfig", "AsrCore", "AsrOutput", "DecodeJob", "JobKind", "drop_loops"]
 
 RATE = 16_000
 JobKind = Literal["partial", "pause", "final"]
@@ -61,6 +66,8 @@ class AsrConfig:
     virtual cost per decode (bit-identical replays; None = measured wall time of the call;
     ``charge_cpu``: its process CPU time instead — an uncontended machine). ``max_gap_s``: a hole
     in the input up to this long is filled with silence, a longer one ends the utterance.
+    ``commit_margin_s``: LocalAgreement commits only words ending this long before the end of
+    the decoded audio. ``left_context_s``: already committed audio kept before a new window.
     """
 
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
@@ -70,7 +77,8 @@ class AsrConfig:
     compute: ComputeMode = "thread"
     charge_ns: Nanos | None = None
     charge_cpu: bool = False
-    tick_s: float = 0.5
+    tick_s: float = 0.6
+    commit_margin_s: float = 0.0
     preroll_s: float = 0.3
     left_context_s: float = 2.0
     max_window_s: float = 6.0
@@ -122,6 +130,28 @@ class _Utterance:
     @property
     def buf_end(self) -> int:
         return self.buf_start + len(self.buf)
+
+
+def drop_loops(words: Sequence[DecodedWord], min_phrase: int = 3) -> list[DecodedWord]:
+    """Cut a hallucinated repeat: keep the first copy of a phrase of ≥ ``min_phrase`` words
+    repeated immediately, and drop a trailing pile of ≥ 2 zero-length words (heard past
+    the speech: "…and crease. From fairest creatures we desire and crease")."""
+    keys = [norm_word(w.text) for w in words]
+    cut = len(words)
+    for i in range(len(words)):
+        for n in range(min_phrase, (len(words) - i) // 2 + 1):
+            if keys[i : i + n] == keys[i + n : i + 2 * n]:
+                cut = min(cut, i + n)
+                break
+        if cut < len(words):
+            break
+    kept = list(words[:cut])
+    pile = 0
+    while pile < len(kept) and kept[-1 - pile].end - kept[-1 - pile].start <= 0.0:
+        pile += 1
+    if pile >= 2:
+        kept = kept[: len(kept) - pile]
+    return kept
 
 
 class AsrCore:
@@ -374,7 +404,8 @@ class AsrCore:
         words = self._to_words(job, result)
         out: list[AsrOutput] = []
         if job.kind == "partial":
-            done = utt.hyp.update(words)
+            horizon = job.end - round(self.config.commit_margin_s * NS_PER_S)
+            done = utt.hyp.update(words, horizon)
             if len(utt.buf) > 2 * self.config.max_window_s * RATE:
                 done += utt.hyp.commit_tail()  # no agreement for too long: take this pass
             out += self._final(utt, done, job.end, last=False)
@@ -399,7 +430,7 @@ class AsrCore:
     def _to_words(self, job: DecodeJob, result: DecodeResult) -> list[Word]:
         duration = len(job.audio) / RATE
         words: list[Word] = []
-        for w in result.words:
+        for w in drop_loops(result.words):
             if w.start >= duration - 0.04:
                 continue  # "heard" past the end of the audio: a hallucinated continuation
             start = job.start + round(w.start * NS_PER_S)

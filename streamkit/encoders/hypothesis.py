@@ -96,13 +96,19 @@ class HypothesisBuffer:
             self.committed_end = end if self.committed_end is None else max(end, self.committed_end)
         return done
 
-    def update(self, words: Sequence[Word]) -> list[Word]:
-        """Insert a new hypothesis; return the newly committed words (agreed prefix)."""
+    def update(self, words: Sequence[Word], horizon: Nanos | None = None) -> list[Word]:
+        """Insert a new hypothesis; return the newly committed words (agreed prefix).
+
+        ``horizon``: only words ending by then may be committed (words near the end of the
+        decoded audio are the least reliable).
+        """
         fresh = self._clean(words)
         previous = self._clean(self.tail)
         agreed = 0
         for old, new in zip(previous, fresh, strict=False):
             if norm_word(old.text) != norm_word(new.text):
+                break
+            if horizon is not None and new.end > horizon:
                 break
             agreed += 1
         done = self._commit(fresh[:agreed])
