@@ -20,7 +20,9 @@ vision-language backends is the one of the best-ranked observation that has one.
 Budget (tokens, counted with the pluggable ``count_tokens``): the system prompt and the
 utterance are kept; history is dropped oldest first, then observations farthest first, then
 the utterance's oldest words. The layout is append-friendly (stable prefix first, the words
-last), so a prompt prefilled while the user speaks shares its prefix with the final one.
+last), so a prompt prefilled while the user speaks shares its prefix with the final one; the
+history is chosen against a fixed reserve for the current message (``utterance_reserve``), so
+the kept history — the cached prefix — does not change as the utterance grows.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class FusionConfig:
         lookahead_ns: observations up to this long after the utterance are eligible.
         pause_ns: a new time mark is written before a word after a pause this long.
         message_overhead: tokens a chat template adds per message (role markers).
+        utterance_reserve: tokens set aside for the current message when choosing history, so
+            the kept history (the cached prefix) does not change while the utterance grows.
         attach_keyframe: put the chosen keyframe JPEG on the user message.
     """
 
@@ -81,6 +85,7 @@ class FusionConfig:
     lookahead_ns: Nanos = NS_PER_S // 2
     pause_ns: Nanos = 800_000_000
     message_overhead: int = 5
+    utterance_reserve: int = 120
     attach_keyframe: bool = False
 
 
@@ -227,7 +232,8 @@ class FusionBuilder:
             ordered = ordered[1:]
             words_dropped += 1
             current = self.render_utterance(ordered, chosen, origin)
-        used = fixed + self._cost(current)
+        current_cost = self._cost(current)
+        used = fixed + max(current_cost, cfg.utterance_reserve)
 
         kept: list[tuple[Message, Message]] = []
         for turn in sorted(history, key=lambda t: t.start, reverse=True):
@@ -239,6 +245,7 @@ class FusionBuilder:
             used += cost
             kept.append((user, assistant))
         kept.reverse()
+        used += current_cost - max(current_cost, cfg.utterance_reserve)
 
         messages: list[Message] = [Message("system", cfg.system_prompt)]
         for pair in kept:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import codecs
 import importlib.util
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from streamkit.clock import Clock, LoopClock
 from streamkit.compute import ComputeMode, ModelSlot
@@ -31,6 +32,8 @@ from streamkit.lm.backend import BackendUnavailable, Completion, LMRequest, Mess
 from streamkit.metrics import MetricsRegistry
 
 __all__ = ["LlamaCppBackend", "LlamaCppConfig", "bundled_model_path"]
+
+R = TypeVar("R")
 
 _BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CHATML = (
@@ -75,6 +78,9 @@ class LlamaCppConfig:
             ``repeat_penalty`` always).
         seed: sampling seed.
         mode: ``"thread"`` (live) or ``"virtual"`` (replay on a virtual clock).
+        charge: in virtual mode, what a call costs on the clock: ``"wall"`` (its measured wall
+            time on this, possibly shared, machine) or ``"cpu"`` (its process CPU time divided
+            by ``n_threads``: what an uncontended machine would take).
         name: backend name in metrics.
     """
 
@@ -87,6 +93,7 @@ class LlamaCppConfig:
     repeat_penalty: float = 1.1
     seed: int = 0
     mode: ComputeMode = "thread"
+    charge: Literal["wall", "cpu"] = "wall"
     name: str = "llamacpp"
 
 
@@ -159,6 +166,10 @@ class LlamaCppBackend:
         text = self.render(request.messages)
         return list(self._llm.tokenize(text.encode(), add_bos=False, special=True))
 
+    def reset_cache(self) -> None:
+        """Forget the KV cache (the next prompt is evaluated from scratch; benchmarks)."""
+        self._llm.reset()
+
     def cached_prefix(self, tokens: list[int]) -> int:
         """How many leading ``tokens`` are already in the KV cache."""
         llm = self._llm
@@ -171,6 +182,16 @@ class LlamaCppBackend:
         return n
 
     # -- model calls (run on the slot) ---------------------------------------------------
+
+    async def _call(self, fn: Callable[[], R]) -> R:
+        """Run ``fn`` on the model slot (CPU-time charging in virtual mode, see config)."""
+        cfg = self.config
+        if cfg.mode == "virtual" and cfg.charge == "cpu":
+            before = time.process_time_ns()
+            result = fn()  # inline, as the virtual slot would run it
+            cost = (time.process_time_ns() - before) // max(1, cfg.n_threads)
+            return await self.slot.call(lambda: result, charge=cost)
+        return await self.slot.call(fn)
 
     def _evaluate(self, tokens: list[int]) -> int:
         """Make the KV cache hold exactly ``tokens`` with live logits; returns tokens reused."""
@@ -199,7 +220,7 @@ class LlamaCppBackend:
         if len(tokens) >= self.config.n_ctx:
             return
         async with self._answer_lock:
-            await self.slot.call(lambda: self._evaluate(tokens))
+            await self._call(lambda: self._evaluate(tokens))
 
     def complete(self, request: LMRequest) -> Completion:
         usage = Usage()
@@ -228,7 +249,7 @@ class LlamaCppBackend:
                 reset=True,
             )
             for _ in range(min(request.max_tokens, room - 1)):
-                token = await self.slot.call(lambda: next(steps, None))
+                token = await self._call(lambda: next(steps, None))
                 if token is None or self._lib.llama_vocab_is_eog(vocab, token):
                     break
                 usage.completion_tokens += 1

@@ -78,7 +78,7 @@ def test_trims_oldest_history_first_under_budget() -> None:
         for i in range(6)
     ]
     utter = words("and now", 100 * S)
-    b = builder(budget_tokens=150)
+    b = builder(budget_tokens=150, utterance_reserve=20)
     fused = b.build(history, utter, [])
     assert fused.prompt_tokens <= 150
     assert 0 < fused.history_turns < 6
@@ -90,6 +90,20 @@ def test_trims_oldest_history_first_under_budget() -> None:
     assert numbers == list(range(6 - len(numbers), 6))
     everything = builder(budget_tokens=10_000).build(history, utter, [])
     assert everything.history_turns == 6
+
+
+def test_history_kept_does_not_change_while_the_utterance_grows() -> None:
+    history = [Turn(f"q{i} " + "pad " * 20, i * 10 * S, i * 10 * S + S, f"a{i}") for i in range(8)]
+    b = builder(budget_tokens=200, utterance_reserve=60)
+    prompts = [
+        b.build(history, words(" ".join(["word"] * n), 100 * S), []).messages for n in (1, 10, 30)
+    ]
+    assert prompts[0][:-1] == prompts[1][:-1] == prompts[2][:-1]  # same cached prefix
+    assert 0 < len(prompts[0]) - 2 < 16
+    # an utterance longer than the reserve still fits: older history gives way
+    long = b.build(history, words(" ".join(["word"] * 150), 100 * S), [])
+    assert long.prompt_tokens <= 200
+    assert long.history_turns < (len(prompts[0]) - 2) // 2
 
 
 def test_budget_drops_far_observations_then_oldest_words_but_keeps_the_system_prompt() -> None:
