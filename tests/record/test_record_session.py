@@ -115,3 +115,46 @@ def test_audio_chunk_survives_quantisation() -> None:
     assert isinstance(back, Packet)
     assert back.seq == 3
     assert np.allclose(back.payload.samples, samples, atol=1 / 32767)
+
+
+def test_every_event_kind_round_trips(tmp_path: Path, grid_packets) -> None:
+    import cv2
+
+    from streamkit.events import (
+        Detection,
+        ErrorEvent,
+        Observation,
+        ResponseDelta,
+        ResponseDone,
+        SpeechStarted,
+        SpeechStopped,
+        TranscriptPartial,
+    )
+    from streamkit.packet import Flush, Gap
+
+    frame = next(p for p in grid_packets if p.stream == "video").payload.image
+    jpeg = cv2.imencode(".jpg", frame)[1].tobytes()
+    events = [
+        Packet("speech", 0, 10, 0, SpeechStarted("u1", 10), lineage="u1"),
+        Packet("transcript", 0, 20, 0, TranscriptPartial("u1", "bin", [Word("bin", 10, 20, 0.5)]),
+               lineage="u1"),
+        Packet("speech", 1, 30, 0, SpeechStopped("u1", 30), lineage="u1"),
+        Packet("vision", 0, 40, 0, Observation(40, [Detection("face", 0.9, (1, 2, 3, 4))], 0.1,
+                                               0.5, ["cyan"], 360, 288, "1 face", jpeg)),
+        Packet("response", 0, 50, 0, ResponseDelta("r1", "u1", "Hi", 0), lineage="u1"),
+        Packet("response", 1, 60, 0, ResponseDone("r1", "u1", "Hi.", completion_tokens=2),
+               lineage="u1"),
+        Packet("error", 0, 70, 0, ErrorEvent("asr.behind", "late")),
+        Packet("custom", 0, 80, 0, {"any": ["json", 1]}),
+    ]
+    with SessionWriter(tmp_path / "e.mcap") as writer:
+        for i, p in enumerate(events):
+            writer.write_packet(p, 100 + i)
+        writer.write_control(Gap("audio", 5, 9, "device"), 200)
+        writer.write_control(Flush(3, "barge-in"), 201)
+    session = read_session(tmp_path / "e.mcap")
+    got = [m.item for m in session.messages if isinstance(m.item, Packet)]
+    assert got == events  # bytes (the keyframe JPEG) included
+    assert [m.log_time for m in session.messages][:8] == list(range(100, 108))
+    controls = [m.item for m in session.messages if m.topic == "/control"]
+    assert controls == [Gap("audio", 5, 9, "device"), Flush(3, "barge-in")]
