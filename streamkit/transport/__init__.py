@@ -1,6 +1,7 @@
 """WebSocket transport: the protocol v1 codec, the server, the Python client, the browser client.
 
-- :mod:`~streamkit.transport.protocol`: pure codec and JSON Schema (``schema.json``);
+- :mod:`~streamkit.transport.protocol`: pure codec; :mod:`~streamkit.transport.schema`: its
+  JSON Schema (``schema.json``);
 - :mod:`~streamkit.transport.server` / :mod:`~streamkit.transport.session`: ``websockets``
   server, one pipeline and task group per connection, bounded outbox per client;
 - :mod:`~streamkit.transport.ws_source`: the source stage fed by a client's media;

@@ -70,7 +70,6 @@ __all__ = [
     "encode_event",
     "encode_video",
     "is_droppable",
-    "json_schema",
 ]
 
 PROTOCOL: Final = "streamkit.v1"
@@ -443,46 +442,3 @@ def encode_audio(samples: npt.NDArray[Any], seq: int, capture_ns: Nanos) -> byte
 def encode_video(jpeg: bytes, seq: int, capture_ns: Nanos) -> bytes:
     """A ``video.frame`` frame from JPEG bytes."""
     return FrameHeader(KIND_VIDEO, VIDEO_FORMAT_JPEG, 0, 0, seq, capture_ns).pack() + jpeg
-
-
-def json_schema() -> dict[str, Any]:
-    """The machine-checkable JSON Schema of protocol v1 (``transport/schema.json``)."""
-    (client, server), defs = msgspec.json.schema_components(
-        [ClientMessage, ServerEvent], ref_template="#/$defs/{name}"
-    )
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "streamkit WebSocket protocol",
-        "version": PROTOCOL,
-        "client": client,
-        "server": server,
-        "binary": {
-            "header": "little-endian <2sBBBBHIIq (24 bytes)",
-            "fields": [
-                "magic",
-                "version",
-                "kind",
-                "format",
-                "channels",
-                "reserved",
-                "sample_rate",
-                "seq",
-                "capture_ns",
-            ],
-            "kinds": {str(KIND_AUDIO): "audio.append", str(KIND_VIDEO): "video.frame"},
-        },
-        "error_codes": sorted(ERROR_CODES),
-        "close_codes": sorted(CLOSE_CODES),
-        "$defs": defs,
-    }
-
-
-def main() -> None:  # pragma: no cover - regenerates schema.json
-    """``python -m streamkit.transport.protocol > streamkit/transport/schema.json``."""
-    import json
-
-    print(json.dumps(json_schema(), indent=2, sort_keys=True))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -25,7 +25,7 @@ import msgspec
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
+from streamkit.clock import NS_PER_MS, Clock, LoopClock
 from streamkit.events import ErrorEvent, Event, Observation, TranscriptPartial
 from streamkit.metrics import MetricsRegistry
 from streamkit.packet import Packet
@@ -52,13 +52,13 @@ from streamkit.transport.protocol import (
     encode_event,
     is_droppable,
 )
+from streamkit.transport.ratelimit import RateLimiter
 from streamkit.transport.ws_source import WsSource
 
 __all__ = [
     "ClientSink",
     "DeviceSourceFactory",
     "PipelineFactory",
-    "RateLimiter",
     "Session",
     "SessionControls",
 ]
@@ -82,29 +82,6 @@ makes the factory and shared by every session.
 
 DeviceSourceFactory = Callable[[MetricsRegistry], Stage]
 """Opens the server's own capture devices as a source stage (``source: "devices"``)."""
-
-
-class RateLimiter:
-    """Two token buckets (messages and bytes) refilled by elapsed time (pure: pass ``now``)."""
-
-    def __init__(self, limits: Limits, now: Nanos) -> None:
-        self._limits = limits
-        self._msgs = limits.message_burst
-        self._bytes = limits.bytes_burst
-        self._last = now
-
-    def allow(self, now: Nanos, nbytes: int) -> bool:
-        """Take one message of ``nbytes``; False (and nothing taken) when over the rate."""
-        elapsed = max(0, now - self._last) / NS_PER_S
-        self._last = now
-        lim = self._limits
-        self._msgs = min(lim.message_burst, self._msgs + elapsed * lim.messages_per_s)
-        self._bytes = min(lim.bytes_burst, self._bytes + elapsed * lim.bytes_per_s)
-        if self._msgs < 1 or self._bytes < nbytes:
-            return False
-        self._msgs -= 1
-        self._bytes -= nbytes
-        return True
 
 
 class ClientSink:

@@ -25,7 +25,7 @@ from streamkit.transport.protocol import (
     encode_event,
     encode_video,
 )
-from streamkit.transport.session import RateLimiter
+from streamkit.transport.ratelimit import RateLimiter
 
 
 def _code(result: object) -> str:

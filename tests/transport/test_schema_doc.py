@@ -11,7 +11,8 @@ import msgspec
 import pytest
 
 from streamkit.transport import protocol
-from streamkit.transport.protocol import CLOSE_CODES, ERROR_CODES, json_schema
+from streamkit.transport.protocol import CLOSE_CODES, ERROR_CODES
+from streamkit.transport.schema import json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "protocol.md"
@@ -55,7 +56,7 @@ def _messages(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_schema_file_is_what_the_code_validates_with() -> None:
     on_disk = json.loads(SCHEMA.read_text())
     assert _strip(on_disk) == _strip(json.loads(json.dumps(json_schema()))), (
-        "schema.json is stale: python -m streamkit.transport.protocol > "
+        "schema.json is stale: python -m streamkit.transport.schema > "
         "streamkit/transport/schema.json"
     )
 
