@@ -165,6 +165,8 @@ def _start_server(args: argparse.Namespace, port_file: Path) -> subprocess.Popen
     ]
     if args.asr_threads is not None:
         cmd += ["--asr-threads", str(args.asr_threads)]
+    if args.asr_tick_s is not None:
+        cmd += ["--asr-tick-s", str(args.asr_tick_s)]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -179,6 +181,7 @@ def main() -> int:
     parser.add_argument("--lm", default="auto")
     parser.add_argument("--lm-threads", type=int, default=2)
     parser.add_argument("--asr-threads", type=int, default=2, help="CTranslate2 threads")
+    parser.add_argument("--asr-tick-s", type=float, default=None, help="ASR decode interval")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-url", default=None, help="OpenAI-compatible server (--lm http)")
     parser.add_argument("--lm-threads", type=int, default=2)
     parser.add_argument("--asr-threads", type=int, default=None, help="CTranslate2 threads")
+    parser.add_argument(
+        "--asr-tick-s", type=float, default=None, help="ASR decode interval (s): capacity lever"
+    )
     parser.add_argument("--no-models", action="store_true", help="offer only the echo pipeline")
     parser.add_argument("--devices", action="store_true", help="allow source=devices (server mic)")
     parser.add_argument("--max-sessions", type=int, default=16, help="concurrent sessions")
@@ -88,6 +91,8 @@ def build_pipelines(args: argparse.Namespace) -> tuple[dict[str, PipelineFactory
     if args.asr_threads is not None:
         whisper = replace(config.asr.whisper, cpu_threads=args.asr_threads)
         config = replace(config, asr=replace(config.asr, whisper=whisper))
+    if args.asr_tick_s is not None:
+        config = replace(config, asr=replace(config.asr, tick_s=args.asr_tick_s))
     models = assistant.Models.load(config)
     captions_models = assistant.Models(whisper=models.whisper, lm=None)
 
