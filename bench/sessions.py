@@ -13,6 +13,8 @@ assistant answers. Reported per session:
   (``speech.stopped`` if sent, else the last final's end);
 - audio dropped: samples the client sent that the server did not take (``ws.audio.samples``
   from the session's last ``metrics``) + frames lost in transit (``ws.audio.lost_chunks``);
+- ``asr_call_p50_ms`` / ``asr_wait_p50_ms``: Whisper call time and wait for the shared model
+  slot (the slot records into one session's registry, so other rows show nan);
 - server CPU (utime + stime of the server process over the run) per wall second;
 - ``ws_out_p50_ms``: the transport's own share, from the session's lineage: a final (or first
   answer token) produced by the pipeline → written to the socket.
