@@ -18,7 +18,9 @@ only while no answer runs), so at the end of speech only a few tokens remain to 
 Barge-in: ``SpeechStarted`` while answering (or :meth:`Responder.cancel`, or an in-band
 ``Flush``) bumps the epoch and cancels the generation at once (a cancel scope, no waiting for
 the model); no delta of the old epoch is put after that, and ``ResponseDone(cancelled=True)``
-follows with the text sent so far.
+follows with the text sent so far. When the user spoke over the answer, the interrupted
+utterance's words are carried (with their times) into the next utterance's prompt rather than
+entering the history with a truncated answer (``merge_interrupted``).
 
 Metrics (in the pipeline's registry): lineage marks ``lm.first_token`` and ``lm.done`` per
 utterance; histograms ``lm.<backend>.eos_to_first_token`` (end of speech → first token),
@@ -65,6 +67,10 @@ class ResponderConfig:
         observations_kept: recent observations remembered for alignment.
         prefill: evaluate the prompt while the user speaks.
         prefill_partials: include tentative (partial) words in the prefill.
+        merge_interrupted: when the user speaks over an answer (barge-in), the interrupted
+            utterance's words are kept and prepended (with their times) to the next utterance,
+            instead of entering the history with a truncated answer.
+        carry_words: at most this many interrupted words are carried.
     """
 
     name: str = "responder"
@@ -75,6 +81,8 @@ class ResponderConfig:
     observations_kept: int = 64
     prefill: bool = True
     prefill_partials: bool = True
+    merge_interrupted: bool = True
+    carry_words: int = 200
 
 
 @dataclass
@@ -97,6 +105,8 @@ class _Active:
     scope: asyncio.Timeout | None = None
     text: str = ""
     cancelled: bool = False
+    reason: str = ""
+    words: list[Word] = field(default_factory=list)
 
 
 class Responder:
@@ -121,6 +131,7 @@ class Responder:
         self._seq = itertools.count()
         self._prefill_wanted = asyncio.Event()
         self._speaking: _Utterance | None = None
+        self._carry: list[Word] = []
         self._ctx: StageContext | None = None
         self._out: OutPort | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -135,6 +146,10 @@ class Responder:
         if active is None or active.cancelled:
             return False
         active.cancelled = True
+        active.reason = reason
+        if reason != "client" and self.config.merge_interrupted:
+            # the user spoke over the answer: their words so far join the next utterance
+            self._carry = active.words[-self.config.carry_words :]
         if active.scope is not None:
             active.scope.reschedule(asyncio.get_running_loop().time())
         if self._ctx is not None:
@@ -228,13 +243,17 @@ class Responder:
     # -- prefill -------------------------------------------------------------------------
 
     def _request(self, utt: _Utterance, words: list[Word]) -> LMRequest:
+        """The fused request for ``words`` (already including carried words)."""
         assert self._ctx is not None
+        start = utt.start if utt.start is not None else utt.started
+        if words and (start is None or words[0].start < start):
+            start = words[0].start
         fused = self.fusion.build(
             list(self.history),
             words,
             self._observations,
             origin=self._ctx.base_time,
-            start=utt.start if utt.start is not None else utt.started,
+            start=start,
             end=utt.end,
         )
         return LMRequest(
@@ -255,6 +274,7 @@ class Responder:
             words = utt.words + utt.tentative
             if not words:
                 continue
+            words = self._carry + words
             await self.backend.prefill(self._request(utt, words))
             counter.inc()
 
@@ -291,7 +311,8 @@ class Responder:
         first_at: Nanos | None = None
         last_at = requested
         index = 0
-        completion = backend.complete(self._request(utt, utt.words))
+        active.words = [*self._carry, *utt.words]
+        completion = backend.complete(self._request(utt, active.words))
         try:
             async with asyncio.timeout(None) as scope:
                 active.scope = scope
@@ -340,9 +361,11 @@ class Responder:
                 completion_tokens=usage.completion_tokens,
             ),
         )
-        user_text = " ".join(w.text.strip() for w in utt.words if w.text.strip())
-        answer = active.text.strip() + ("…" if cancelled and active.text.strip() else "")
-        if answer:
-            start = utt.start if utt.start is not None else utt.words[0].start
-            end = utt.end if utt.end is not None else utt.words[-1].end
-            self.history.append(Turn(user_text, start, end, answer))
+        if cancelled and active.reason != "client" and self.config.merge_interrupted:
+            return  # the words were carried into the next utterance (see cancel)
+        self._carry = []  # the carried words were part of this request
+        user_text = " ".join(w.text.strip() for w in active.words if w.text.strip())
+        answer = active.text.strip()
+        if answer and active.words:
+            end = utt.end if utt.end is not None else active.words[-1].end
+            self.history.append(Turn(user_text, active.words[0].start, end, answer))

@@ -171,8 +171,13 @@ async def test_barge_in_cancels_within_one_audio_chunk_and_drops_stale_tokens() 
     assert "".join(p.payload.text for _, p in r1) == ANSWER
     assert all(p.epoch >= done0.epoch for _, p in r1)
     assert pipe.metrics.counters["lm.scripted.cancelled"].value == 1
-    # the cancelled turn stays in the history with its partial answer
-    assert responder.history[0].assistant.endswith("…")
+    # the interrupted words join the next utterance (with their times), not the history
+    second_prompt = backend.requests[1].messages[-1].content
+    assert second_prompt.startswith("User: [0.9] tell me a long story please stop that")
+    assert len(backend.requests[1].messages) == 2  # system + user: no truncated turn
+    [turn] = responder.history
+    assert turn.user == "tell me a long story please stop that"
+    assert turn.assistant == ANSWER
 
 
 @pytest.mark.looptime
@@ -201,6 +206,10 @@ async def test_client_cancel_stops_the_answer() -> None:
     assert t_done == events[-1][0] + 200 * MS
     assert all(t <= t_done for t, _ in deltas(sink))
     assert len(deltas(sink)) < 40
+    # a client cancel keeps the turn with what was said so far (nothing is carried)
+    [turn] = responder.history
+    assert turn.user == "count to forty"
+    assert turn.assistant == done.payload.text.strip()
 
 
 @pytest.mark.looptime
