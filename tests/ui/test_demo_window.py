@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import signal
@@ -30,7 +32,10 @@ def _wait(seconds: float) -> None:
 
 @pytest.fixture
 def xvfb() -> Iterator[str]:
-    display = f":{40 + os.getpid() % 400}"
+    number = 40 + os.getpid() % 400
+    while Path(f"/tmp/.X{number}-lock").exists() or Path(f"/tmp/.X11-unix/X{number}").exists():
+        number += 1
+    display = f":{number}"
     proc = subprocess.Popen(
         ["Xvfb", display, "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -109,3 +114,79 @@ def test_window_shows_the_rendered_frame(xvfb: str, tmp_path: Path) -> None:
         bright = (_region(screen, name, dx, dy).max(axis=2) > 120).sum()
         assert bright > 400, f"no text drawn in {name}"
     assert "latency summary" in out
+
+
+def _press(display: str, key: str) -> None:
+    """Press and release ``key`` on ``display`` through the XTEST extension (libXtst)."""
+    x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    xtst = ctypes.CDLL(ctypes.util.find_library("Xtst") or "libXtst.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XStringToKeysym.restype = ctypes.c_ulong
+    x11.XStringToKeysym.argtypes = [ctypes.c_char_p]
+    x11.XKeysymToKeycode.restype = ctypes.c_ubyte
+    x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
+                                       ctypes.c_ulong]
+    x11.XFlush.argtypes = [ctypes.c_void_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    handle = x11.XOpenDisplay(display.encode())
+    assert handle, f"cannot open display {display}"
+    try:
+        code = x11.XKeysymToKeycode(handle, x11.XStringToKeysym(key.encode()))
+        xtst.XTestFakeKeyEvent(handle, code, 1, 0)
+        xtst.XTestFakeKeyEvent(handle, code, 0, 0)
+        x11.XFlush(handle)
+    finally:
+        x11.XCloseDisplay(handle)
+
+
+@pytest.mark.skipif(ctypes.util.find_library("Xtst") is None, reason="needs libXtst (XTEST)")
+def test_keys_record_mute_and_quit(xvfb: str, tmp_path: Path) -> None:
+    shot = tmp_path / "screen.png"
+    env = {**os.environ, "DISPLAY": xvfb}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "streamkit", "demo", "--pipeline", "vad", "--window", "yes",
+         "--record-dir", str(tmp_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        for _ in range(60):  # wait for the window (the session itself lasts ~15 s)
+            subprocess.run(["import", "-display", xvfb, "-window", "root", str(shot)],
+                           check=True, timeout=30)
+            image = cv2.imread(str(shot))
+            if image is not None and (image[:120, :400].max(axis=2) > 200).sum() > 500:
+                break
+            assert demo.poll() is None, demo.communicate()[0]
+            _wait(0.5)
+        _wait(1.0)
+        _press(xvfb, "r")
+        _wait(1.0)
+        _press(xvfb, "m")
+        _wait(1.5)
+        subprocess.run(["import", "-display", xvfb, "-window", "root", str(shot)], check=True,
+                       timeout=30)
+        _press(xvfb, "r")
+        _wait(0.5)
+        _press(xvfb, "q")
+        out, _ = demo.communicate(timeout=30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.communicate()
+    assert demo.returncode == 0, out
+    screen = cv2.imread(str(shot))
+    assert screen is not None
+    header = screen[:120, 800:1280].astype(np.int16)  # MUTED and REC, drawn in red
+    red = (header[:, :, 2] > 180) & (header[:, :, 1] < 110) & (header[:, :, 0] < 110)
+    assert red.sum() > 150
+    recording = tmp_path / "streamkit-demo-1.mcap"
+    assert f"recorded → {recording}" in out.replace("\n", "")
+    session = read_session(recording)
+    chunks = [p.payload.samples for p in session.packets("/audio")]
+    assert len(chunks) > 60  # ~2.5 s of 20 ms chunks
+    silent = [not c.any() for c in chunks]
+    assert any(silent)  # muted: exact digital silence …
+    assert not all(silent)  # … only after the m key
+    assert session.packets("/video")
+    assert session.final_metrics() is not None
