@@ -225,8 +225,7 @@ class Session:
             if isinstance(source, ProtocolError):
                 return source
             self.metrics.counter("ws.bytes_in").inc(len(msg.samples) * 2)
-            await source.push_audio(msg)
-            return None
+            return await source.push_audio(msg)
         if isinstance(msg, VideoFrameIn):
             if not self.config.video:
                 return ProtocolError(
@@ -312,8 +311,13 @@ class Session:
         try:
             await pipeline.run()
         except StageFailed as error:
+            if self.source is not None:
+                self.source.end()  # a receive loop waiting to push audio must not hang
             self._offer(ErrorEvent("pipeline_error", str(error)[:300]))
             await self._close_after_flush(1011, "pipeline failed")
+        finally:
+            if self.source is not None:
+                self.source.end()
 
     async def _error(self, problem: ProtocolError) -> None:
         self.errors += 1

@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
 from streamkit.clockmap import ClockMapper
-from streamkit.edge import Edge, Policy
+from streamkit.edge import Edge, EdgeClosed, Policy
 from streamkit.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame, samples_to_ns
 from streamkit.metrics import MetricsRegistry
 from streamkit.packet import Packet, SeqTracker
@@ -89,8 +89,13 @@ class WsSource:
 
     # -- fed by the server's receive loop ------------------------------------------------
 
-    async def push_audio(self, frame: AudioAppend) -> None:
-        """Queue one audio frame (waits while the pipeline is behind; never drops)."""
+    async def push_audio(self, frame: AudioAppend) -> ProtocolError | None:
+        """Queue one audio frame (waits while the pipeline is behind; never drops).
+
+        Returns an ``invalid_state`` error once the source has ended (the pipeline is gone).
+        """
+        if self._audio.closed:
+            return ProtocolError("invalid_state", "the session's pipeline has ended")
         now = self.clock.now()
         n = len(frame.samples)
         duration = samples_to_ns(n, ASR_SAMPLE_RATE)
@@ -122,7 +127,11 @@ class WsSource:
         self.metrics.counter("ws.audio.samples").inc(n)
         self.metrics.counter("ws.audio.chunks").inc()
         packet = Packet("audio", self._next("audio"), pts, duration, AudioChunk(frame.samples))
-        await self._audio.put(packet)
+        try:
+            await self._audio.put(packet)
+        except EdgeClosed:
+            return ProtocolError("invalid_state", "the session's pipeline has ended")
+        return None
 
     def push_video(self, frame: VideoFrameIn) -> ProtocolError | None:
         """Decode and queue one video frame (LATEST); an undecodable JPEG is an error."""
