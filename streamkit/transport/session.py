@@ -147,7 +147,6 @@ class Session:
         self.close_code: int | None = None
         self._consecutive_errors = 0
         self._group: asyncio.TaskGroup | None = None
-        self._sent_types: set[tuple[str, str]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
