@@ -77,7 +77,7 @@ class AsrConfig:
     compute: ComputeMode = "thread"
     charge_ns: Nanos | None = None
     charge_cpu: bool = False
-    tick_s: float = 0.6
+    tick_s: float = 0.65
     commit_margin_s: float = 0.0
     preroll_s: float = 0.3
     left_context_s: float = 2.0

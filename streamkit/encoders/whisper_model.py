@@ -88,7 +88,7 @@ class DecodeOptions:
     beam_size: int = 1
     temperatures: tuple[float, ...] = (0.0, 0.5)
     pad_s: float = 3.0
-    min_encode_s: float = 8.0
+    min_encode_s: float = 6.0
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
