@@ -1,0 +1,99 @@
+"""The async ASR stage on virtual time with a stand-in model (fast; real VAD, fake decoder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from streamkit.clock import NS_PER_MS, Clock
+from streamkit.compute import ComputeMode, ModelSlot
+from streamkit.edge import Policy
+from streamkit.encoders.asr import AsrStage
+from streamkit.encoders.asr_core import AsrConfig
+from streamkit.encoders.asr_run import ArraySource, CollectSink
+from streamkit.encoders.audio_io import load_audio
+from streamkit.encoders.whisper_model import DecodedWord, DecodeOptions, DecodeResult
+from streamkit.events import SpeechStarted, TranscriptFinal
+from streamkit.metrics import MetricsRegistry
+from streamkit.pipeline import Pipeline
+from streamkit.stage import StageContext
+
+
+class EnergyModel:
+    """Stands in for WhisperModelShared: one word per loud stretch of the window."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._slot: ModelSlot | None = None
+
+    def slot(self, clock: Clock, mode: ComputeMode = "thread", metrics: Any = None) -> ModelSlot:
+        if self._slot is None:
+            self._slot = ModelSlot("whisper", clock, mode, metrics)
+        return self._slot
+
+    def decode_window(
+        self, audio: npt.NDArray[np.float32], prompt: str = "", options: Any = None
+    ) -> DecodeResult:
+        self.calls += 1
+        frames = np.abs(audio[: len(audio) // 1600 * 1600]).reshape(-1, 1600).max(axis=1)
+        loud = frames > 0.05
+        words: list[DecodedWord] = []
+        start: int | None = None
+        for i, on in enumerate([*loud.tolist(), False]):
+            if on and start is None:
+                start = i
+            elif not on and start is not None:
+                words.append(DecodedWord(f"w{start}", start / 10, i / 10, 0.9))
+                start = None
+        return DecodeResult(words, " ".join(w.text for w in words), -0.1, 0.0, 1.0, 0.0)
+
+
+class Committer:
+    """Calls ``asr.commit()`` at ``at_ns`` after the pipeline started."""
+
+    name = "committer"
+
+    def __init__(self, asr: AsrStage, at_ns: int) -> None:
+        self.asr = asr
+        self.at_ns = at_ns
+
+    async def setup(self, ctx: StageContext) -> None:
+        return None
+
+    async def run(self, ctx: StageContext) -> None:
+        await ctx.clock.sleep_until(ctx.base_time + self.at_ns)
+        self.asr.commit()
+
+
+@pytest.mark.looptime
+async def test_commit_finalises_now_and_lag_is_reported(data_dir: Path) -> None:
+    audio = load_audio(data_dir / "speech/utterances/jfk/jfk.wav")[: 16_000 * 4]
+    model = EnergyModel()
+    config = AsrConfig(compute="virtual", charge_ns=150 * NS_PER_MS, decode=DecodeOptions())
+    asr = AsrStage(model, config)  # type: ignore[arg-type]
+    sink = CollectSink()
+    metrics = MetricsRegistry()
+    pipeline = Pipeline(metrics=metrics)
+    a = pipeline.edge("audio", 64, Policy.BLOCK)
+    e = pipeline.edge("events", 64, Policy.BLOCK)
+    pipeline.add(ArraySource(audio), outputs={"audio": a})
+    pipeline.add(asr, inputs={"in": a}, outputs={"out": e})
+    pipeline.add(sink, inputs={"in": e})
+    pipeline.add(Committer(asr, 1_500 * NS_PER_MS))
+    await pipeline.run()
+    base = pipeline.state.base_time or 0
+    events = [(t - base, p.payload) for t, p in sink.received]
+    lasts = [(t, ev) for t, ev in events if isinstance(ev, TranscriptFinal) and ev.is_last]
+    # the forced final comes right after the commit (one decode, 150 ms charged), long
+    # before the speech of the first utterance would have ended by itself
+    assert lasts[0][0] <= 1_500 * NS_PER_MS + 200 * NS_PER_MS
+    assert lasts[0][1].utterance_id == "asr-1"
+    started = [ev.utterance_id for _, ev in events if isinstance(ev, SpeechStarted)]
+    assert started[:2] == ["asr-1", "asr-2"]  # speech after the commit opens a new utterance
+    assert model.calls > 2
+    assert "asr.lag_s" in metrics.gauges
+    assert metrics.lineage.get("asr-1").keys() >= {"asr.vad_start", "asr.final"}
