@@ -17,6 +17,7 @@ once per process (Whisper, the language model) and shared by every session.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -90,22 +91,22 @@ def _load_lm(config: AssistantConfig) -> LMBackend | None:
                 api_key=config.lm_api_key,
             )
         )
-    if config.lm in ("auto", "llamacpp"):
+    if config.lm == "llamacpp" or (
+        config.lm == "auto" and importlib.util.find_spec("llama_cpp") is not None
+    ):
         from streamkit.lm.llamacpp import LlamaCppBackend, LlamaCppConfig
 
-        try:
-            return LlamaCppBackend(
-                LlamaCppConfig(
-                    model_path=config.lm_model, n_threads=config.lm_threads, mode=config.compute
-                )
+        return LlamaCppBackend(
+            LlamaCppConfig(
+                model_path=config.lm_model, n_threads=config.lm_threads, mode=config.compute
             )
-        except BackendUnavailable:
-            if config.lm == "llamacpp":
-                raise
+        )
     from streamkit.lm.transformers_backend import TransformersBackend, TransformersConfig
 
     return TransformersBackend(
-        TransformersConfig(model_path=config.lm_model, n_threads=config.lm_threads)
+        TransformersConfig(
+            model_path=config.lm_model, n_threads=config.lm_threads, mode=config.compute
+        )
     )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamkit.commands.model_options import add_model_arguments, assistant_config
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -31,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop (drain) after this many seconds")
     parser.add_argument("--record-dir", type=Path, default=Path("."),
                         help="where the r key writes sessions")
+    add_model_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         session=args.session, live=args.live, pipeline=args.pipeline, window=args.window,
         speed=args.speed, snapshot=args.snapshot, linger=args.linger,
         max_seconds=args.max_seconds, record_dir=args.record_dir,
+        assistant=assistant_config(args),
     )
     try:
         return run_demo(options)

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from streamkit.clock import LoopClock
+from streamkit.commands.model_options import add_model_arguments, assistant_config
 from streamkit.events import ResponseDone, TranscriptFinal
 from streamkit.metrics import MetricsRegistry
 from streamkit.packet import Packet
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="deliver at recorded arrival (jitter) or at capture pts")
     parser.add_argument("--out", type=Path, default=None, help="record the run into this MCAP")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    add_model_arguments(parser)
 
 
 def _describe(payload: Any) -> str | None:
@@ -56,11 +58,11 @@ def _describe(payload: Any) -> str | None:
 async def replay_session(
     session: Path, *, pipeline: str = "best", speed: float = 1.0, virtual: bool = False,
     timing: Timing = "arrival", out: Path | None = None, console: Console | None = None,
-    show_events: bool = True,
+    show_events: bool = True, config: Any = None,
 ) -> dict[str, Any]:
     """Replay ``session`` (see the module docstring); returns the final metrics snapshot."""
     console = console or Console()
-    loaded = load_pipeline(pipeline, virtual=virtual)
+    loaded = load_pipeline(pipeline, virtual=virtual, config=config)
     console.print(f"pipeline: [bold]{loaded.kind}[/] — {loaded.note}")
     writer = SessionWriter(out, metadata={"replayed_from": str(session)}) if out else None
     clock = LoopClock()
@@ -108,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(quiet=False)
     coro = replay_session(session, pipeline=args.pipeline, speed=args.speed,
                           virtual=args.virtual, timing=args.timing, out=args.out,
-                          console=console, show_events=not args.quiet)
+                          console=console, show_events=not args.quiet,
+                          config=assistant_config(args))
     if args.virtual:
         from streamkit.testing.replay import run_on_virtual_loop
 

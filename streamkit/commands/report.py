@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamkit.commands.model_options import add_model_arguments, assistant_config
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -22,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first replay the session through the best pipeline on virtual "
                              "time (recorded next to OUT as OUT.mcap), then report on that")
     parser.add_argument("--pipeline", default="best", choices=["best", "assistant", "asr", "vad"])
+    add_model_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         ran = args.out.with_suffix(".mcap")
         ran.parent.mkdir(parents=True, exist_ok=True)
         run_on_virtual_loop(replay_session(session, pipeline=args.pipeline, virtual=True,
-                                           out=ran, console=Console()))
+                                           out=ran, console=Console(),
+                                           config=assistant_config(args)))
         session = ran
     from streamkit.report import write_report
 

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from streamkit.commands.model_options import add_model_arguments, assistant_config
 from streamkit.metrics import MetricsRegistry
 from streamkit.pipeline import Pipeline
 from streamkit.stage import Stage
@@ -52,19 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["assistant", "captions", "echo"],
         help="default pipeline of a session (clients may pick another)",
     )
-    parser.add_argument(
-        "--lm",
-        default="auto",
-        choices=["auto", "llamacpp", "transformers", "http", "none"],
-        help="language model backend of the assistant",
-    )
-    parser.add_argument("--lm-model", default=None, help="GGUF path or served model name")
-    parser.add_argument("--lm-url", default=None, help="OpenAI-compatible server (--lm http)")
-    parser.add_argument("--lm-threads", type=int, default=2)
-    parser.add_argument("--asr-threads", type=int, default=None, help="CTranslate2 threads")
-    parser.add_argument(
-        "--asr-tick-s", type=float, default=None, help="ASR decode interval (s): capacity lever"
-    )
+    add_model_arguments(parser)
     parser.add_argument("--no-models", action="store_true", help="offer only the echo pipeline")
     parser.add_argument("--devices", action="store_true", help="allow source=devices (server mic)")
     parser.add_argument("--max-sessions", type=int, default=16, help="concurrent sessions")
@@ -81,18 +70,9 @@ def build_pipelines(args: argparse.Namespace) -> tuple[dict[str, PipelineFactory
     pipelines: dict[str, PipelineFactory] = {"echo": echo_factory()}
     if args.no_models:
         return pipelines, []
-    from dataclasses import replace
-
     from pipelines import assistant
 
-    config = assistant.AssistantConfig(
-        lm=args.lm, lm_model=args.lm_model, lm_url=args.lm_url, lm_threads=args.lm_threads
-    )
-    if args.asr_threads is not None:
-        whisper = replace(config.asr.whisper, cpu_threads=args.asr_threads)
-        config = replace(config, asr=replace(config.asr, whisper=whisper))
-    if args.asr_tick_s is not None:
-        config = replace(config, asr=replace(config.asr, tick_s=args.asr_tick_s))
+    config = assistant_config(args)
     models = assistant.Models.load(config)
     captions_models = assistant.Models(whisper=models.whisper, lm=None)
 

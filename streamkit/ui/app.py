@@ -55,6 +55,7 @@ class DemoOptions:
     linger: float | None = None
     max_seconds: float | None = None
     record_dir: Path = Path(".")
+    assistant: Any = None  # AssistantConfig (models to use); None → bundled defaults
 
 
 class DemoApp:
@@ -231,7 +232,7 @@ class DemoApp:
 def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     """Load the pipeline (blocking), then run the demo on a fresh event loop."""
     console = console or Console()
-    loaded = load_pipeline(options.pipeline)
+    loaded = load_pipeline(options.pipeline, config=options.assistant)
     console.print(f"pipeline: [bold]{loaded.kind}[/] — {loaded.note}")
     app = DemoApp(options, console)
     try:

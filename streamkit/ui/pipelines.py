@@ -118,15 +118,18 @@ def _audio_only(stage: Stage) -> Factory:
     return factory
 
 
-def _assistant(virtual: bool) -> LoadedPipeline | None:
+def _assistant(virtual: bool, base: Any = None) -> LoadedPipeline | None:
     try:
         assistant: Any = importlib.import_module("pipelines.assistant")
     except ImportError:
         return None
     # pipelines/assistant.py is the lead's; vision is optional until its encoder is installed.
     has_vision = importlib.util.find_spec("streamkit.encoders.vision") is not None
-    config = assistant.AssistantConfig(
-        compute="virtual" if virtual else "thread", vision=has_vision
+    from dataclasses import replace
+
+    base = base if base is not None else assistant.AssistantConfig()
+    config = replace(
+        base, compute="virtual" if virtual else "thread", vision=base.vision and has_vision
     )
     models = assistant.Models.load(config)
 
@@ -155,15 +158,19 @@ def _asr(virtual: bool) -> LoadedPipeline | None:
     return LoadedPipeline("asr", factory, "streaming ASR only (pipelines.assistant not installed)")
 
 
-def load_pipeline(prefer: str = "best", *, virtual: bool = False) -> LoadedPipeline:
+def load_pipeline(
+    prefer: str = "best", *, virtual: bool = False, config: Any = None
+) -> LoadedPipeline:
     """Load the preferred pipeline (``best``, ``assistant``, ``asr`` or ``vad``).
 
+    ``config``: an :class:`~pipelines.assistant.AssistantConfig` choosing the models (from
+    :func:`streamkit.commands.model_options.assistant_config`); ``None`` → the bundled ones.
     Raises ``RuntimeError`` when an explicitly requested kind is not available.
     """
     if prefer not in ("best", "assistant", "asr", "vad"):
         raise ValueError(f"unknown pipeline {prefer!r}: use best, assistant, asr or vad")
     if prefer in ("best", "assistant"):
-        loaded = _assistant(virtual)
+        loaded = _assistant(virtual, config)
         if loaded is not None:
             return loaded
         if prefer == "assistant":

@@ -1,0 +1,77 @@
+"""Command-line options that choose the assistant's models, shared by serve/demo/replay/report.
+
+The bundled weights (Whisper tiny.en, SmolLM2-135M GGUF) are the default, not a limit: every
+command that runs the assistant takes the same flags to point at other weights or at an
+OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipelines.assistant import AssistantConfig
+
+__all__ = ["add_model_arguments", "assistant_config"]
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--asr-*`` and ``--lm-*`` options to ``parser``."""
+    group = parser.add_argument_group("models")
+    group.add_argument(
+        "--asr-model",
+        default=None,
+        help="CTranslate2 Whisper model directory or size name (default: bundled tiny.en)",
+    )
+    group.add_argument("--asr-device", default="cpu", help="cpu or cuda")
+    group.add_argument("--asr-compute-type", default="int8", help="int8, float16, …")
+    group.add_argument("--asr-threads", type=int, default=None, help="CTranslate2 threads")
+    group.add_argument(
+        "--asr-tick-s", type=float, default=None, help="ASR decode interval (s): capacity lever"
+    )
+    group.add_argument(
+        "--lm",
+        default="auto",
+        choices=["auto", "llamacpp", "transformers", "http", "none"],
+        help="language model backend (auto: llama.cpp, else transformers)",
+    )
+    group.add_argument(
+        "--lm-model", default=None, help="GGUF path, or the served model name with --lm http"
+    )
+    group.add_argument(
+        "--lm-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+    )
+    group.add_argument(
+        "--lm-api-key",
+        default=os.environ.get("STREAMKIT_LM_API_KEY"),
+        help="API key for --lm http (env STREAMKIT_LM_API_KEY)",
+    )
+    group.add_argument("--lm-threads", type=int, default=2, help="CPU threads of a local LM")
+
+
+def assistant_config(args: argparse.Namespace) -> AssistantConfig:
+    """The :class:`~pipelines.assistant.AssistantConfig` the parsed options describe."""
+    from pipelines.assistant import AssistantConfig
+
+    config = AssistantConfig(
+        lm=args.lm,
+        lm_model=args.lm_model,
+        lm_url=args.lm_url,
+        lm_api_key=args.lm_api_key,
+        lm_threads=args.lm_threads,
+    )
+    whisper = replace(
+        config.asr.whisper,
+        model=args.asr_model,
+        device=args.asr_device,
+        compute_type=args.asr_compute_type,
+    )
+    if args.asr_threads is not None:
+        whisper = replace(whisper, cpu_threads=args.asr_threads)
+    asr = replace(config.asr, whisper=whisper)
+    if args.asr_tick_s is not None:
+        asr = replace(asr, tick_s=args.asr_tick_s)
+    return replace(config, asr=asr)

@@ -1,0 +1,56 @@
+"""The shared model flags: they reach the assistant's config, and bad paths fail clearly."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from pipelines.assistant import AssistantConfig, Models
+from streamkit.commands.model_options import add_model_arguments, assistant_config
+from streamkit.encoders.whisper_model import ModelNotFound
+from streamkit.lm.backend import BackendUnavailable
+
+
+def parse(*argv: str) -> AssistantConfig:
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    return assistant_config(parser.parse_args(list(argv)))
+
+
+def test_defaults_are_the_bundled_models() -> None:
+    config = parse()
+    assert config.lm == "auto"
+    assert config.lm_model is None
+    assert config.asr.whisper.model is None
+    assert config.asr.whisper.compute_type == "int8"
+
+
+def test_flags_reach_the_config() -> None:
+    config = parse(
+        "--asr-model", "/m/whisper", "--asr-threads", "3", "--asr-tick-s", "0.8",
+        "--lm", "http", "--lm-url", "http://127.0.0.1:9/v1", "--lm-model", "qwen",
+        "--lm-api-key", "k", "--lm-threads", "4",
+    )
+    assert config.asr.whisper.model == "/m/whisper"
+    assert config.asr.whisper.cpu_threads == 3
+    assert config.asr.tick_s == 0.8
+    assert (config.lm, config.lm_url, config.lm_model, config.lm_api_key) == (
+        "http", "http://127.0.0.1:9/v1", "qwen", "k",
+    )
+    assert config.lm_threads == 4
+
+
+def test_a_missing_whisper_model_says_what_to_pass() -> None:
+    with pytest.raises(ModelNotFound, match="no CTranslate2 Whisper model"):
+        Models.load(parse("--asr-model", "/nonexistent/whisper", "--lm", "none"))
+
+
+def test_a_missing_gguf_says_what_to_pass() -> None:
+    with pytest.raises(BackendUnavailable, match="model file not found"):
+        Models.load(parse("--lm", "llamacpp", "--lm-model", "/nonexistent/model.gguf"))
+
+
+def test_http_without_url_says_what_to_pass() -> None:
+    with pytest.raises(BackendUnavailable, match="needs lm_url"):
+        Models.load(parse("--lm", "http"))
