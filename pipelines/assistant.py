@@ -72,7 +72,7 @@ class AssistantConfig:
     vision: bool = True
     vision_config: VisionConfig | None = None
     compute: ComputeMode = "thread"
-    align_window_ms: int = 100
+    align_window_ms: int = 40
 
 
 def _load_lm(config: AssistantConfig) -> LMBackend | None:
