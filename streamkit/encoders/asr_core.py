@@ -462,15 +462,21 @@ class AsrCore:
 
     def _trim(self, utt: _Utterance) -> None:
         """Keep the window short: past ``max_window_s``, cut at a committed word end that
-        leaves about ``left_context_s`` of already-committed audio as context."""
-        end = utt.hyp.committed_end
-        if len(utt.buf) <= self.config.max_window_s * RATE or end is None:
+        leaves about ``left_context_s`` of already-committed audio as context. Audio that was
+        decoded and gave no word for ``2 × max_window_s`` is let go as well (keeps memory
+        and compute bounded on long non-speech the VAD took for speech)."""
+        limit = int(self.config.max_window_s * RATE)
+        if len(utt.buf) <= limit:
             return
-        target = end - round(self.config.left_context_s * NS_PER_S)
-        ends = [w.end for w in utt.hyp.prior + utt.hyp.committed if w.end <= target]
-        cut_ns = max(ends) if ends else end
-        base = self._base_pts or 0
-        sample = min((cut_ns - base) * RATE // NS_PER_S, utt.buf_end)
+        sample = utt.buf_start
+        end = utt.hyp.committed_end
+        if end is not None:
+            target = end - round(self.config.left_context_s * NS_PER_S)
+            ends = [w.end for w in utt.hyp.prior + utt.hyp.committed if w.end <= target]
+            sample = self._sample_of(max(ends) if ends else end)
+        if sample <= utt.buf_start and len(utt.buf) > 2 * limit:
+            sample = min(utt.decoded_upto, utt.buf_end - limit)
+        sample = min(sample, utt.buf_end)
         if sample <= utt.buf_start:
             return
         utt.buf = utt.buf[sample - utt.buf_start :].copy()

@@ -182,3 +182,21 @@ def test_long_gap_ends_the_utterance() -> None:
     out += core.gap(BASE + NS_PER_S, BASE + 10 * NS_PER_S) + drain(core)
     assert any(isinstance(o.payload, SpeechStopped) for o in out)
     assert finals(out)[-1].is_last
+
+
+def test_wordless_speech_keeps_the_window_bounded() -> None:
+    """60 s the VAD calls speech but the decoder finds no word in: memory stays bounded."""
+    core = make_core()
+    loud = np.full(60 * RATE, 0.3, dtype=np.float32)
+    longest = 0
+    for begin in range(0, len(loud), 3200):
+        core.push(loud[begin : begin + 3200], BASE + begin * NS_PER_S // RATE)
+        while True:
+            _, job = core.poll()
+            if job is None:
+                break
+            longest = max(longest, len(job.audio))
+            core.complete(job, DecodeResult([], "", -2.0, 0.9, 1.0, 0.0, rejected="no_speech"))
+    cfg = core.config
+    assert longest <= (2 * cfg.max_window_s + cfg.tick_s) * RATE + 3200
+    assert core.lag_ns() < NS_PER_S
