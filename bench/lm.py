@@ -184,7 +184,8 @@ async def part2(threads: int, n: int, charge: str) -> tuple[list[list[Any]], lis
         elif isinstance(ev, ResponseDelta):
             first_at.setdefault(ev.utterance_id, now)
         elif isinstance(ev, ResponseDone):
-            answers[ev.utterance_id] = ev.text.strip() + (" [cancelled]" if ev.cancelled else "")
+            text = " ".join(ev.text.split())
+            answers[ev.utterance_id] = text + (" [cancelled]" if ev.cancelled else "")
     rows: list[list[Any]] = []
     eos: list[float] = []
     for uid, first in first_at.items():

@@ -34,6 +34,7 @@ __all__ = [
     "LMRequest",
     "Message",
     "Role",
+    "StopFilter",
     "TokenCounter",
     "Usage",
     "approx_token_count",
@@ -138,3 +139,39 @@ class LMBackend(Protocol):
 def approx_token_count(text: str) -> int:
     """A tokenizer-free estimate (≈ 4 characters per token), for budgets without a tokenizer."""
     return (len(text) + 3) // 4
+
+
+class StopFilter:
+    """Cuts a stream of text pieces at the first stop string (pure).
+
+    Text that could be the start of a stop string is held back until it is known not to be
+    one, so no part of a stop string is ever emitted. ``feed`` returns the text safe to emit;
+    ``stopped`` turns True at a stop; ``flush`` returns what was held at the end.
+    """
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self.stopped = False
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        if self.stopped:
+            return ""
+        text = self._held + piece
+        cut = min((i for i in (text.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            self._held = ""
+            return text[:cut]
+        keep = 0  # longest suffix of text that is a proper prefix of a stop string
+        for stop in self.stops:
+            for n in range(min(len(stop) - 1, len(text)), keep, -1):
+                if text.endswith(stop[:n]):
+                    keep = n
+                    break
+        self._held = text[len(text) - keep :] if keep else ""
+        return text[: len(text) - keep]
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return "" if self.stopped else held

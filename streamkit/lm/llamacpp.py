@@ -28,7 +28,14 @@ from typing import Any, Literal, TypeVar
 
 from streamkit.clock import Clock, LoopClock
 from streamkit.compute import ComputeMode, ModelSlot
-from streamkit.lm.backend import BackendUnavailable, Completion, LMRequest, Message, Usage
+from streamkit.lm.backend import (
+    BackendUnavailable,
+    Completion,
+    LMRequest,
+    Message,
+    StopFilter,
+    Usage,
+)
 from streamkit.metrics import MetricsRegistry
 
 __all__ = ["LlamaCppBackend", "LlamaCppConfig", "bundled_model_path"]
@@ -237,7 +244,7 @@ class LlamaCppBackend:
         cfg, llm = self.config, self._llm
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        text = ""
+        stops = StopFilter(request.stop)
         async with self._answer_lock:
             usage.prompt_cached = self.cached_prefix(tokens)
             steps: Iterator[int] = llm.generate(
@@ -253,19 +260,11 @@ class LlamaCppBackend:
                 if token is None or self._lib.llama_vocab_is_eog(vocab, token):
                     break
                 usage.completion_tokens += 1
-                piece = decoder.decode(llm.detokenize([token]))
-                if not piece:
-                    continue
-                text += piece
-                hit = _first_stop(text, request.stop)
-                if hit is not None:
-                    tail = piece[: max(0, len(piece) - (len(text) - hit))]
-                    if tail:
-                        yield tail
+                safe = stops.feed(decoder.decode(llm.detokenize([token])))
+                if safe:
+                    yield safe
+                if stops.stopped:
                     break
-                yield piece
-
-
-def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return min(found) if found else None
+            rest = stops.flush()
+            if rest:
+                yield rest

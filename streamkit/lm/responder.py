@@ -13,7 +13,8 @@ speech → output) and ``epoch`` = the responder's epoch.
 
 Turns: a final with ``is_last=True`` starts an answer. While the user speaks, committed
 finals, partials and observations are *prefilled* into the backend's prompt cache (coalesced,
-only while no answer runs), so at the end of speech only a few tokens remain to evaluate.
+only while no answer runs), so at the end of speech only a few tokens remain to evaluate; when
+an answer ends, the next turn's stable prefix (system prompt + history) is prefilled at once.
 
 Barge-in: ``SpeechStarted`` while answering (or :meth:`Responder.cancel`, or an in-band
 ``Flush``) bumps the epoch and cancels the generation at once (a cancel scope, no waiting for
@@ -71,6 +72,7 @@ class ResponderConfig:
             utterance's words are kept and prepended (with their times) to the next utterance,
             instead of entering the history with a truncated answer.
         carry_words: at most this many interrupted words are carried.
+        stop: stop strings (small models go on to invent the user's next turn).
     """
 
     name: str = "responder"
@@ -83,6 +85,7 @@ class ResponderConfig:
     prefill_partials: bool = True
     merge_interrupted: bool = True
     carry_words: int = 200
+    stop: tuple[str, ...] = ("\nUser:", "\nuser:", "<|im_start|>")
 
 
 @dataclass
@@ -132,6 +135,7 @@ class Responder:
         self._prefill_wanted = asyncio.Event()
         self._speaking: _Utterance | None = None
         self._carry: list[Word] = []
+        self._prefix_stale = False
         self._ctx: StageContext | None = None
         self._out: OutPort | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -260,6 +264,7 @@ class Responder:
             fused.messages,
             max_tokens=self.config.max_tokens,
             temperature=self.config.temperature,
+            stop=self.config.stop,
         )
 
     async def _prefill_loop(self) -> None:
@@ -269,7 +274,13 @@ class Responder:
             await self._prefill_wanted.wait()
             self._prefill_wanted.clear()
             utt = self._speaking
-            if utt is None or self._active is not None:
+            if self._active is not None:
+                continue
+            if utt is None:
+                if self._prefix_stale:  # a turn ended: cache system prompt + new history now
+                    self._prefix_stale = False
+                    await self.backend.prefill(self._prefix_request())
+                    counter.inc()
                 continue
             words = utt.words + utt.tentative
             if not words:
@@ -277,6 +288,13 @@ class Responder:
             words = self._carry + words
             await self.backend.prefill(self._request(utt, words))
             counter.inc()
+
+    def _prefix_request(self) -> LMRequest:
+        """System prompt + history only: the stable prefix of the next turn's prompt."""
+        assert self._ctx is not None
+        now = self._ctx.clock.now()
+        fused = self.fusion.build(list(self.history), [], (), start=now, end=now)
+        return LMRequest(fused.messages[:-1], max_tokens=1)
 
     # -- answering -----------------------------------------------------------------------
 
@@ -369,3 +387,5 @@ class Responder:
         if answer and active.words:
             end = utt.end if utt.end is not None else active.words[-1].end
             self.history.append(Turn(user_text, active.words[0].start, end, answer))
+            self._prefix_stale = True
+            self._prefill_wanted.set()

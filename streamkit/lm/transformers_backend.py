@@ -20,7 +20,14 @@ from typing import Any
 
 from streamkit.clock import Clock, LoopClock
 from streamkit.compute import ComputeMode, ModelSlot
-from streamkit.lm.backend import BackendUnavailable, Completion, LMRequest, Message, Usage
+from streamkit.lm.backend import (
+    BackendUnavailable,
+    Completion,
+    LMRequest,
+    Message,
+    StopFilter,
+    Usage,
+)
 from streamkit.lm.llamacpp import bundled_model_path
 from streamkit.metrics import MetricsRegistry
 
@@ -149,6 +156,7 @@ class TransformersBackend:
         usage.prompt_tokens = len(tokens)
         eos = {self.tokenizer.eos_token_id, *self._stop_ids()}
         generated: list[int] = []
+        stops = StopFilter(request.stop)
         text = ""
         async with self._answer_lock:
             logits = await self.slot.call(lambda: self._evaluate(tokens))
@@ -159,13 +167,17 @@ class TransformersBackend:
                 generated.append(token)
                 usage.completion_tokens += 1
                 full = self.tokenizer.decode(generated, skip_special_tokens=True)
-                piece, text = full[len(text) :], full
-                if piece and not piece.endswith("\ufffd"):
-                    yield piece
-                else:
-                    text = text[: len(text) - len(piece)]
+                if not full.endswith("\ufffd"):  # wait for a whole UTF-8 character
+                    safe, text = stops.feed(full[len(text) :]), full
+                    if safe:
+                        yield safe
+                    if stops.stopped:
+                        break
                 sequence = [*self._cached, token]
                 logits = await self.slot.call(functools.partial(self._evaluate, sequence))
+            rest = stops.flush()
+            if rest:
+                yield rest
 
     def _stop_ids(self) -> list[int]:
         ids = self.tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
