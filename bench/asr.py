@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="CTranslate2 CPU threads")
     parser.add_argument("--tick", type=float, default=AsrConfig.tick_s)
     parser.add_argument("--margin", type=float, default=AsrConfig.commit_margin_s)
+    parser.add_argument("--min-prob", type=float, default=AsrConfig.commit_min_probability)
     parser.add_argument("--beam", type=int, default=DecodeOptions.beam_size)
     parser.add_argument("--final-beam", type=int, default=AsrConfig.final_beam_size)
     parser.add_argument("--min-encode", type=float, default=DecodeOptions.min_encode_s)
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         charge_cpu=args.charge == "cpu",
         tick_s=args.tick,
         commit_margin_s=args.margin,
+        commit_min_probability=args.min_prob,
         final_beam_size=args.final_beam,
         context_chars=args.context_chars,
         decode=DecodeOptions(min_encode_s=args.min_encode, beam_size=args.beam),
@@ -188,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_table(
         f"streaming ASR (tiny.en int8, {args.threads} thread(s), charge={args.charge}, "
-        f"tick={args.tick}s, margin={args.margin}s, beam={args.beam}/{args.final_beam}, "
+        f"tick={args.tick}s, margin={args.margin}s, min prob={args.min_prob}, "
+        f"beam={args.beam}/{args.final_beam}, "
         f"min encode={args.min_encode}s, pause={args.pause}s, hangover={args.hangover}s)",
         headers,
         rows,

@@ -67,7 +67,9 @@ class AsrConfig:
     ``charge_cpu``: its process CPU time instead — an uncontended machine). ``max_gap_s``: a hole
     in the input up to this long is filled with silence, a longer one ends the utterance.
     ``commit_margin_s``: LocalAgreement commits only words ending this long before the end of
-    the decoded audio. ``left_context_s``: already committed audio kept before a new window.
+    the decoded audio, and only words of probability ≥ ``commit_min_probability`` (the others
+    wait for a pause or the end of speech). ``left_context_s``: already committed audio kept
+    before a new window.
     """
 
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
@@ -79,6 +81,7 @@ class AsrConfig:
     charge_cpu: bool = False
     tick_s: float = 0.65
     commit_margin_s: float = 0.0
+    commit_min_probability: float = 0.0
     preroll_s: float = 0.3
     left_context_s: float = 2.0
     max_window_s: float = 6.0
@@ -405,7 +408,7 @@ class AsrCore:
         out: list[AsrOutput] = []
         if job.kind == "partial":
             horizon = job.end - round(self.config.commit_margin_s * NS_PER_S)
-            done = utt.hyp.update(words, horizon)
+            done = utt.hyp.update(words, horizon, self.config.commit_min_probability)
             if len(utt.buf) > 2 * self.config.max_window_s * RATE:
                 done += utt.hyp.commit_tail()  # no agreement for too long: take this pass
             out += self._final(utt, done, job.end, last=False)

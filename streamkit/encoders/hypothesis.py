@@ -96,11 +96,14 @@ class HypothesisBuffer:
             self.committed_end = end if self.committed_end is None else max(end, self.committed_end)
         return done
 
-    def update(self, words: Sequence[Word], horizon: Nanos | None = None) -> list[Word]:
+    def update(
+        self, words: Sequence[Word], horizon: Nanos | None = None, min_probability: float = 0.0
+    ) -> list[Word]:
         """Insert a new hypothesis; return the newly committed words (agreed prefix).
 
         ``horizon``: only words ending by then may be committed (words near the end of the
-        decoded audio are the least reliable).
+        decoded audio are the least reliable). ``min_probability``: agreement stops at a word
+        the new hypothesis is less sure of (it waits for a pause or the end of speech).
         """
         fresh = self._clean(words)
         previous = self._clean(self.tail)
@@ -109,6 +112,8 @@ class HypothesisBuffer:
             if norm_word(old.text) != norm_word(new.text):
                 break
             if horizon is not None and new.end > horizon:
+                break
+            if new.probability < min_probability:
                 break
             agreed += 1
         done = self._commit(fresh[:agreed])
