@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from streamkit.clock import NS_PER_S, Nanos
 from streamkit.events import Observation, Word
@@ -49,6 +50,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful voice assistant that can hear the user and see through their camera. "
     "Lines in square brackets are times in seconds. Answer in one or two short sentences."
 )
+
+_SAID_HEADER = "Earlier the user said:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,10 @@ class FusionConfig:
         utterance_reserve: tokens set aside for the current message when choosing history, so
             the kept history (the cached prefix) does not change while the utterance grows.
         attach_keyframe: put the chosen keyframe JPEG on the user message.
+        history: ``"chat"`` renders earlier turns as user/assistant messages; ``"said"`` lists
+            only what the user said (with times) at the end of the system message — the
+            default, because very small models (SmolLM2-135M) copy their own earlier answers
+            verbatim instead of answering; use ``"chat"`` with capable models.
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -87,6 +94,7 @@ class FusionConfig:
     message_overhead: int = 5
     utterance_reserve: int = 120
     attach_keyframe: bool = False
+    history: Literal["chat", "said"] = "said"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,20 +244,34 @@ class FusionBuilder:
         used = fixed + max(current_cost, cfg.utterance_reserve)
 
         kept: list[tuple[Message, Message]] = []
+        said: list[str] = []
+        if cfg.history == "said" and history:
+            used += self.count_tokens("\n\n" + _SAID_HEADER)
         for turn in sorted(history, key=lambda t: t.start, reverse=True):
             user = Message("user", f"[{_secs(turn.start, origin)}] User: {turn.user}")
             assistant = Message("assistant", turn.assistant)
-            cost = self._cost(user.content) + self._cost(assistant.content)
+            if cfg.history == "said":
+                line = f"[{_secs(turn.start, origin)}] {turn.user}"
+                cost = self.count_tokens(line) + 1
+            else:
+                line = ""
+                cost = self._cost(user.content) + self._cost(assistant.content)
             if used + cost > cfg.budget_tokens:
                 break
             used += cost
             kept.append((user, assistant))
+            said.append(line)
         kept.reverse()
+        said.reverse()
         used += current_cost - max(current_cost, cfg.utterance_reserve)
 
-        messages: list[Message] = [Message("system", cfg.system_prompt)]
-        for pair in kept:
-            messages.extend(pair)
+        system = cfg.system_prompt
+        if said:
+            system += "\n\n" + _SAID_HEADER + "\n" + "\n".join(said)
+        messages: list[Message] = [Message("system", system)]
+        if cfg.history == "chat":
+            for pair in kept:
+                messages.extend(pair)
         image = keyframe if cfg.attach_keyframe else None
         messages.append(Message("user", current, image_jpeg=image))
         return FusedContext(

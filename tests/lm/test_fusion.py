@@ -48,7 +48,7 @@ def test_orders_everything_on_the_shared_clock_not_arrival_order() -> None:
         Turn("second question", 6 * S, 7 * S, "second answer"),
         Turn("first question", 2 * S, 3 * S, "first answer"),
     ]
-    fused = builder(max_observations=2).build(history, shuffled, seen, origin=0)
+    fused = builder(max_observations=2, history="chat").build(history, shuffled, seen, origin=0)
     contents = [m.content for m in fused.messages]
     assert [m.role for m in fused.messages] == [
         "system",
@@ -78,7 +78,7 @@ def test_trims_oldest_history_first_under_budget() -> None:
         for i in range(6)
     ]
     utter = words("and now", 100 * S)
-    b = builder(budget_tokens=150, utterance_reserve=20)
+    b = builder(budget_tokens=150, utterance_reserve=20, history="chat")
     fused = b.build(history, utter, [])
     assert fused.prompt_tokens <= 150
     assert 0 < fused.history_turns < 6
@@ -88,13 +88,13 @@ def test_trims_oldest_history_first_under_budget() -> None:
     # the kept turns are the newest ones, contiguous and in time order
     numbers = [int(m.content.split("number ")[1].split()[0]) for m in fused.messages[1:-1:2]]
     assert numbers == list(range(6 - len(numbers), 6))
-    everything = builder(budget_tokens=10_000).build(history, utter, [])
+    everything = builder(budget_tokens=10_000, history="chat").build(history, utter, [])
     assert everything.history_turns == 6
 
 
 def test_history_kept_does_not_change_while_the_utterance_grows() -> None:
     history = [Turn(f"q{i} " + "pad " * 20, i * 10 * S, i * 10 * S + S, f"a{i}") for i in range(8)]
-    b = builder(budget_tokens=200, utterance_reserve=60)
+    b = builder(budget_tokens=200, utterance_reserve=60, history="chat")
     prompts = [
         b.build(history, words(" ".join(["word"] * n), 100 * S), []).messages for n in (1, 10, 30)
     ]
@@ -157,3 +157,21 @@ def test_describe_observation() -> None:
     text = describe_observation(o)
     assert text.startswith('2 faces; 1 qr; qr text "hello"; colours red, white')
     assert describe_observation(Observation(0, [], 0.0, 0.0, [], 1, 1, summary="a cat")) == "a cat"
+
+
+def test_said_history_lists_the_users_words_in_the_system_message_under_budget() -> None:
+    history = [
+        Turn(f"question {i} " + "pad " * 10, i * 10 * S, i * 10 * S + S, f"a{i}") for i in range(6)
+    ]
+    b = builder(budget_tokens=170, utterance_reserve=30)
+    fused = b.build(history, words("and now", 100 * S), [])
+    [system, user] = fused.messages
+    assert system.content.startswith(b.config.system_prompt + "\n\nEarlier the user said:\n[")
+    lines = system.content.split("\n")
+    assert lines[-1].startswith("[50.0] question 5")  # newest last, in time order
+    assert [line.split()[0] for line in lines[3:]] == sorted(line.split()[0] for line in lines[3:])
+    assert "a5" not in system.content  # the assistant's own answers are not shown
+    assert 0 < fused.history_turns < 6
+    assert "question 0" not in system.content
+    assert fused.prompt_tokens <= 170
+    assert user.content == "User: [100.0] and now"
