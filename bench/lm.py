@@ -88,7 +88,8 @@ def fused_request(backend: LlamaCppBackend, utterance: str, budget: int = 420) -
         Observation(now + S, [Detection("qr", 1.0, (0, 0, 50, 50), text="streamkit")], 0.3,
                     0.5, ["black"], 640, 480),
     ]  # fmt: skip
-    builder = FusionBuilder(FusionConfig(budget_tokens=budget), backend.count_tokens)
+    config = FusionConfig(budget_tokens=budget, history="chat")  # chat turns: a ~400-token prompt
+    builder = FusionBuilder(config, backend.count_tokens)
     fused = builder.build(history, words_of(utterance, now), seen)
     return LMRequest(fused.messages, max_tokens=64)
 
