@@ -87,7 +87,13 @@ def _stream(audio: object, model: object, args: argparse.Namespace) -> int:
     if args.realtime:
         run = asyncio.run(stream_array(samples, model, AsrConfig(compute="thread")))
     else:
-        run = run_virtual(stream_array(samples, model, AsrConfig(compute="virtual")))
+        try:
+            run = run_virtual(stream_array(samples, model, AsrConfig(compute="virtual")))
+        except RuntimeError as error:
+            if "looptime" not in str(error):
+                raise
+            print(f"transcribe: {error}; or pass --realtime", file=sys.stderr)
+            return 3
     for now, packet in run.events:
         ev = packet.payload
         at = (now - run.base_time) / NS_PER_S
