@@ -32,7 +32,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -163,7 +163,7 @@ async def part2(threads: int, n: int, charge: str) -> tuple[list[list[Any]], lis
         lm_threads=threads,
         responder=ResponderConfig(max_tokens=48),
     )
-    mode = "cpu" if charge == "cpu" else "wall"
+    mode: Literal["cpu", "wall"] = "cpu" if charge == "cpu" else "wall"
     lm = LlamaCppBackend(LlamaCppConfig(n_threads=threads, mode="virtual", charge=mode))
     models = Models(whisper=WhisperModelShared(config.asr.whisper), lm=lm)
     sink = CollectSink()
