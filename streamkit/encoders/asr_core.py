@@ -26,23 +26,17 @@ Policy (what it decodes, when):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
-from streamkit.compute import ComputeMode
-from streamkit.encoders.hypothesis import HypothesisBuffer, join_words, norm_word
-from streamkit.encoders.vad import WINDOW, VadConfig, VadSegmenter
-from streamkit.encoders.whisper_model import (
-    DecodedWord,
-    DecodeOptions,
-    DecodeResult,
-    WhisperConfig,
-)
+from streamkit.encoders.asr_config import AsrConfig, AsrOutput, DecodeJob, JobKind
+from streamkit.encoders.hypothesis import HypothesisBuffer, drop_loops, join_words
+from streamkit.encoders.vad import WINDOW, VadSegmenter
+from streamkit.encoders.whisper_model import DecodeResult
 from streamkit.events import (
     SpeechStarted,
     SpeechStopped,
@@ -54,64 +48,6 @@ from streamkit.events import (
 __all__ = ["AsrConfig", "AsrCore", "AsrOutput", "DecodeJob", "JobKind", "drop_loops"]
 
 RATE = 16_000
-JobKind = Literal["partial", "pause", "final"]
-AsrEvent = SpeechStarted | SpeechStopped | TranscriptPartial | TranscriptFinal
-
-
-@dataclass(frozen=True)
-class AsrConfig:
-    """Streaming ASR settings (durations in seconds).
-
-    ``compute``: ``"thread"`` live, ``"virtual"`` on a virtual-time loop; ``charge_ns``: fixed
-    virtual cost per decode (bit-identical replays; None = measured wall time of the call;
-    ``charge_cpu``: its process CPU time instead — an uncontended machine). ``max_gap_s``: a hole
-    in the input up to this long is filled with silence, a longer one ends the utterance.
-    ``commit_margin_s``: LocalAgreement commits only words ending this long before the end of
-    the decoded audio, and only words of probability ≥ ``commit_min_probability`` (the others
-    wait for a pause or the end of speech). ``left_context_s``: already committed audio kept
-    before a new window.
-    """
-
-    whisper: WhisperConfig = field(default_factory=WhisperConfig)
-    vad: VadConfig = field(default_factory=VadConfig)
-    decode: DecodeOptions = field(default_factory=DecodeOptions)
-    final_beam_size: int = 1
-    compute: ComputeMode = "thread"
-    charge_ns: Nanos | None = None
-    charge_cpu: bool = False
-    tick_s: float = 0.65
-    commit_margin_s: float = 0.0
-    commit_min_probability: float = 0.0
-    preroll_s: float = 0.3
-    left_context_s: float = 2.0
-    max_window_s: float = 6.0
-    context_chars: int = 200
-    partials: bool = True
-    max_gap_s: float = 2.0
-
-
-@dataclass(frozen=True)
-class AsrOutput:
-    """One event to emit: ``stream`` (``speech``/``transcript``), ``pts`` (ns), payload, id."""
-
-    stream: str
-    pts: Nanos
-    payload: AsrEvent
-    uid: str
-
-
-@dataclass
-class DecodeJob:
-    """One window to decode: 16 kHz ``audio`` whose first sample is at ``start`` (ns)."""
-
-    uid: str
-    kind: JobKind
-    audio: npt.NDArray[np.float32]
-    start: Nanos
-    end: Nanos
-    prompt: str
-    options: DecodeOptions
-    end_sample: int = 0
 
 
 @dataclass
@@ -133,28 +69,6 @@ class _Utterance:
     @property
     def buf_end(self) -> int:
         return self.buf_start + len(self.buf)
-
-
-def drop_loops(words: Sequence[DecodedWord], min_phrase: int = 3) -> list[DecodedWord]:
-    """Cut a hallucinated repeat: keep the first copy of a phrase of ≥ ``min_phrase`` words
-    repeated immediately, and drop a trailing pile of ≥ 2 zero-length words (heard past
-    the speech: "…and crease. From fairest creatures we desire and crease")."""
-    keys = [norm_word(w.text) for w in words]
-    cut = len(words)
-    for i in range(len(words)):
-        for n in range(min_phrase, (len(words) - i) // 2 + 1):
-            if keys[i : i + n] == keys[i + n : i + 2 * n]:
-                cut = min(cut, i + n)
-                break
-        if cut < len(words):
-            break
-    kept = list(words[:cut])
-    pile = 0
-    while pile < len(kept) and kept[-1 - pile].end - kept[-1 - pile].start <= 0.0:
-        pile += 1
-    if pile >= 2:
-        kept = kept[: len(kept) - pile]
-    return kept
 
 
 class AsrCore:

@@ -21,9 +21,10 @@ import re
 from collections.abc import Sequence
 
 from streamkit.clock import NS_PER_MS, Nanos
+from streamkit.encoders.whisper_model import DecodedWord
 from streamkit.events import Word
 
-__all__ = ["HypothesisBuffer", "join_words", "norm_word"]
+__all__ = ["HypothesisBuffer", "drop_loops", "join_words", "norm_word"]
 
 _STRIP = re.compile(r"[^\w']+")
 
@@ -135,3 +136,25 @@ class HypothesisBuffer:
     @property
     def committed_text(self) -> str:
         return join_words(self.committed)
+
+
+def drop_loops(words: Sequence[DecodedWord], min_phrase: int = 3) -> list[DecodedWord]:
+    """Cut a hallucinated repeat: keep the first copy of a phrase of ≥ ``min_phrase`` words
+    repeated immediately, and drop a trailing pile of ≥ 2 zero-length words (heard past
+    the speech: "…and crease. From fairest creatures we desire and crease")."""
+    keys = [norm_word(w.text) for w in words]
+    cut = len(words)
+    for i in range(len(words)):
+        for n in range(min_phrase, (len(words) - i) // 2 + 1):
+            if keys[i : i + n] == keys[i + n : i + 2 * n]:
+                cut = min(cut, i + n)
+                break
+        if cut < len(words):
+            break
+    kept = list(words[:cut])
+    pile = 0
+    while pile < len(kept) and kept[-1 - pile].end - kept[-1 - pile].start <= 0.0:
+        pile += 1
+    if pile >= 2:
+        kept = kept[: len(kept) - pile]
+    return kept

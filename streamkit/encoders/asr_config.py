@@ -1,0 +1,81 @@
+"""Streaming ASR settings and the small records the policy core exchanges (pure data).
+
+:class:`AsrConfig` configures :class:`~streamkit.encoders.asr_core.AsrCore` and the stage;
+:class:`DecodeJob` is one window the core asks to decode; :class:`AsrOutput` one event it
+emits. Times are shared-clock ns; durations in the config are seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from streamkit.clock import Nanos
+from streamkit.compute import ComputeMode
+from streamkit.encoders.vad import VadConfig
+from streamkit.encoders.whisper_model import DecodeOptions, WhisperConfig
+from streamkit.events import SpeechStarted, SpeechStopped, TranscriptFinal, TranscriptPartial
+
+__all__ = ["AsrConfig", "AsrEvent", "AsrOutput", "DecodeJob", "JobKind"]
+
+JobKind = Literal["partial", "pause", "final"]
+AsrEvent = SpeechStarted | SpeechStopped | TranscriptPartial | TranscriptFinal
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    """Streaming ASR settings (durations in seconds).
+
+    ``compute``: ``"thread"`` live, ``"virtual"`` on a virtual-time loop; ``charge_ns``: fixed
+    virtual cost per decode (bit-identical replays; None = measured wall time of the call;
+    ``charge_cpu``: its process CPU time instead — an uncontended machine). ``max_gap_s``: a hole
+    in the input up to this long is filled with silence, a longer one ends the utterance.
+    ``commit_margin_s``: LocalAgreement commits only words ending this long before the end of
+    the decoded audio, and only words of probability ≥ ``commit_min_probability`` (the others
+    wait for a pause or the end of speech). ``left_context_s``: already committed audio kept
+    before a new window.
+    """
+
+    whisper: WhisperConfig = field(default_factory=WhisperConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    final_beam_size: int = 1
+    compute: ComputeMode = "thread"
+    charge_ns: Nanos | None = None
+    charge_cpu: bool = False
+    tick_s: float = 0.65
+    commit_margin_s: float = 0.0
+    commit_min_probability: float = 0.0
+    preroll_s: float = 0.3
+    left_context_s: float = 2.0
+    max_window_s: float = 6.0
+    context_chars: int = 200
+    partials: bool = True
+    max_gap_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class AsrOutput:
+    """One event to emit: ``stream`` (``speech``/``transcript``), ``pts`` (ns), payload, id."""
+
+    stream: str
+    pts: Nanos
+    payload: AsrEvent
+    uid: str
+
+
+@dataclass
+class DecodeJob:
+    """One window to decode: 16 kHz ``audio`` whose first sample is at ``start`` (ns)."""
+
+    uid: str
+    kind: JobKind
+    audio: npt.NDArray[np.float32]
+    start: Nanos
+    end: Nanos
+    prompt: str
+    options: DecodeOptions
+    end_sample: int = 0
