@@ -49,7 +49,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("STREAMKIT_LM_API_KEY"),
         help="API key for --lm http (env STREAMKIT_LM_API_KEY)",
     )
-    group.add_argument("--lm-threads", type=int, default=2, help="CPU threads of a local LM")
+    group.add_argument("--lm-threads", type=int, default=1, help="CPU threads of a local LM")
 
 
 def assistant_config(args: argparse.Namespace) -> AssistantConfig:
