@@ -12,6 +12,7 @@ one task, so a chain of N functions costs N calls, not N queue hops.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -166,6 +167,18 @@ class StageContext:
         """Wait until the pipeline asks sources to drain."""
         if self._stopping is not None:
             await self._stopping.wait()
+
+    async def wait_or_stopping(self, event: asyncio.Event) -> None:
+        """Wait until ``event`` is set or the pipeline asks sources to drain (for sources
+        woken by a capture thread)."""
+        if event.is_set() or self.stopping:
+            return
+        async with asyncio.TaskGroup() as group:
+            woken = group.create_task(event.wait())
+            stopping = group.create_task(self.wait_stopping())
+            await asyncio.wait((woken, stopping), return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            stopping.cancel()
 
 
 class FunctionChain:

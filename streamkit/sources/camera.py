@@ -126,7 +126,7 @@ class CameraSource:
         metrics = ctx.metrics
         delivered_seq = -1
         while True:
-            await _wait_either(self._wake, ctx)
+            await ctx.wait_or_stopping(self._wake)
             self._wake.clear()
             if ctx.stopping:
                 self._stop.set()
@@ -236,14 +236,3 @@ class CameraSource:
             self._notify()
         return True
 
-
-async def _wait_either(wake: asyncio.Event, ctx: StageContext) -> None:
-    """Wait for a frame/event hand-off or the pipeline's drain request."""
-    if wake.is_set() or ctx.stopping:
-        return
-    async with asyncio.TaskGroup() as group:
-        a = group.create_task(wake.wait())
-        b = group.create_task(ctx.wait_stopping())
-        await asyncio.wait((a, b), return_when=asyncio.FIRST_COMPLETED)
-        a.cancel()
-        b.cancel()

@@ -201,7 +201,7 @@ class MicSource:
         self._stream.start()
         try:
             while not ctx.stopping:
-                await _wait_either(self._wake, ctx)
+                await ctx.wait_or_stopping(self._wake)
                 self._wake.clear()
                 self._wake_pending = False
                 while self._ring:
@@ -249,14 +249,3 @@ class MicSource:
         self.metadata["pts_method"] = self.pts_method
         return block.arrival_ns - self._latency_ns
 
-
-async def _wait_either(wake: asyncio.Event, ctx: StageContext) -> None:
-    """Wait for the next block hand-off or the pipeline's drain request."""
-    if wake.is_set() or ctx.stopping:
-        return
-    async with asyncio.TaskGroup() as group:
-        a = group.create_task(wake.wait())
-        b = group.create_task(ctx.wait_stopping())
-        await asyncio.wait((a, b), return_when=asyncio.FIRST_COMPLETED)
-        a.cancel()
-        b.cancel()
