@@ -37,7 +37,6 @@ from bench._common import pctl, print_table
 from streamkit.clock import NS_PER_S
 from streamkit.encoders.asr_core import AsrConfig
 from streamkit.encoders.asr_run import run_virtual, stream_array
-from streamkit.encoders.audio_io import load_audio
 from streamkit.encoders.vad import VadConfig
 from streamkit.encoders.whisper_model import (
     DecodeOptions,
@@ -45,6 +44,7 @@ from streamkit.encoders.whisper_model import (
     WhisperModelShared,
 )
 from streamkit.events import SpeechStarted, TranscriptFinal, TranscriptPartial
+from streamkit.media_io import load_audio
 from streamkit.textnorm import word_errors
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"

@@ -138,7 +138,7 @@ async def part1(threads: int, runs: int) -> dict[str, list[tuple[float, float, i
 
 
 def speech_session(n: int, gap_s: float = 3.0) -> tuple[np.ndarray[Any, Any], list[str]]:
-    from streamkit.encoders.audio_io import load_audio
+    from streamkit.media_io import load_audio
 
     silence = np.zeros(int(16_000 * gap_s), dtype=np.float32)
     parts: list[np.ndarray[Any, Any]] = [silence[:16_000]]

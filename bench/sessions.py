@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import pctl, print_table  # noqa: E402
 from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock  # noqa: E402
-from streamkit.commands.client import load_audio_16k  # noqa: E402
 from streamkit.events import ResponseDone, TranscriptFinal  # noqa: E402
+from streamkit.media_io import load_audio  # noqa: E402
 from streamkit.transport.client import Client  # noqa: E402
 from streamkit.transport.protocol import MetricsEvent  # noqa: E402
 
@@ -89,7 +89,7 @@ async def _session(
         await client.update(pipeline="assistant", metrics_interval_ms=500)
         await client.stream_audio(np.zeros(int(lead_s * 16000), np.float32))
         for path in paths:
-            audio = load_audio_16k(str(path))
+            audio = load_audio(path)
             await client.stream_audio(audio)
             await client.stream_audio(silence)
         tick = np.zeros(8000, np.float32)

@@ -24,34 +24,13 @@ import numpy.typing as npt
 
 from streamkit.clock import NS_PER_S, Nanos, from_seconds
 from streamkit.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame, samples_to_ns
+from streamkit.media_io import load_audio
 from streamkit.packet import Packet
 from streamkit.stage import StageContext
 
-__all__ = ["Segment", "TimelineSource", "assemble", "decode_audio", "decode_video"]
+__all__ = ["Segment", "TimelineSource", "assemble", "decode_video"]
 
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp"}
-
-
-def decode_audio(path: str | Path, rate: int = ASR_SAMPLE_RATE) -> npt.NDArray[np.float32]:
-    """All audio of ``path`` as mono float32 in [-1, 1] at ``rate`` Hz (empty if none).
-
-    A downmix that exceeds full scale is scaled down to 0.99 peak (not clipped).
-    """
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            return np.zeros(0, np.float32)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        parts: list[npt.NDArray[np.float32]] = []
-        for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
-                parts.append(out.to_ndarray().reshape(-1).astype(np.float32))
-        for out in resampler.resample(None):
-            parts.append(out.to_ndarray().reshape(-1).astype(np.float32))
-    audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
-    if peak > 1.0:  # a stereo downmix can exceed full scale: scale, never clip
-        audio = (audio * np.float32(0.99 / peak)).astype(np.float32)
-    return audio
 
 
 def decode_video(
@@ -115,7 +94,7 @@ def assemble(
     t: Nanos = 0
     for seg in segments:
         lead = np.zeros(round(seg.lead * ASR_SAMPLE_RATE), np.float32)
-        audio = decode_audio(seg.audio) if seg.audio is not None else np.zeros(0, np.float32)
+        audio = load_audio(seg.audio) if seg.audio is not None else np.zeros(0, np.float32)
         video_path = seg.video if seg.video is not None else seg.audio
         clip = decode_video(video_path) if video_path is not None else []
         pause = np.zeros(round(seg.pause * ASR_SAMPLE_RATE), np.float32)

@@ -31,11 +31,12 @@ from streamkit.events import (
     TranscriptPartial,
 )
 from streamkit.media import ASR_SAMPLE_RATE
+from streamkit.media_io import load_audio
 from streamkit.metrics import percentile
 from streamkit.transport.client import Client, Received
 from streamkit.transport.protocol import SessionCreated, SessionUpdated
 
-__all__ = ["add_arguments", "load_audio_16k", "run"]
+__all__ = ["add_arguments", "run"]
 
 HELP = "stream a file or the microphone to a server and print what comes back"
 
@@ -51,30 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tail-s", type=float, default=1.5, help="silence after the file (s)")
     parser.add_argument("--no-realtime", action="store_true", help="send as fast as possible")
     parser.add_argument("--timeout-s", type=float, default=60.0, help="wait for the answer")
-
-
-def load_audio_16k(path: str) -> npt.NDArray[np.float32]:
-    """A file's audio as 16 kHz mono float32 (soundfile + soxr, PyAV for other formats)."""
-    try:
-        import soundfile
-        import soxr
-
-        data, rate = soundfile.read(path, dtype="float32", always_2d=True)
-        mono = data.mean(axis=1)
-        if rate != ASR_SAMPLE_RATE:
-            mono = soxr.resample(mono, rate, ASR_SAMPLE_RATE)
-        return np.asarray(mono, dtype=np.float32)
-    except (RuntimeError, ImportError):
-        import av
-
-        with av.open(path) as container:
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=ASR_SAMPLE_RATE)
-            parts = [
-                out.to_ndarray().reshape(-1)
-                for frame in container.decode(audio=0)
-                for out in resampler.resample(frame)
-            ]
-        return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
 
 
 class _View:
@@ -183,7 +160,7 @@ async def _mic(client: Client) -> None:
 
 async def _main(args: argparse.Namespace, console: Console) -> int:
     view = _View()
-    audio = load_audio_16k(args.file) if args.file else None
+    audio = load_audio(args.file) if args.file else None
     async with Client.connect(args.url, token=args.token, on_event=view.on_event) as client:
         fields: dict[str, Any] = {"video": bool(args.camera)}
         if args.pipeline:

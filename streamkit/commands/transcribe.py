@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamkit.encoders.audio_io import NoAudioTrack, load_audio
     from streamkit.encoders.whisper_model import ModelNotFound, WhisperConfig, WhisperModelShared
+    from streamkit.media_io import NoAudioTrack, load_audio
 
     try:
         audio = load_audio(args.file)

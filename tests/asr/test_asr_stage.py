@@ -15,9 +15,9 @@ from streamkit.edge import Policy
 from streamkit.encoders.asr import AsrStage
 from streamkit.encoders.asr_core import AsrConfig
 from streamkit.encoders.asr_run import ArraySource, CollectSink
-from streamkit.encoders.audio_io import load_audio
 from streamkit.encoders.whisper_model import DecodedWord, DecodeOptions, DecodeResult
 from streamkit.events import SpeechStarted, TranscriptFinal
+from streamkit.media_io import load_audio
 from streamkit.metrics import MetricsRegistry
 from streamkit.pipeline import Pipeline
 from streamkit.stage import StageContext

@@ -11,10 +11,11 @@ from mcap.reader import make_reader
 
 from streamkit.events import TranscriptFinal, Word
 from streamkit.media import AudioChunk, VideoFrame
+from streamkit.media_io import load_audio
 from streamkit.packet import EndOfStream, Packet
 from streamkit.pipeline import Pipeline
 from streamkit.record import Recorder, SessionWriter, read_session
-from streamkit.record_media import Segment, TimelineSource, assemble, decode_audio
+from streamkit.record_media import Segment, TimelineSource, assemble
 from streamkit.record_schema import MetricsSample
 
 
@@ -41,7 +42,7 @@ async def test_recorder_stage_round_trip(tmp_path: Path, data_dir: Path, grid_pa
     sent_audio = [p for p in grid_packets if p.stream == "audio"]
     assert [p.seq for p in got_audio] == list(range(len(sent_audio)))
     samples = np.concatenate([p.payload.samples for p in got_audio])
-    reference = decode_audio(data_dir / "av/grid/bbaf2n.mpg")
+    reference = load_audio(data_dir / "av/grid/bbaf2n.mpg")
     assert np.max(np.abs(samples[: len(reference)] - reference)) < 1.0 / 16000  # s16 quantisation
     assert float(np.sqrt(np.mean(reference**2))) > 0.01  # real speech, not silence
     # capture pts AND arrival: publish_time = pts, log_time = when the recorder got it

@@ -60,9 +60,9 @@ async def server(captions_factory: Any) -> AsyncIterator[Server]:
 async def test_python_client_streams_real_speech_and_gets_the_transcript(
     server: Server, data_dir: Path
 ) -> None:
-    from streamkit.commands.client import load_audio_16k
+    from streamkit.media_io import load_audio
 
-    audio = load_audio_16k(str(data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav"))
+    audio = load_audio(data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav")
     async with Client.connect(server.url) as client:
         await client.update(pipeline="captions", metrics_interval_ms=250)
         await client.stream_audio(audio)

@@ -1,8 +1,8 @@
-"""Decode any media file's audio track to 16 kHz mono float32 with PyAV (blocking).
+"""Decode a whole media file's audio track to 16 kHz mono float32 with PyAV (blocking).
 
-A small helper for the ``transcribe`` command, the ASR benchmark and tests. The capture
-sources (:mod:`streamkit.sources.files`) do the same with real-time pacing; this one returns
-the whole track at once.
+The one loader for tools, benchmarks, clients and tests (``transcribe``, the Python client,
+session assembly). The capture source :mod:`streamkit.sources.files` streams the same decode
+with real-time pacing and exact container pts; this returns the whole track at once.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ class NoAudioTrack(ValueError):
 def load_audio(
     path: str | os.PathLike[str], sample_rate: int = ASR_SAMPLE_RATE
 ) -> npt.NDArray[np.float32]:
-    """All of ``path``'s first audio stream as mono float32 at ``sample_rate`` Hz.
+    """All of ``path``'s first audio stream as mono float32 in [-1, 1] at ``sample_rate`` Hz.
+
+    A downmix that exceeds full scale is scaled down to 0.99 peak (not clipped).
 
     Raises :class:`FileNotFoundError` for a missing file and :class:`NoAudioTrack` when the
     file has no decodable audio.
@@ -54,4 +56,8 @@ def load_audio(
             raise NoAudioTrack(f"{path}: audio decode failed: {error}") from error
     if not parts:
         return np.zeros(0, dtype=np.float32)
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    audio = np.concatenate(parts).astype(np.float32, copy=False)
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    if peak > 1.0:  # a stereo downmix can exceed full scale: scale, never clip
+        audio = (audio * np.float32(0.99 / peak)).astype(np.float32)
+    return audio
