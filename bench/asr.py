@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import pctl, print_table
 from streamkit.clock import NS_PER_S
 from streamkit.encoders.asr_core import AsrConfig
-from streamkit.encoders.asr_run import run_virtual, stream_array
+from streamkit.encoders.asr_run import stream_array
 from streamkit.encoders.vad import VadConfig
 from streamkit.encoders.whisper_model import (
     DecodeOptions,
@@ -45,6 +45,7 @@ from streamkit.encoders.whisper_model import (
 )
 from streamkit.events import SpeechStarted, TranscriptFinal, TranscriptPartial
 from streamkit.media_io import load_audio
+from streamkit.testing.virtual import run_virtual
 from streamkit.textnorm import word_errors
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"

@@ -73,7 +73,7 @@ def _stream(audio: object, model: object, args: argparse.Namespace) -> int:
 
     from streamkit.clock import NS_PER_S
     from streamkit.encoders.asr_core import AsrConfig
-    from streamkit.encoders.asr_run import run_virtual, stream_array
+    from streamkit.encoders.asr_run import stream_array
     from streamkit.encoders.whisper_model import WhisperModelShared
     from streamkit.events import (
         SpeechStarted,
@@ -81,19 +81,14 @@ def _stream(audio: object, model: object, args: argparse.Namespace) -> int:
         TranscriptFinal,
         TranscriptPartial,
     )
+    from streamkit.testing.virtual import run_virtual
 
     assert isinstance(model, WhisperModelShared)
     samples = np.asarray(audio, dtype=np.float32)
     if args.realtime:
         run = asyncio.run(stream_array(samples, model, AsrConfig(compute="thread")))
     else:
-        try:
-            run = run_virtual(stream_array(samples, model, AsrConfig(compute="virtual")))
-        except RuntimeError as error:
-            if "looptime" not in str(error):
-                raise
-            print(f"transcribe: {error}; or pass --realtime", file=sys.stderr)
-            return 3
+        run = run_virtual(stream_array(samples, model, AsrConfig(compute="virtual")))
     for now, packet in run.events:
         ev = packet.payload
         at = (now - run.base_time) / NS_PER_S

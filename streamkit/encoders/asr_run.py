@@ -8,8 +8,6 @@ streams "in real time" in milliseconds of wall time while the model's compute is
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -31,7 +29,6 @@ __all__ = [
     "ArraySource",
     "CollectSink",
     "StreamRun",
-    "run_virtual",
     "stream_array",
 ]
 
@@ -107,18 +104,3 @@ async def stream_array(
     await pipeline.run()
     base = pipeline.state.base_time or 0
     return StreamRun(base, sink.received, metrics, stage)
-
-
-def run_virtual(coro: Coroutine[Any, Any, R]) -> R:
-    """Run ``coro`` on a fresh virtual-time (looptime) loop; needs the ``looptime`` package."""
-    try:
-        import looptime
-    except ImportError as error:  # pragma: no cover - environment dependent
-        raise RuntimeError("virtual-time runs need `pip install looptime`") from error
-    loop = looptime.new_event_loop(start=0)
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        asyncio.set_event_loop(None)

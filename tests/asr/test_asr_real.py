@@ -15,7 +15,7 @@ import pytest
 
 from streamkit.clock import NS_PER_MS
 from streamkit.encoders.asr_core import AsrConfig
-from streamkit.encoders.asr_run import StreamRun, run_virtual, stream_array
+from streamkit.encoders.asr_run import StreamRun, stream_array
 from streamkit.encoders.whisper_model import (
     ModelNotFound,
     WhisperConfig,
@@ -24,6 +24,7 @@ from streamkit.encoders.whisper_model import (
 )
 from streamkit.events import SpeechStarted, TranscriptFinal, TranscriptPartial
 from streamkit.media_io import load_audio
+from streamkit.testing.virtual import run_virtual
 from streamkit.textnorm import word_errors
 
 CONFIG = AsrConfig(compute="virtual", charge_ns=300 * NS_PER_MS)
