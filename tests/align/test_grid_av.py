@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
 import pytest
 import soxr
 
-from streamkit import LoopClock, Packet, Pipeline, Policy, StageContext
+from streamkit import LoopClock, Packet, Pipeline, Policy
 from streamkit.align import AlignedWindow, AlignerConfig
 from streamkit.align_stage import AlignStage
 from streamkit.clock import NS_PER_MS
 from streamkit.media import samples_to_ns
+from streamkit.operators import Collector
 from streamkit.sources.files import FileSource, tb_to_ns
 
 GRID = sorted((Path(__file__).parents[1] / "data" / "av" / "grid").glob("*.mpg"))
@@ -48,17 +48,6 @@ def truth(path: Path) -> tuple[list[int], int, np.ndarray]:
     return frames, first_audio, soxr.resample(np.concatenate(audio), rate, 16_000)
 
 
-class Collect:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.items: list[Any] = []
-
-    async def setup(self, ctx: StageContext) -> None:
-        return None
-
-    async def run(self, ctx: StageContext) -> None:
-        async for item in ctx.input():
-            self.items.append(item)
 
 
 @pytest.mark.looptime
@@ -69,7 +58,7 @@ async def test_grid_windows_pair_container_times_exactly(path: Path) -> None:
     assert source.outputs == ("audio", "video")
     window_ns = 100 * NS_PER_MS
     align = AlignStage(("audio", "video"), AlignerConfig(window_ns=window_ns))
-    windows, audio_out, video_out = Collect("windows"), Collect("a_out"), Collect("v_out")
+    windows, audio_out, video_out = Collector("windows"), Collector("a_out"), Collector("v_out")
     pipe = Pipeline(LoopClock())
     a, v = pipe.edge("audio", 16), pipe.edge("video", 4)
     w, ao, vo = pipe.edge("w", 4), pipe.edge("ao", 16), pipe.edge("vo", 64, Policy.BLOCK)

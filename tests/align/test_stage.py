@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from streamkit.align import AlignedWindow, AlignerConfig
 from streamkit.align_stage import AlignStage
 from streamkit.clock import NS_PER_MS, NS_PER_S, NS_PER_US
 from streamkit.media import AudioChunk, VideoFrame
+from streamkit.operators import Collector
 from streamkit.packet import Flush
 
 MS = NS_PER_MS
@@ -54,33 +54,22 @@ class Live:
             v += 1
 
 
-class Collect:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.items: list[Any] = []
-
-    async def setup(self, ctx: StageContext) -> None:
-        return None
-
-    async def run(self, ctx: StageContext) -> None:
-        async for item in ctx.input():
-            self.items.append(item)
 
 
 async def run(
     seconds: float, stall: tuple[int, int] | None, with_video: bool = True
-) -> tuple[list[AlignedWindow], Collect, Collect, int]:
+) -> tuple[list[AlignedWindow], Collector, Collector, int]:
     pipe = Pipeline(LoopClock())
     a, v = pipe.edge("a", 8), pipe.edge("v", 8)
     w, ao, vo = pipe.edge("w", 8), pipe.edge("ao", 8), pipe.edge("vo", 8)
     cfg = AlignerConfig(window_ns=100 * MS, max_latency_ns=200 * MS, inactive_after_ns=NS_PER_S)
     align = AlignStage(("audio", "video"), cfg)
-    windows, audio_out, video_out = Collect("w"), Collect("ao"), Collect("vo")
+    windows, audio_out, video_out = Collector("w"), Collector("ao"), Collector("vo")
     pipe.add(Live(seconds, stall), outputs={"audio": a, "video": v})
     inputs = {"audio": a, "video": v} if with_video else {"audio": a}
     pipe.add(align, inputs=inputs, outputs={"windows": w, "audio": ao, "video": vo})
     if not with_video:
-        pipe.add(Collect("drop_video"), inputs={"in": v})
+        pipe.add(Collector("drop_video"), inputs={"in": v})
     for sink, edge in ((windows, w), (audio_out, ao), (video_out, vo)):
         pipe.add(sink, inputs={"in": edge})
     await pipe.run()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from streamkit import LoopClock, Packet, Pipeline, Policy, StageContext
+from streamkit import LoopClock, Packet, Pipeline, Policy
+from streamkit.operators import Collector
 from streamkit.sources.camera import CameraSource
 from streamkit.sources.combine import CombinedSource
 from streamkit.sources.files import FileSource
@@ -15,17 +15,6 @@ from streamkit.sources.files import FileSource
 DATA = Path(__file__).parents[1] / "data"
 
 
-class Sink:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.items: list[Any] = []
-
-    async def setup(self, ctx: StageContext) -> None:
-        return None
-
-    async def run(self, ctx: StageContext) -> None:
-        async for item in ctx.input():
-            self.items.append(item)
 
 
 @pytest.mark.slow
@@ -36,7 +25,7 @@ async def test_file_audio_plus_camera_as_one_source() -> None:
     assert source.outputs == ("audio", "video")
     pipe = Pipeline(LoopClock())
     a, v = pipe.edge("a", 8), pipe.edge("v", 1, Policy.LATEST)
-    sa, sv = Sink("sa"), Sink("sv")
+    sa, sv = Collector("sa"), Collector("sv")
     pipe.add(source, outputs={"audio": a, "video": v})
     pipe.add(sa, inputs={"in": a})
     pipe.add(sv, inputs={"in": v})
