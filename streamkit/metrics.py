@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from streamkit.clock import Nanos
@@ -26,6 +26,7 @@ __all__ = [
     "MetricsRegistry",
     "percentile",
     "to_prometheus",
+    "to_prometheus_labelled",
 ]
 
 
@@ -199,29 +200,43 @@ def _label(value: str) -> str:
 
 def to_prometheus(snapshot: dict[str, Any]) -> str:
     """Render a :meth:`MetricsRegistry.snapshot` as Prometheus text exposition (seconds)."""
-    lines: list[str] = []
+    return to_prometheus_labelled({"": snapshot})
+
+
+def _family_samples(snapshot: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+    """(family, type, sample suffix + extra labels, value) for every sample of a snapshot."""
     for name, summary in snapshot["histograms"].items():
-        metric = _prom_name(name) + "_seconds"
-        lines.append(f"# TYPE {metric} summary")
+        family = _prom_name(name) + "_seconds"
         for q, key in ((0.5, "p50_ns"), (0.95, "p95_ns"), (0.99, "p99_ns")):
             value = summary[key]
             if not math.isnan(value):
-                lines.append(f'{metric}{{quantile="{q}"}} {value / 1e9:.9f}')
-        lines.append(f"{metric}_count {summary['count']}")
+                yield family, "summary", f'|quantile="{q}"', f"{value / 1e9:.9f}"
+        yield family, "summary", "_count|", str(summary["count"])
         mean = summary["mean_ns"]
         total = 0.0 if math.isnan(mean) else mean * summary["count"] / 1e9
-        lines.append(f"{metric}_sum {total:.9f}")
+        yield family, "summary", "_sum|", f"{total:.9f}"
     for name, value in snapshot["counters"].items():
-        metric = _prom_name(name) + "_total"
-        lines.append(f"# TYPE {metric} counter")
-        lines.append(f"{metric} {value}")
+        yield _prom_name(name) + "_total", "counter", "|", str(value)
     for name, value in snapshot["gauges"].items():
-        metric = _prom_name(name)
-        lines.append(f"# TYPE {metric} gauge")
-        lines.append(f"{metric} {value}")
+        yield _prom_name(name), "gauge", "|", str(value)
     for field in ("depth", "dropped", "peak"):
-        metric = f"streamkit_edge_{field}"
-        lines.append(f"# TYPE {metric} gauge")
         for edge, stats in snapshot["edges"].items():
-            lines.append(f'{metric}{{edge="{_label(edge)}"}} {stats[field]}')
+            yield f"streamkit_edge_{field}", "gauge", f'|edge="{_label(edge)}"', str(stats[field])
+
+
+def to_prometheus_labelled(snapshots: Mapping[str, dict[str, Any]], label: str = "session") -> str:
+    """Several snapshots in one exposition, each sample labelled ``label="<key>"`` (an empty
+    key adds no label). One ``# TYPE`` line per metric family, as the format requires."""
+    families: dict[str, tuple[str, list[str]]] = {}
+    for key, snapshot in snapshots.items():
+        own = f'{label}="{_label(key)}"' if key else ""
+        for family, kind, suffix_labels, value in _family_samples(snapshot):
+            suffix, extra = suffix_labels.split("|", 1)
+            labels = ",".join(part for part in (own, extra) if part)
+            sample = f"{family}{suffix}{{{labels}}}" if labels else f"{family}{suffix}"
+            families.setdefault(family, (kind, []))[1].append(f"{sample} {value}")
+    lines: list[str] = []
+    for family, (kind, samples) in families.items():
+        lines.append(f"# TYPE {family} {kind}")
+        lines.extend(samples)
     return "\n".join(lines) + "\n"

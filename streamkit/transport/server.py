@@ -2,8 +2,10 @@
 
 One port serves both: ``GET /ws`` upgrades to a WebSocket session (protocol v1, see
 :mod:`streamkit.transport.protocol`); any other ``GET`` serves the browser client's static
-files (``transport/static``). Each connection is one :class:`~streamkit.transport.session.Session`
-with its own pipeline and task group; models live in the pipeline factories and are shared.
+files (``transport/static``); ``GET /metrics`` answers Prometheus text for every live
+session (label ``session``; the auth token applies). Each connection is one
+:class:`~streamkit.transport.session.Session` with its own pipeline and task group; models
+live in the pipeline factories and are shared.
 
 Hardening (see ``docs/protocol.md``):
 
@@ -33,12 +35,15 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from streamkit.clock import Clock
+from streamkit.metrics import to_prometheus_labelled
 from streamkit.transport.protocol import Limits, SessionConfig
 from streamkit.transport.session import DeviceSourceFactory, PipelineFactory, Session
 
 __all__ = ["STATIC_DIR", "Server", "ServerOptions", "is_loopback"]
 
 STATIC_DIR = Path(__file__).parent / "static"
+METRICS_PATH = "/metrics"
+PROMETHEUS_TYPE = "text/plain"  # + "; charset=utf-8" from _response; format 0.0.4
 WS_PATH = "/ws"
 
 
@@ -185,7 +190,17 @@ class Server:
             if len(self.sessions) >= self.options.max_sessions:
                 return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "server full\n")
             return None
+        if url.path == METRICS_PATH:
+            if not self._authorized(request, url.query):
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+            return _response(HTTPStatus.OK, self.prometheus().encode(), PROMETHEUS_TYPE)
         return self._static(url.path)
+
+    def prometheus(self) -> str:
+        """Prometheus text exposition of every live session's metrics (label ``session``)."""
+        live = {sid: session.metrics.snapshot() for sid, session in self.sessions.items()}
+        text = to_prometheus_labelled(live) if live else ""
+        return text + f"# TYPE streamkit_sessions gauge\nstreamkit_sessions {len(live)}\n"
 
     def _authorized(self, request: Request, query: str) -> bool:
         token = self.options.token
