@@ -50,3 +50,74 @@ async def test_virtual_mode_charges_the_given_cost() -> None:
     assert await slot.call(lambda: 7, charge=250_000_000) == 7
     assert clock.now() - start == 250_000_000
     assert slot.busy_ns == 250_000_000
+
+
+async def test_concurrency_two_runs_two_calls_at_once_and_no_more() -> None:
+    slot = ModelSlot("m", LoopClock(), "thread", concurrency=2)
+    release = threading.Event()
+    running = 0
+    peak = 0
+    guard = threading.Lock()
+
+    def work() -> int:
+        nonlocal running, peak
+        with guard:
+            running += 1
+            peak = max(peak, running)
+        release.wait(5)
+        with guard:
+            running -= 1
+        return 1
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(slot.call(work)) for _ in range(3)]
+        await LoopClock().sleep(50_000_000)
+        assert (slot.running, slot.waiting) == (2, 1)
+        tasks[0].cancel()  # its thread keeps its place until it finishes
+        await LoopClock().sleep(20_000_000)
+        assert (slot.running, slot.waiting) == (2, 1)
+        release.set()
+    assert tasks[0].cancelled()
+    assert [t.result() for t in tasks[1:]] == [1, 1]
+    assert peak == 2
+    assert (slot.running, slot.waiting) == (0, 0)
+
+
+@pytest.mark.looptime
+async def test_queued_calls_go_by_priority_then_first_come() -> None:
+    clock = LoopClock()
+    slot = ModelSlot("m", clock, "virtual")
+    order: list[str] = []
+
+    async def call(label: str, priority: int) -> None:
+        await slot.call(lambda: order.append(label), charge=100_000_000, priority=priority)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(call("running", 1))
+        await clock.sleep(1_000_000)
+        for label, priority in [("p1", 1), ("f1", 0), ("p2", 1), ("f2", 0)]:
+            group.create_task(call(label, priority))
+            await clock.sleep(1_000_000)
+        assert slot.waiting == 4
+    assert order == ["running", "f1", "f2", "p1", "p2"]
+
+
+@pytest.mark.looptime
+async def test_a_waiter_cancelled_in_the_queue_gives_up_its_place() -> None:
+    clock = LoopClock()
+    slot = ModelSlot("m", clock, "virtual")
+    order: list[str] = []
+
+    async def call(label: str) -> None:
+        await slot.call(lambda: order.append(label), charge=100_000_000)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(call("a"))
+        await clock.sleep(1_000_000)
+        b = group.create_task(call("b"))
+        group.create_task(call("c"))
+        await clock.sleep(1_000_000)
+        b.cancel()
+    assert order == ["a", "c"]
+    assert b.cancelled()
+    assert (slot.running, slot.waiting) == (0, 0)
