@@ -112,12 +112,12 @@ async def _session(
         result.dropped_s = (sent - counters.get("ws.audio.samples", 0) + lost) / 16000
         result.errors = counters.get("ws.errors", 0)
         for marks in metrics.event.lineage.values():  # server side: produced → written
-            for made, sent in (
+            for made, written in (
                 ("asr.final", "sent.transcript.final"),
                 ("lm.first_token", "sent.response.delta"),
             ):
-                if made in marks and sent in marks:
-                    result.transport_ms.append((marks[sent] - marks[made]) / NS_PER_MS)
+                if made in marks and written in marks:
+                    result.transport_ms.append((marks[written] - marks[made]) / NS_PER_MS)
         hists = metrics.event.snapshot.get("histograms", {})
         if "model.whisper.compute" in hists:
             result.whisper_ms = (hists["model.whisper.compute"]["p50_ns"] or 0) / 1e6
@@ -167,6 +167,8 @@ def _start_server(args: argparse.Namespace, port_file: Path) -> subprocess.Popen
     ]
     if args.asr_threads is not None:
         cmd += ["--asr-threads", str(args.asr_threads)]
+    if args.asr_workers is not None:
+        cmd += ["--asr-workers", str(args.asr_workers)]
     if args.asr_tick_s is not None:
         cmd += ["--asr-tick-s", str(args.asr_tick_s)]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -182,7 +184,12 @@ def main() -> int:
     parser.add_argument("--stagger-ms", type=int, default=300, help="delay between client starts")
     parser.add_argument("--lm", default="auto")
     parser.add_argument("--lm-threads", type=int, default=2)
-    parser.add_argument("--asr-threads", type=int, default=2, help="CTranslate2 threads")
+    parser.add_argument(
+        "--asr-threads", type=int, default=None, help="CTranslate2 threads (server default)"
+    )
+    parser.add_argument(
+        "--asr-workers", type=int, default=None, help="Whisper decodes at once (server default)"
+    )
     parser.add_argument("--asr-tick-s", type=float, default=None, help="ASR decode interval")
     args = parser.parse_args()
 

@@ -27,7 +27,7 @@ from streamkit.clock import NS_PER_MS, Clock
 from streamkit.compute import ComputeMode
 from streamkit.edge import Edge, Policy
 from streamkit.encoders.asr import AsrConfig, AsrStage
-from streamkit.encoders.whisper_model import WhisperModelShared
+from streamkit.encoders.whisper_model import WhisperConfig, WhisperModelShared
 from streamkit.lm.backend import BackendUnavailable, LMBackend
 from streamkit.lm.responder import Responder, ResponderConfig
 from streamkit.metrics import MetricsRegistry
@@ -43,12 +43,18 @@ __all__ = ["AssistantConfig", "Controls", "LMChoice", "Models", "build"]
 LMChoice = Literal["auto", "llamacpp", "transformers", "http", "none"]
 
 
+_SHARED_WHISPER = WhisperConfig(cpu_threads=1, num_workers=2)
+
+
 @dataclass(frozen=True)
 class AssistantConfig:
     """Everything a session of the assistant needs to know.
 
     Attributes:
-        asr: streaming ASR settings (model path, VAD, decode policy, compute mode).
+        asr: streaming ASR settings (model path, VAD, decode policy, compute mode). Whisper
+            runs 2 decodes at once (``num_workers=2``), 1 thread each, for the sessions that
+            share it: on 2 cores, 4 sessions' commit p90 went 3.0 s → 1.5 s
+            (``bench/sessions.py``); one serialised slot on 2 threads could not keep up.
         lm: which language model backend: ``auto`` (llama.cpp, else transformers), a named
             one, ``http`` (an OpenAI-compatible server at ``lm_url``) or ``none``.
         lm_model: a GGUF path (llamacpp/transformers) or the served model name (http);
@@ -63,7 +69,7 @@ class AssistantConfig:
         align_window_ms: aligner window (only with video).
     """
 
-    asr: AsrConfig = field(default_factory=AsrConfig)
+    asr: AsrConfig = field(default_factory=lambda: AsrConfig(whisper=_SHARED_WHISPER))
     lm: LMChoice = "auto"
     lm_model: str | None = None
     lm_url: str | None = None

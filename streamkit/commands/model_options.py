@@ -30,6 +30,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--asr-compute-type", default="int8", help="int8, float16, …")
     group.add_argument("--asr-threads", type=int, default=None, help="CTranslate2 threads")
     group.add_argument(
+        "--asr-workers",
+        type=int,
+        default=None,
+        help="Whisper decodes that may run at once (CTranslate2 workers; sessions share them)",
+    )
+    group.add_argument(
         "--asr-tick-s", type=float, default=None, help="ASR decode interval (s): capacity lever"
     )
     group.add_argument(
@@ -71,6 +77,8 @@ def assistant_config(args: argparse.Namespace) -> AssistantConfig:
     )
     if args.asr_threads is not None:
         whisper = replace(whisper, cpu_threads=args.asr_threads)
+    if args.asr_workers is not None:
+        whisper = replace(whisper, num_workers=args.asr_workers)
     asr = replace(config.asr, whisper=whisper)
     if args.asr_tick_s is not None:
         asr = replace(asr, tick_s=args.asr_tick_s)

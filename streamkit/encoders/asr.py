@@ -154,13 +154,18 @@ class AsrStage:
             if job is not None:
                 ctx.metrics.counter(f"asr.decodes.{job.kind}").inc()
                 call = partial(self.model.decode_window, job.audio, job.prompt, job.options)
+                # Pause and final decodes commit words a user waits for; partials are
+                # speculative, so they queue behind them on a shared, busy model.
+                priority = 1 if job.kind == "partial" else 0
                 if self.config.compute == "virtual" and self.config.charge_cpu:
                     cpu_before = time.process_time_ns()
                     result = call()  # inline, as the virtual slot would; charge CPU time
                     cost = time.process_time_ns() - cpu_before
-                    result = await slot.call(partial(_identity, result), charge=cost)
+                    result = await slot.call(
+                        partial(_identity, result), charge=cost, priority=priority
+                    )
                 else:
-                    result = await slot.call(call, charge=self.config.charge_ns)
+                    result = await slot.call(call, charge=self.config.charge_ns, priority=priority)
                 await self._emit(ctx, out, core.complete(job, result))
                 self._gauge(ctx)
                 continue

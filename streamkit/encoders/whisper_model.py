@@ -3,7 +3,8 @@
 :class:`WhisperModelShared` owns the CTranslate2 Whisper model (loaded once per process) and
 decodes one window of audio per call with :meth:`WhisperModelShared.decode_window` — a
 *blocking* call (tens to hundreds of ms on CPU); async code runs it through a
-:class:`streamkit.compute.ModelSlot` (one call at a time per model, see :meth:`slot`).
+:class:`streamkit.compute.ModelSlot` (``num_workers`` calls at a time per model, see
+:meth:`slot`).
 
 Why not ``WhisperModel.transcribe``: it pads every call to 30 s of audio, so the encoder
 costs the same ~0.2–0.8 CPU-s for a 2 s window as for a 30 s one. CTranslate2's Whisper
@@ -26,7 +27,7 @@ import importlib.util
 import os
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,13 +75,16 @@ class WhisperConfig:
 
     ``model``: ``None`` → the bundled tiny.en; else a CTranslate2 model directory or a
     faster-whisper size name (``"base.en"`` …; downloading needs network). ``cpu_threads``:
-    CTranslate2 intra-op threads (0 = library default).
+    CTranslate2 intra-op threads per call (0 = library default). ``num_workers``: how many
+    decodes may run at once (CTranslate2 model workers; the :meth:`WhisperModelShared.slot`
+    admits as many calls) — several sessions on several cores, each call on ``cpu_threads``.
     """
 
     model: str | None = None
     device: str = "cpu"
     compute_type: str = "int8"
     cpu_threads: int = 1
+    num_workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,8 @@ def cut_repetition(tokens: list[int], max_ngram: int = 12) -> list[int]:
 
 
 class WhisperModelShared:
-    """A faster-whisper model loaded once, shared by all sessions (one call at a time).
+    """A faster-whisper model loaded once, shared by all sessions (``num_workers`` calls at
+    a time).
 
     Construction loads the weights (seconds; blocking). :meth:`decode_window` blocks; run it
     through :meth:`slot`. A missing model raises :class:`ModelNotFound` saying what to install.
@@ -183,6 +188,7 @@ class WhisperModelShared:
                 device=self.config.device,
                 compute_type=self.config.compute_type,
                 cpu_threads=self.config.cpu_threads,
+                num_workers=max(1, self.config.num_workers),
             )
         except Exception as error:
             raise ModelNotFound(f"could not load Whisper model {path!r}: {error}") from error
@@ -201,7 +207,10 @@ class WhisperModelShared:
             self._blas = importlib.import_module("threadpoolctl").ThreadpoolController()
         except ImportError:  # pragma: no cover - optional: only costs CPU
             self._blas = None
-        self._guard = threading.Lock()
+        self._guard = threading.BoundedSemaphore(max(1, self.config.num_workers))
+        self._blas_lock = threading.Lock()
+        self._blas_users = 0
+        self._blas_limit: contextlib.AbstractContextManager[Any] | None = None
 
     def _suppressed_tokens(self) -> list[int]:
         tok = self.tokenizer
@@ -213,17 +222,20 @@ class WhisperModelShared:
     def slot(
         self, clock: Clock, mode: ComputeMode = "thread", metrics: MetricsRegistry | None = None
     ) -> ModelSlot:
-        """The ModelSlot serialising calls to this model on the running loop (one per loop).
+        """The ModelSlot bounding calls to this model on the running loop (one per loop).
 
-        Sessions on the same loop share one slot, so one call runs at a time; the lock in
-        :meth:`decode_window` also protects calls from different loops/threads.
+        Sessions on the same loop share one slot, so at most ``num_workers`` calls run at a
+        time; the semaphore in :meth:`decode_window` also bounds calls from different
+        loops/threads.
         """
         import asyncio
 
         key = id(asyncio.get_running_loop())
         slot = self._slots.get(key)
         if slot is None or slot.mode != mode:
-            slot = ModelSlot("whisper", clock, mode, metrics)
+            slot = ModelSlot(
+                "whisper", clock, mode, metrics, concurrency=max(1, self.config.num_workers)
+            )
             self._slots[key] = slot
         return slot
 
@@ -237,27 +249,43 @@ class WhisperModelShared:
         prompt: str = "",
         options: DecodeOptions | None = None,
     ) -> DecodeResult:
-        """Transcribe one window of 16 kHz mono audio (blocking; thread-safe, serialised).
+        """Transcribe one window of 16 kHz mono audio (blocking; thread-safe; at most
+        ``num_workers`` at once).
 
         ``prompt`` is the committed text before the window (fed as previous context).
         """
         with self._guard, self._single_threaded_blas():
             return self._decode(audio, prompt, options or DecodeOptions())
 
-    def _single_threaded_blas(self) -> contextlib.AbstractContextManager[Any]:
-        """Keep numpy's BLAS to one thread during a decode.
+    @contextlib.contextmanager
+    def _single_threaded_blas(self) -> Iterator[None]:
+        """Keep numpy's BLAS to one thread while any decode runs.
 
         The mel projection in feature extraction is a small matmul; OpenBLAS would wake its
         worker threads for it and leave them spinning: measured +35% process CPU per audio
         second on 2 cores (0.367 → 0.273 CPU-s/s in ``bench/asr.py``). Uses threadpoolctl
-        when installed (a no-op otherwise).
+        when installed (a no-op otherwise). The limit is process-wide, so it is counted:
+        the first of overlapping decodes sets it, the last one restores it.
         """
         if self._blas is None:
-            return contextlib.nullcontext()
-        limited: contextlib.AbstractContextManager[Any] = self._blas.limit(
-            limits=1, user_api="blas"
-        )
-        return limited
+            yield
+            return
+        with self._blas_lock:
+            if self._blas_users == 0:
+                limit: contextlib.AbstractContextManager[Any] = self._blas.limit(
+                    limits=1, user_api="blas"
+                )
+                limit.__enter__()
+                self._blas_limit = limit
+            self._blas_users += 1
+        try:
+            yield
+        finally:
+            with self._blas_lock:
+                self._blas_users -= 1
+                if self._blas_users == 0 and self._blas_limit is not None:
+                    self._blas_limit.__exit__(None, None, None)
+                    self._blas_limit = None
 
     # -- internals -----------------------------------------------------------------------
 
