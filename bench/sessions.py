@@ -171,6 +171,8 @@ def _start_server(args: argparse.Namespace, port_file: Path) -> subprocess.Popen
         cmd += ["--asr-workers", str(args.asr_workers)]
     if args.asr_tick_s is not None:
         cmd += ["--asr-tick-s", str(args.asr_tick_s)]
+    if args.asr_busy_tick_s is not None:
+        cmd += ["--asr-busy-tick-s", str(args.asr_busy_tick_s)]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -189,6 +191,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--asr-workers", type=int, default=None, help="Whisper decodes at once (server default)"
+    )
+    parser.add_argument(
+        "--asr-busy-tick-s", type=float, default=None, help="ASR interval when saturated"
     )
     parser.add_argument("--asr-tick-s", type=float, default=None, help="ASR decode interval")
     args = parser.parse_args()

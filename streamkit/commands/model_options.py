@@ -39,6 +39,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--asr-tick-s", type=float, default=None, help="ASR decode interval (s): capacity lever"
     )
     group.add_argument(
+        "--asr-busy-tick-s",
+        type=float,
+        default=None,
+        help="ASR decode interval (s) while the shared model is saturated (0: same as tick)",
+    )
+    group.add_argument(
         "--lm",
         default="auto",
         choices=["auto", "llamacpp", "transformers", "http", "none"],
@@ -82,4 +88,6 @@ def assistant_config(args: argparse.Namespace) -> AssistantConfig:
     asr = replace(config.asr, whisper=whisper)
     if args.asr_tick_s is not None:
         asr = replace(asr, tick_s=args.asr_tick_s)
+    if args.asr_busy_tick_s is not None:
+        asr = replace(asr, busy_tick_s=args.asr_busy_tick_s or None)
     return replace(config, asr=asr)

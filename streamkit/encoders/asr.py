@@ -149,7 +149,7 @@ class AsrStage:
             if self._commit_requested:
                 self._commit_requested = False
                 await self._emit(ctx, out, core.commit())
-            ready, job = core.poll()
+            ready, job = core.poll(saturated=slot.running + slot.waiting >= slot.concurrency)
             await self._emit(ctx, out, ready)
             if job is not None:
                 ctx.metrics.counter(f"asr.decodes.{job.kind}").inc()

@@ -36,7 +36,10 @@ class AsrConfig:
     ``commit_margin_s``: LocalAgreement commits only words ending this long before the end of
     the decoded audio, and only words of probability ≥ ``commit_min_probability`` (the others
     wait for a pause or the end of speech). ``left_context_s``: already committed audio kept
-    before a new window.
+    before a new window. ``busy_tick_s``: the partial-decode interval while the shared model
+    is saturated (every worker busy, so a new call would queue): a session then waits for the
+    model instead of queueing a partial, unless this much audio is undecoded — fewer, wider
+    partials under load; pause and final decodes are never deferred (None: always ``tick_s``).
     """
 
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
@@ -47,6 +50,7 @@ class AsrConfig:
     charge_ns: Nanos | None = None
     charge_cpu: bool = False
     tick_s: float = 0.65
+    busy_tick_s: float | None = 1.0
     commit_margin_s: float = 0.0
     commit_min_probability: float = 0.0
     preroll_s: float = 0.3

@@ -19,6 +19,8 @@ Policy (what it decodes, when):
   then ``TranscriptFinal(is_last=True)``.
 - One job at a time: when compute falls behind, partial decodes coalesce (the next job
   takes everything that arrived); audio is never dropped and finals are never skipped.
+  When the shared model is saturated (``poll(saturated=True)``) a partial waits until
+  ``busy_tick_s`` of audio is undecoded (or the model frees up) instead of queueing.
 - The window is trimmed at committed words (pauses, or past ``max_window_s``), so encoding
   stays cheap; committed text of the session is the prompt of the next decode.
 """
@@ -252,8 +254,12 @@ class AsrCore:
 
     # -- decoding ------------------------------------------------------------------------
 
-    def poll(self) -> tuple[list[AsrOutput], DecodeJob | None]:
-        """Events ready now and the next decode to run (None while one runs or none due)."""
+    def poll(self, saturated: bool = False) -> tuple[list[AsrOutput], DecodeJob | None]:
+        """Events ready now and the next decode to run (None while one runs or none due).
+
+        ``saturated``: the shared model has no free worker now (a call would queue); partial
+        decodes then need ``busy_tick_s`` of new audio instead of ``tick_s``.
+        """
         out: list[AsrOutput] = []
         if self._busy is not None:
             return out, None
@@ -272,11 +278,14 @@ class AsrCore:
             if not utt.settled:
                 return out, self._job(utt, "pause", pause_at)
         new_audio = utt.buf_end - utt.decoded_upto
+        tick = self.config.tick_s
+        if saturated and self.config.busy_tick_s is not None:
+            tick = max(tick, self.config.busy_tick_s)
         if (
             self.config.partials
             and self._segmenter.in_speech
             and self._segmenter.silence_start is None
-            and new_audio >= self.config.tick_s * RATE
+            and new_audio >= tick * RATE
         ):
             return out, self._job(utt, "partial", utt.buf_end)
         return out, None

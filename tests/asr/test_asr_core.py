@@ -200,3 +200,39 @@ def test_wordless_speech_keeps_the_window_bounded() -> None:
     cfg = core.config
     assert longest <= (2 * cfg.max_window_s + cfg.tick_s) * RATE + 3200
     assert core.lag_ns() < NS_PER_S
+
+
+def test_saturated_model_widens_partials_but_never_defers_finals() -> None:
+    core = make_core(tick_s=0.65, busy_tick_s=1.0)
+    audio = signal(4.0)
+
+    def upto(t0: float, t1: float) -> list[AsrOutput]:
+        return run(core, audio[int(t0 * RATE) : int(t1 * RATE)], complete_each=False)
+
+    upto(0.0, 1.1)  # speech from 0.5 s: 0.9 s of window with the 0.3 s pre-roll
+    assert core.poll(saturated=True)[1] is None  # due at tick_s, but the model is busy
+    _, job = core.poll(saturated=False)  # a worker is free: the partial runs now
+    assert job is not None
+    assert job.kind == "partial"
+    core.complete(job, ideal_decode(job))
+    upto(1.1, 2.0)  # 0.9 s undecoded: below busy_tick_s
+    assert core.poll(saturated=True)[1] is None
+    upto(2.0, 2.2)  # 1.1 s undecoded ≥ busy_tick_s: decode anyway, never starve
+    _, job = core.poll(saturated=True)
+    assert job is not None
+    assert job.kind == "partial"
+    assert job.end == BASE + int(2.2 * NS_PER_S)  # it covers all the audio, none skipped
+    core.complete(job, ideal_decode(job))
+    out = upto(2.2, 4.0) + core.finish()
+    kinds = []
+    while True:  # saturated all the way: pause and final decodes still run at once
+        ready, job = core.poll(saturated=True)
+        out += ready
+        if job is None:
+            break
+        kinds.append(job.kind)
+        out += core.complete(job, ideal_decode(job))
+    assert kinds
+    assert kinds[-1] in ("pause", "final")
+    assert finals(out)[-1].is_last
+    assert core.idle
