@@ -162,9 +162,9 @@ def _start_server(args: argparse.Namespace, port_file: Path) -> subprocess.Popen
         "assistant",
         "--lm",
         args.lm,
-        "--lm-threads",
-        str(args.lm_threads),
     ]
+    if args.lm_threads is not None:
+        cmd += ["--lm-threads", str(args.lm_threads)]
     if args.asr_threads is not None:
         cmd += ["--asr-threads", str(args.asr_threads)]
     if args.asr_workers is not None:
@@ -185,7 +185,9 @@ def main() -> int:
     parser.add_argument("--answer-timeout-s", type=float, default=20.0)
     parser.add_argument("--stagger-ms", type=int, default=300, help="delay between client starts")
     parser.add_argument("--lm", default="auto")
-    parser.add_argument("--lm-threads", type=int, default=2)
+    parser.add_argument(
+        "--lm-threads", type=int, default=None, help="LM CPU threads (server default)"
+    )
     parser.add_argument(
         "--asr-threads", type=int, default=None, help="CTranslate2 threads (server default)"
     )
