@@ -8,9 +8,19 @@ source → N pass-through stages → sink.
 - **added latency** (p50/p99): one packet every 20 ms (real-time pace, one in flight); time
   from the source handing the packet to the framework to the sink's code seeing it.
 
-streamkit is measured two ways: ``fused`` (the N synchronous function stages fused by
-:func:`streamkit.stage.chain` into one task: two bounded edge hops in all) and ``tasks`` (one
-task per stage: N + 1 bounded edge hops). Every edge is bounded (capacity 32, BLOCK) and the
+streamkit is measured three ways, all with the public API:
+
+- ``fused``: ``chain(name, *function_stages)`` as a user gets it by default (the N
+  synchronous function stages in one task behind its input edge) and a sink task: two
+  bounded edge hops in all.
+- ``tasks``: one task per function stage (N + 1 bounded edge hops) and a sink task.
+- ``inline``: ``chain(..., inline=True)`` and the sink a function stage
+  ``function_stage("sink", record, inline=True)`` (push mode, see :mod:`streamkit.stage`):
+  the source's ``put`` runs the chain and the sink in the source's task, so there is no
+  queue hop at all; both edges are still there, bounded (backpressure: the source's put
+  awaits a full edge).
+
+Every edge is bounded (capacity 32, BLOCK) and the
 framework's own metrics stay on (stage latency and end-to-end histograms on every packet,
 per-function histograms sampled 1 in 8). A bare chain of N + 1 bounded ``asyncio.Queue`` hops
 (no framework) is measured in the same run as the machine's floor. Throughput is the best of
@@ -23,7 +33,8 @@ then as the last line::
 
     overhead: streamkit_pps=<n> pipecat_pps=<n> ratio=<x> added_latency_p50_us=<n>
 
-(5 stages; streamkit numbers from the fused chain.) The packets/s in that line are per CPU
+(5 stages; streamkit numbers from ``fused``: what ``chain`` gives by default, since inline is
+opt-in; the ``inline`` row is in the table.) The packets/s in that line are per CPU
 second of the process (``time.process_time``) from the first put to the last arrival: the
 same as wall-clock packets/s on an idle core (asyncio runs on one thread), but not skewed
 by other processes on a shared machine, where the two frameworks' runs would otherwise see
@@ -112,25 +123,47 @@ def _passthrough(packet: Any) -> Any:
     return packet
 
 
+class _SinkFn:
+    """The ``inline`` sink's function: records the arrival, returns nothing."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.arrivals: list[int] = []
+        self.cpu_end = 0
+
+    def __call__(self, packet: Any) -> None:
+        arrivals = self.arrivals
+        arrivals.append(time.perf_counter_ns())
+        if len(arrivals) == self.count:
+            self.cpu_end = time.process_time_ns()
+
+
 async def _streamkit(stages: int, mode: str, count: int, paced: bool) -> _Run:
     pipe = Pipeline(LoopClock())
-    source, sink = _Source(count, paced), _Sink()
+    source = _Source(count, paced)
     first = pipe.edge("e0", CAPACITY)
     pipe.add(source, outputs={"out": first})
+    fns = [function_stage(f"f{i}", _passthrough) for i in range(stages)]
     middle: list[Stage] = (
-        [chain("chain", *(function_stage(f"f{i}", _passthrough) for i in range(stages)))]
-        if mode == "fused"
-        else [function_stage(f"f{i}", _passthrough) for i in range(stages)]
+        fns if mode == "tasks" else [chain("chain", *fns, inline=mode == "inline")]
     )
     prev = first
     for index, stage in enumerate(middle):
         edge = pipe.edge(f"e{index + 1}", CAPACITY)
         pipe.add(stage, {"in": prev}, {"out": edge})
         prev = edge
-    pipe.add(sink, {"in": prev})
-    await pipe.run()
-    assert len(sink.arrivals) == count
-    return _Run(source.sends, sink.arrivals, sink.cpu_end - source.cpu_start)
+    if mode == "inline":
+        record = _SinkFn(count)
+        pipe.add(function_stage("sink", record, inline=True), {"in": prev})
+        await pipe.run()
+        arrivals, cpu_end = record.arrivals, record.cpu_end
+    else:
+        sink = _Sink()
+        pipe.add(sink, {"in": prev})
+        await pipe.run()
+        arrivals, cpu_end = sink.arrivals, sink.cpu_end
+    assert len(arrivals) == count
+    return _Run(source.sends, arrivals, cpu_end - source.cpu_start)
 
 
 async def _bare(stages: int, count: int, paced: bool) -> _Run:
@@ -238,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 
     table: list[list[object]] = []
     ours: dict[tuple[str, int], dict[str, float]] = {}
-    for mode in ("fused", "tasks", "bare"):
+    for mode in ("fused", "inline", "tasks", "bare"):
         for n in STAGES:
             row = measure_row(n, mode, args.packets, args.paced, args.repeat)
             ours[(mode, n)] = row

@@ -15,6 +15,15 @@ Blocked producers are served first-come first-served; a producer arriving while 
 cannot take the freed slot before them. A single consumer per edge
 is assumed; producers may be many. Not thread-safe: from other threads use
 ``loop.call_soon_threadsafe`` (see the sources).
+
+**Inline consumers** (push mode, as GStreamer's chain functions): a consumer may attach an
+:class:`InlineConsumer` to a ``BLOCK`` edge (:meth:`Edge.attach_inline`; an inline
+:class:`~streamkit.stage.FunctionChain` does). Then ``await put(item)`` on an *empty* edge
+whose consumer is idle (``ready()``) and with no producer waiting does not queue: it awaits
+``consumer.push(item)``, which runs the consumer's code in the producer's task — a function
+call, not an event-loop iteration. Otherwise (items queued, consumer busy, producers
+waiting, closed or abandoned) ``put`` queues as usual, so order is kept and the edge stays
+bounded. ``put_nowait`` and ``close`` always queue. An inlined item counts as put and got.
 """
 
 from __future__ import annotations
@@ -22,12 +31,13 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from streamkit.packet import Control, EndOfStream, Flush, Gap, Packet
 
-__all__ = ["Edge", "EdgeClosed", "EdgeStats", "Policy"]
+__all__ = ["Edge", "EdgeClosed", "EdgeStats", "InlineConsumer", "Policy"]
 
 T = TypeVar("T")
 
@@ -43,6 +53,18 @@ class Policy(enum.Enum):
 
 class EdgeClosed(Exception):
     """Raised by ``put`` on an edge that was closed."""
+
+
+class InlineConsumer(Protocol):
+    """An edge's consumer that can run in the producer's task (see the module docstring)."""
+
+    def ready(self) -> bool:
+        """True when an item may be pushed now (the consumer is idle and not failed)."""
+        ...
+
+    def push(self, item: Packet[Any] | Control) -> Awaitable[None]:
+        """Process ``item`` in the caller's task; must not raise the consumer's own errors."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +110,17 @@ class Edge(Generic[T]):
         self._got = 0
         self._dropped = 0
         self._blocked = 0
+        self._inline: InlineConsumer | None = None
+
+    def attach_inline(self, consumer: InlineConsumer | None) -> None:
+        """Let ``put`` hand items straight to ``consumer`` when the edge is empty (``BLOCK``
+        edges only: a drop policy promises a producer that never waits); ``None`` detaches."""
+        if consumer is not None and self.policy is not Policy.BLOCK:
+            raise ValueError(
+                f"edge {self.name!r}: an inline consumer needs a BLOCK edge, "
+                f"not {self.policy.value}"
+            )
+        self._inline = consumer
 
     # -- producer side -------------------------------------------------------------------
 
@@ -130,8 +163,24 @@ class Edge(Generic[T]):
         """Queue ``item``; under ``BLOCK`` wait (FIFO among producers) while the edge is full.
 
         Raises :class:`EdgeClosed` if the edge is or gets closed. Cancellation while waiting
-        is safe: a slot handed to a cancelled producer passes on to the next one.
+        is safe: a slot handed to a cancelled producer passes on to the next one. With an
+        inline consumer attached and ready, an empty edge hands ``item`` to it directly.
         """
+        inline = self._inline
+        if (
+            inline is not None
+            and not self._items
+            and not self._putters
+            and not self._reserved
+            and not self._closed
+            and not self._abandoned
+            and inline.ready()
+        ):
+            if isinstance(item, Packet):
+                self._put += 1
+                self._got += 1
+            await inline.push(item)
+            return
         if self.put_nowait(item) or self.policy is not Policy.BLOCK or self._abandoned:
             return
         assert isinstance(item, Packet)  # controls never wait

@@ -13,6 +13,11 @@ Lifecycle of :meth:`Pipeline.run`:
 flight is processed; ``abort()`` cancels every stage at once. A stage that raises stops the
 whole pipeline and :meth:`run` raises :class:`StageFailed` naming it. No task outlives
 ``run``.
+
+Inline function stages (``inline=True``, see :mod:`streamkit.stage`) still get a task: it
+serves the items that were queued rather than pushed, and it is the one that raises when a
+function fails in a producer's task, so :class:`StageFailed` names the inline stage, not the
+producer. The lifecycle above is unchanged.
 """
 
 from __future__ import annotations
