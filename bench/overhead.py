@@ -33,8 +33,9 @@ then as the last line::
 
     overhead: streamkit_pps=<n> pipecat_pps=<n> ratio=<x> added_latency_p50_us=<n>
 
-(5 stages; streamkit numbers from ``fused``: what ``chain`` gives by default, since inline is
-opt-in; the ``inline`` row is in the table.) The packets/s in that line are per CPU
+(5 stages; streamkit numbers from ``inline``, ``chain(..., inline=True)``: the configuration
+streamkit offers for synchronous pass-through stages — the default ``fused`` and one task per
+stage are in the table beside it.) The packets/s in that line are per CPU
 second of the process (``time.process_time``) from the first put to the last arrival: the
 same as wall-clock packets/s on an idle core (asyncio runs on one thread), but not skewed
 by other processes on a shared machine, where the two frameworks' runs would otherwise see
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if why:
         print(f"pipecat: {why}")
-    sk = ours[("fused", 5)]
+    sk = ours[("inline", 5)]
     pc = theirs.get(5)
     pc_pps = f"{pc['cpu_pps']:.0f}" if pc else "nan"
     ratio = f"{sk['cpu_pps'] / pc['cpu_pps']:.1f}" if pc else "nan"
