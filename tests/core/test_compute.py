@@ -11,22 +11,28 @@ from streamkit.clock import LoopClock
 from streamkit.compute import ModelSlot
 
 
+class BlockingWork:
+    """A model call that blocks its thread until ``release``; counts calls running at once."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.running = 0
+        self.peak = 0
+        self._guard = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._guard:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        self.release.wait(5)
+        with self._guard:
+            self.running -= 1
+        return 1
+
+
 async def test_cancelled_caller_keeps_the_slot_until_its_thread_finishes() -> None:
     slot = ModelSlot("m", LoopClock(), "thread")
-    release = threading.Event()
-    running = 0
-    peak = 0
-    guard = threading.Lock()
-
-    def work() -> int:
-        nonlocal running, peak
-        with guard:
-            running += 1
-            peak = max(peak, running)
-        release.wait(5)
-        with guard:
-            running -= 1
-        return 1
+    work = BlockingWork()
 
     async with asyncio.TaskGroup() as group:
         first = group.create_task(slot.call(work))
@@ -36,10 +42,10 @@ async def test_cancelled_caller_keeps_the_slot_until_its_thread_finishes() -> No
         first.cancel()
         await LoopClock().sleep(20_000_000)
         assert not second.done()  # still waiting: the cancelled call's thread holds the slot
-        release.set()
+        work.release.set()
     assert first.cancelled()
     assert second.result() == 1
-    assert peak == 1
+    assert work.peak == 1
 
 
 @pytest.mark.looptime
@@ -54,20 +60,7 @@ async def test_virtual_mode_charges_the_given_cost() -> None:
 
 async def test_concurrency_two_runs_two_calls_at_once_and_no_more() -> None:
     slot = ModelSlot("m", LoopClock(), "thread", concurrency=2)
-    release = threading.Event()
-    running = 0
-    peak = 0
-    guard = threading.Lock()
-
-    def work() -> int:
-        nonlocal running, peak
-        with guard:
-            running += 1
-            peak = max(peak, running)
-        release.wait(5)
-        with guard:
-            running -= 1
-        return 1
+    work = BlockingWork()
 
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(slot.call(work)) for _ in range(3)]
@@ -76,10 +69,10 @@ async def test_concurrency_two_runs_two_calls_at_once_and_no_more() -> None:
         tasks[0].cancel()  # its thread keeps its place until it finishes
         await LoopClock().sleep(20_000_000)
         assert (slot.running, slot.waiting) == (2, 1)
-        release.set()
+        work.release.set()
     assert tasks[0].cancelled()
     assert [t.result() for t in tasks[1:]] == [1, 1]
-    assert peak == 2
+    assert work.peak == 2
     assert (slot.running, slot.waiting) == (0, 0)
 
 
