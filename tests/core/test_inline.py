@@ -14,6 +14,7 @@ from streamkit.operators import Collector, IterSource
 from streamkit.packet import Control, Flush, Gap, Packet
 from streamkit.pipeline import Pipeline, StageFailed
 from streamkit.stage import StageContext, chain, function_stage
+from tests.core.helpers import SlowSink, packets
 
 pytestmark = pytest.mark.looptime
 
@@ -28,20 +29,8 @@ async def no_leaks() -> AsyncIterator[None]:
     assert not leaked, f"tasks outlived the pipeline: {leaked}"
 
 
-def packets(n: int, stream: str = "a") -> list[Packet[int]]:
-    return [Packet(stream, i, i * 20 * NS_PER_MS, 20 * NS_PER_MS, i) for i in range(n)]
 
 
-class SlowSink(Collector):
-    def __init__(self, name: str, ms: int) -> None:
-        super().__init__(name)
-        self.ms = ms
-
-    async def run(self, ctx: StageContext) -> None:
-        async for item in ctx.input():
-            await ctx.clock.sleep(self.ms * NS_PER_MS)
-            self.items.append(item)
-        self.ended.set()
 
 
 class Recorder:
@@ -77,7 +66,7 @@ async def test_inline_chain_and_sink_run_in_the_producers_task(no_leaks: None) -
     rec = Recorder()
     pipe = Pipeline(LoopClock())
     a, b = pipe.edge("a", 2), pipe.edge("b", 2)
-    src = Putter("src", list(packets(50)), rec)
+    src = Putter("src", list(packets("a", 50)), rec)
     pipe.add(src, outputs={"out": a})
     fused = chain(
         "c",
@@ -99,7 +88,7 @@ async def test_inline_chain_and_sink_run_in_the_producers_task(no_leaks: None) -
 
 async def test_order_and_control_events_kept_mixed_with_queued_items(no_leaks: None) -> None:
     items: list[Packet[Any] | Control] = []
-    for i, packet in enumerate(packets(40)):
+    for i, packet in enumerate(packets("a", 40)):
         items.append(packet)
         if i % 7 == 3:
             items.append(Gap("a", packet.end, packet.end + NS_PER_MS, "test"))
@@ -150,7 +139,7 @@ async def test_backpressure_reaches_the_producer_and_edges_stay_bounded(no_leaks
 
         async def run(self, ctx: StageContext) -> None:
             out = ctx.output()
-            for packet in packets(20):
+            for packet in packets("a", 20):
                 await out.put(packet)
                 self.put_done.append(ctx.clock.now())
 
@@ -181,7 +170,7 @@ async def test_two_producers_one_inline_stage_keep_per_producer_order(no_leaks: 
             out = ctx.output()
 
             async def produce(stream: str) -> None:
-                for packet in packets(30, stream):
+                for packet in packets(stream, 30):
                     await out.put(packet)
 
             async with asyncio.TaskGroup() as group:
@@ -215,13 +204,13 @@ async def test_failure_in_an_inline_chain_names_the_chain(where: str, no_leaks: 
             return None
 
         async def run(self, ctx: StageContext) -> None:
-            for packet in packets(8):
+            for packet in packets("a", 8):
                 assert ctx.output().put_nowait(packet)
             await ctx.clock.sleep(10**12)
 
     pipe = Pipeline(LoopClock())
     a, b = pipe.edge("a", 8), pipe.edge("b", 1)
-    source = IterSource("src", packets(100)) if where == "inline" else NoWait()
+    source = IterSource("src", packets("a", 100)) if where == "inline" else NoWait()
     pipe.add(source, outputs={"out": a})
     pipe.add(chain("c", function_stage("bad", bad), inline=True), {"in": a}, {"out": b})
     sink = Collector() if where == "inline" else SlowSink("sink", 5)
@@ -241,7 +230,7 @@ async def test_failure_in_an_inline_chain_names_the_chain(where: str, no_leaks: 
 async def test_inline_needs_a_block_edge(no_leaks: None) -> None:
     pipe = Pipeline(LoopClock())
     a = pipe.edge("a", 2, Policy.LATEST)
-    pipe.add(IterSource("src", packets(3)), outputs={"out": a})
+    pipe.add(IterSource("src", packets("a", 3)), outputs={"out": a})
     pipe.add(function_stage("f", lambda p: p, inline=True), {"in": a})
     with pytest.raises(StageFailed) as info:
         await pipe.run()
@@ -286,7 +275,7 @@ async def test_abort_and_drain_with_inline_stages_leak_nothing(no_leaks: None) -
 async def test_inline_stage_metrics_and_lineage() -> None:
     pipe = Pipeline(LoopClock())
     a, b = pipe.edge("a"), pipe.edge("b")
-    items = [p.with_lineage(f"u{p.seq}") for p in packets(16)]
+    items = [p.with_lineage(f"u{p.seq}") for p in packets("a", 16)]
     pipe.add(IterSource("src", items), outputs={"out": a})
     pipe.add(
         chain("c", function_stage("f", lambda p: p), time_every=4, inline=True),

@@ -6,30 +6,18 @@ import asyncio
 
 import pytest
 
-from streamkit.clock import NS_PER_MS, LoopClock
+from streamkit.clock import LoopClock
 from streamkit.edge import Policy
 from streamkit.operators import Collector, IterSource, Merge, Tee
 from streamkit.packet import Flush, Gap, Packet
 from streamkit.pipeline import Pipeline
-from streamkit.stage import StageContext
+from tests.core.helpers import SlowSink, packets
 
 pytestmark = pytest.mark.looptime
 
 
-def packets(stream: str, n: int, step_ms: int = 20) -> list[Packet[int]]:
-    return [Packet(stream, i, i * step_ms * NS_PER_MS, step_ms * NS_PER_MS, i) for i in range(n)]
 
 
-class SlowSink(Collector):
-    def __init__(self, name: str, ms: int) -> None:
-        super().__init__(name)
-        self.ms = ms
-
-    async def run(self, ctx: StageContext) -> None:
-        async for item in ctx.input():
-            await ctx.clock.sleep(self.ms * NS_PER_MS)
-            self.items.append(item)
-        self.ended.set()
 
 
 async def test_tee_latest_output_never_holds_back_the_block_output() -> None:
