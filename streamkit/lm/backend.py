@@ -23,7 +23,7 @@ prefix, only the tail remains. Backends without a prompt cache make it a no-op.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -38,6 +38,7 @@ __all__ = [
     "TokenCounter",
     "Usage",
     "approx_token_count",
+    "common_prefix",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -134,6 +135,16 @@ class LMBackend(Protocol):
     def complete(self, request: LMRequest) -> Completion:
         """Start generating; see the module docstring."""
         ...
+
+
+def common_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
+    """How many leading ``tokens`` equal ``cached`` (the KV-cache reuse of a new prompt)."""
+    n = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
 
 
 def approx_token_count(text: str) -> int:

@@ -35,6 +35,7 @@ from streamkit.lm.backend import (
     Message,
     StopFilter,
     Usage,
+    common_prefix,
 )
 from streamkit.metrics import MetricsRegistry
 
@@ -180,13 +181,7 @@ class LlamaCppBackend:
     def cached_prefix(self, tokens: list[int]) -> int:
         """How many leading ``tokens`` are already in the KV cache."""
         llm = self._llm
-        cached = llm.input_ids[: llm.n_tokens]
-        n = 0
-        for a, b in zip(cached, tokens, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
+        return common_prefix(llm.input_ids[: llm.n_tokens], tokens)
 
     # -- model calls (run on the slot) ---------------------------------------------------
 

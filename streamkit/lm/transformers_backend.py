@@ -27,6 +27,7 @@ from streamkit.lm.backend import (
     Message,
     StopFilter,
     Usage,
+    common_prefix,
 )
 from streamkit.lm.llamacpp import bundled_model_path
 from streamkit.metrics import MetricsRegistry
@@ -100,11 +101,7 @@ class TransformersBackend:
     def _evaluate(self, tokens: list[int]) -> Any:
         """Bring the KV cache to ``tokens``, reusing the common prefix; last logits."""
         torch = self._torch
-        reused = 0
-        for a, b in zip(self._cached, tokens, strict=False):
-            if a != b:
-                break
-            reused += 1
+        reused = common_prefix(self._cached, tokens)
         keep = min(reused, len(tokens) - 1)
         if self._cache is None or keep == 0:
             self._cache, keep = self._cache_type(), 0
