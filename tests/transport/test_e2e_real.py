@@ -29,6 +29,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
+# Debian's Chromium, headless, with its fake media devices; no background network traffic.
+CHROMIUM_FAKE_MEDIA = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+]
+
 
 def _words(text: str) -> list[str]:
     return re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()
@@ -98,15 +111,7 @@ async def test_browser_client_shows_the_real_transcript(server: Server, data_dir
     playwright_api = pytest.importorskip("playwright.async_api")
     wav = data_dir / "speech/utterances/jfk/jfk.wav"
     args = [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
+        *CHROMIUM_FAKE_MEDIA,
         f"--use-file-for-fake-audio-capture={wav}",
         "--autoplay-policy=no-user-gesture-required",
     ]
@@ -162,15 +167,7 @@ async def test_browser_camera_frames_reach_the_vision_encoder(
     )
     assert await convert.wait() == 0
     args = [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
+        *CHROMIUM_FAKE_MEDIA,
         f"--use-file-for-fake-audio-capture={data_dir / 'speech/utterances/jfk/jfk.wav'}",
         f"--use-file-for-fake-video-capture={clip}",
     ]
