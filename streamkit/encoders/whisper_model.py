@@ -89,10 +89,17 @@ class WhisperConfig:
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    """How one window is decoded (see module docstring for the guards)."""
+    """How one window is decoded (see module docstring for the guards).
+
+    ``temperatures``: the first entry (0.0) is greedy/beam decoding; a later entry is a retry
+    when the guards reject the result. The retry is a deterministic 5-wide beam without
+    repeated 3-grams unless ``sampled_fallback`` asks for Whisper's classic sampling at that
+    temperature (not reproducible run to run: CTranslate2's sampler cannot be re-seeded).
+    """
 
     beam_size: int = 1
     temperatures: tuple[float, ...] = (0.0, 0.5)
+    sampled_fallback: bool = False
     pad_s: float = 3.0
     min_encode_s: float = 6.0
     no_speech_threshold: float = 0.6
@@ -319,8 +326,14 @@ class WhisperModelShared:
         best: DecodeResult | None = None
         for temperature in opts.temperatures:
             kwargs: dict[str, Any]
-            if temperature > 0:
+            if temperature > 0 and opts.sampled_fallback:
                 kwargs = {"beam_size": 1, "sampling_topk": 0, "sampling_temperature": temperature}
+            elif temperature > 0:
+                # Deterministic fallback: CTranslate2's sampler draws from a per-thread random
+                # generator that no seed can reset, so a sampled retry made replays of the same
+                # session differ. A wider beam that may not repeat 3-grams retries the window
+                # the same way every run.
+                kwargs = {"beam_size": 5, "no_repeat_ngram_size": 3}
             else:
                 kwargs = {"beam_size": opts.beam_size}
             result = self.model.model.generate(
