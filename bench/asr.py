@@ -31,12 +31,15 @@ import time
 from pathlib import Path
 from statistics import median
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import pctl, print_table
 from streamkit.clock import NS_PER_S
 from streamkit.encoders.asr_core import AsrConfig
 from streamkit.encoders.asr_run import stream_array
+from streamkit.encoders.hypothesis import CommitPolicy
 from streamkit.encoders.vad import VadConfig
 from streamkit.encoders.whisper_model import (
     DecodeOptions,
@@ -70,14 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--charge", choices=["cpu", "wall"], default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="CTranslate2 CPU threads")
     parser.add_argument("--tick", type=float, default=AsrConfig.tick_s)
-    parser.add_argument("--margin", type=float, default=AsrConfig.commit_margin_s)
-    parser.add_argument("--min-prob", type=float, default=AsrConfig.commit_min_probability)
+    policy = CommitPolicy()
+    parser.add_argument("--margin", type=float, default=policy.margin_s)
+    parser.add_argument("--min-prob", type=float, default=policy.min_probability)
+    parser.add_argument("--uncertain-agreement", type=int, default=policy.uncertain_agreement)
+    parser.add_argument("--confident-prob", type=float, default=policy.confident_probability)
+    parser.add_argument("--pause-agreement", type=int, default=policy.pause_agreement)
+    parser.add_argument("--confident-margin", type=float, default=policy.confident_margin_s)
+    parser.add_argument("--left-context", type=float, default=AsrConfig.left_context_s)
+    parser.add_argument("--max-window", type=float, default=AsrConfig.max_window_s)
     parser.add_argument("--beam", type=int, default=DecodeOptions.beam_size)
     parser.add_argument("--final-beam", type=int, default=AsrConfig.final_beam_size)
+    parser.add_argument("--pause-beam", type=int, default=AsrConfig.pause_beam_size)
     parser.add_argument("--min-encode", type=float, default=DecodeOptions.min_encode_s)
     parser.add_argument("--context-chars", type=int, default=AsrConfig.context_chars)
     parser.add_argument("--pause", type=float, default=VadConfig.pause_s)
     parser.add_argument("--hangover", type=float, default=VadConfig.hangover_s)
+    parser.add_argument(
+        "--lead-silence", type=float, default=0.0, help="seconds of silence put before each file"
+    )
     parser.add_argument("--no-offline", action="store_true")
     parser.add_argument("--offline-cache", type=Path, help="JSON file caching offline texts")
     args = parser.parse_args(argv)
@@ -87,9 +101,18 @@ def main(argv: list[str] | None = None) -> int:
         compute="virtual",
         charge_cpu=args.charge == "cpu",
         tick_s=args.tick,
-        commit_margin_s=args.margin,
-        commit_min_probability=args.min_prob,
+        commit=CommitPolicy(
+            margin_s=args.margin,
+            min_probability=args.min_prob,
+            uncertain_agreement=args.uncertain_agreement,
+            confident_probability=args.confident_prob,
+            confident_margin_s=args.confident_margin,
+            pause_agreement=args.pause_agreement,
+        ),
+        left_context_s=args.left_context,
+        max_window_s=args.max_window,
         final_beam_size=args.final_beam,
+        pause_beam_size=args.pause_beam,
         context_chars=args.context_chars,
         decode=DecodeOptions(min_encode_s=args.min_encode, beam_size=args.beam),
         vad=VadConfig(pause_s=args.pause, hangover_s=args.hangover),
@@ -109,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skip {rel}: missing", file=sys.stderr)
             continue
         audio = load_audio(path)
+        if args.lead_silence > 0:  # shifts every window: how much of a result is luck
+            lead = np.zeros(round(args.lead_silence * 16_000), dtype=np.float32)
+            audio = np.concatenate([lead, audio])
         seconds = len(audio) / 16_000
         cpu0 = time.process_time()
         run = run_virtual(stream_array(audio, model, config))
@@ -191,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_table(
         f"streaming ASR (tiny.en int8, {args.threads} thread(s), charge={args.charge}, "
-        f"tick={args.tick}s, margin={args.margin}s, min prob={args.min_prob}, "
-        f"beam={args.beam}/{args.final_beam}, "
+        f"tick={args.tick}s, margin={args.margin}s, min prob={args.min_prob} "
+        f"(needs {args.uncertain_agreement}), confident={args.confident_prob} "
+        f"(margin {args.confident_margin}s), "
+        f"beam={args.beam}/{args.pause_beam}/{args.final_beam}, "
         f"min encode={args.min_encode}s, pause={args.pause}s, hangover={args.hangover}s)",
         headers,
         rows,

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from streamkit.clock import Nanos
 from streamkit.compute import ComputeMode
+from streamkit.encoders.hypothesis import CommitPolicy
 from streamkit.encoders.vad import VadConfig
 from streamkit.encoders.whisper_model import DecodeOptions, WhisperConfig
 from streamkit.events import SpeechStarted, SpeechStopped, TranscriptFinal, TranscriptPartial
@@ -33,26 +34,28 @@ class AsrConfig:
     virtual cost per decode (bit-identical replays; None = measured wall time of the call;
     ``charge_cpu``: its process CPU time instead — an uncontended machine). ``max_gap_s``: a hole
     in the input up to this long is filled with silence, a longer one ends the utterance.
-    ``commit_margin_s``: LocalAgreement commits only words ending this long before the end of
-    the decoded audio, and only words of probability ≥ ``commit_min_probability`` (the others
-    wait for a pause or the end of speech). ``left_context_s``: already committed audio kept
-    before a new window. ``busy_tick_s``: the partial-decode interval while the shared model
-    is saturated (every worker busy, so a new call would queue): a session then waits for the
-    model instead of queueing a partial, unless this much audio is undecoded — fewer, wider
-    partials under load; pause and final decodes are never deferred (None: always ``tick_s``).
+    ``commit``: when the words of a partial or pause decode are committed (LocalAgreement
+    with probability-dependent agreement, see :class:`CommitPolicy`); ``final_beam_size``,
+    ``pause_beam_size``: beam widths of final and pause decodes (partials use
+    ``decode.beam_size``).
+    ``left_context_s``: already committed audio kept before a new window. ``busy_tick_s``: the
+    partial-decode interval while the shared model is saturated (every worker busy, so a new
+    call would queue): a session then waits for the model instead of queueing a partial,
+    unless this much audio is undecoded — fewer, wider partials under load; pause and final
+    decodes are never deferred (None: always ``tick_s``).
     """
 
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     decode: DecodeOptions = field(default_factory=DecodeOptions)
-    final_beam_size: int = 1
+    final_beam_size: int = 5
+    pause_beam_size: int = 5
     compute: ComputeMode = "thread"
     charge_ns: Nanos | None = None
     charge_cpu: bool = False
     tick_s: float = 0.65
     busy_tick_s: float | None = 1.0
-    commit_margin_s: float = 0.0
-    commit_min_probability: float = 0.0
+    commit: CommitPolicy = field(default_factory=CommitPolicy)
     preroll_s: float = 0.3
     left_context_s: float = 2.0
     max_window_s: float = 6.0

@@ -10,10 +10,13 @@ Policy (what it decodes, when):
 - Silero VAD gates everything: no speech, no decode (so no words on non-speech).
 - ``SpeechStarted`` is emitted on the first voiced window (barge-in needs it early).
 - While speech goes on, a *partial* decode of the utterance window runs whenever ``tick_s``
-  of new audio arrived; LocalAgreement-2 commits the words two successive hypotheses agree
-  on (``TranscriptFinal(is_last=False)``) and the rest is a ``TranscriptPartial``.
-- A short *pause* (``vad.pause_s`` of silence) triggers a decode that commits every word up
-  to the pause at once: words followed by silence are stable.
+  of new audio arrived; LocalAgreement commits the words successive hypotheses agree on
+  (``TranscriptFinal(is_last=False)``) and the rest is a ``TranscriptPartial``. How many
+  must agree depends on the word (:class:`~streamkit.encoders.hypothesis.CommitPolicy`:
+  2 by default, 3 for uncertain words, 1 for very confident words well inside the window).
+- A short *pause* (``vad.pause_s`` of silence) triggers a (beam 5) decode that commits the
+  words up to the pause that the previous pass said too; the others wait for the next pass
+  or the end of speech (the last words before a pause were heard with no right context).
 - The end of speech (``vad.hangover_s`` of silence), :meth:`AsrCore.commit` or the end of
   the stream finalises the utterance at once: a *final* decode when audio is undecoded,
   then ``TranscriptFinal(is_last=True)``.
@@ -299,8 +302,9 @@ class AsrCore:
         prompt = join_words([w for w in self._said if w.end <= start_ns])
         prompt = prompt[-self.config.context_chars :]
         options = self.config.decode
-        if kind != "partial" and self.config.final_beam_size != options.beam_size:
-            options = replace(options, beam_size=self.config.final_beam_size)
+        beam = {"pause": self.config.pause_beam_size, "final": self.config.final_beam_size}
+        if beam.get(kind, options.beam_size) != options.beam_size:
+            options = replace(options, beam_size=beam[kind])
         job = DecodeJob(
             uid=utt.uid,
             kind=kind,
@@ -330,8 +334,7 @@ class AsrCore:
         words = self._to_words(job, result)
         out: list[AsrOutput] = []
         if job.kind == "partial":
-            horizon = job.end - round(self.config.commit_margin_s * NS_PER_S)
-            done = utt.hyp.update(words, horizon, self.config.commit_min_probability)
+            done = utt.hyp.update(words, job.end, self.config.commit)
             if len(utt.buf) > 2 * self.config.max_window_s * RATE:
                 done += utt.hyp.commit_tail()  # no agreement for too long: take this pass
             out += self._final(utt, done, job.end, last=False)
@@ -342,7 +345,7 @@ class AsrCore:
             out.append(AsrOutput("transcript", job.end, partial, utt.uid))
             self._trim(utt)
         elif job.kind == "pause":
-            done = utt.hyp.commit_all(words)
+            done = utt.hyp.update(words, job.end, self.config.commit, settled=True)
             out += self._final(utt, done, job.end, last=False)
             utt.settled = utt.last_voiced <= job.end_sample
             self._trim(utt)

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from streamkit.clock import NS_PER_MS, Nanos
+from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.encoders.whisper_model import DecodedWord
 from streamkit.events import Word
 
-__all__ = ["HypothesisBuffer", "drop_loops", "join_words", "norm_word"]
+__all__ = ["CommitPolicy", "HypothesisBuffer", "drop_loops", "join_words", "norm_word"]
 
 _STRIP = re.compile(r"[^\w']+")
 
@@ -37,6 +38,49 @@ def norm_word(text: str) -> str:
 def join_words(words: Sequence[Word]) -> str:
     """Text of ``words`` joined by single spaces."""
     return " ".join(w.text for w in words)
+
+
+@dataclass(frozen=True)
+class CommitPolicy:
+    """How many successive hypotheses must agree on a word before it is committed.
+
+    Probabilities are Whisper's word probabilities (0–1); margins are seconds before the
+    end of the decoded audio. A word needs LocalAgreement-2 (the previous hypothesis said it
+    too, and everything before it), except:
+
+    - *uncertain* (probability < ``min_probability``): ``uncertain_agreement`` hypotheses
+      (3: one more pass with more audio after it; None: it waits for the end of speech) —
+      tiny.en flips such words as audio arrives ("Unless" → "I'd less" → "Unless");
+    - *confident* (≥ ``confident_probability``, ending ``confident_margin_s`` or more before
+      the end): one hypothesis (None: never) — keeps the median commit latency low;
+    - at a *pause* (the audio after the hypothesis is silence): ``pause_agreement``
+      hypotheses — the last words before a pause were heard with no right context
+      ("desire and crease." at a comma; the next pass, with speech after it, says
+      "increase"), so 2 waits for one pass that has it; 1 commits them at once.
+
+    No word ending within ``margin_s`` of the end is committed by agreement (not at a pause).
+    """
+
+    margin_s: float = 0.0
+    min_probability: float = 0.5
+    uncertain_agreement: int | None = 3
+    confident_probability: float | None = 0.95
+    confident_margin_s: float = 0.3
+    pause_agreement: int = 2
+
+    def agreement_needed(self, word: Word, confident_horizon: Nanos, settled: bool) -> int:
+        """Hypotheses that must agree on ``word`` (a large number: never by agreement)."""
+        never = 1_000
+        if word.probability < self.min_probability:
+            return self.uncertain_agreement or never
+        if settled:
+            return self.pause_agreement
+        confident = self.confident_probability
+        if confident is not None and word.probability >= confident and (
+            word.end <= confident_horizon
+        ):
+            return 1
+        return 2
 
 
 class HypothesisBuffer:
@@ -60,6 +104,7 @@ class HypothesisBuffer:
         self.committed: list[Word] = []
         self.committed_end: Nanos | None = max((w.end for w in self.prior), default=None)
         self.tail: list[Word] = []
+        self.older_tail: list[Word] = []  # the hypothesis before ``tail`` (uncommitted part)
 
     def set_prior(self, prior: Sequence[Word]) -> None:
         """Replace the context words (the previous utterance finished after this one began)."""
@@ -98,26 +143,38 @@ class HypothesisBuffer:
         return done
 
     def update(
-        self, words: Sequence[Word], horizon: Nanos | None = None, min_probability: float = 0.0
+        self,
+        words: Sequence[Word],
+        decoded_end: Nanos,
+        policy: CommitPolicy | None = None,
+        settled: bool = False,
     ) -> list[Word]:
-        """Insert a new hypothesis; return the newly committed words (agreed prefix).
+        """Insert a new hypothesis of audio decoded up to ``decoded_end``; return the newly
+        committed words (the prefix that ``policy`` accepts, see :class:`CommitPolicy`).
 
-        ``horizon``: only words ending by then may be committed (words near the end of the
-        decoded audio are the least reliable). ``min_probability``: agreement stops at a word
-        the new hypothesis is less sure of (it waits for a pause or the end of speech).
+        ``settled``: the audio after the hypothesis is silence (a pause), so a *sure* word
+        needs no agreement; only the uncertain ones still wait for theirs.
         """
+        policy = policy or CommitPolicy()
+        horizon = decoded_end - round(policy.margin_s * NS_PER_S)
+        confident_horizon = decoded_end - round(policy.confident_margin_s * NS_PER_S)
         fresh = self._clean(words)
-        previous = self._clean(self.tail)
+        previous_words = self._clean(self.tail)
+        previous = [norm_word(w.text) for w in previous_words]
+        older = [norm_word(w.text) for w in self._clean(self.older_tail)]
         agreed = 0
-        for old, new in zip(previous, fresh, strict=False):
-            if norm_word(old.text) != norm_word(new.text):
+        for index, new in enumerate(fresh):
+            if new.end > horizon and not settled:
                 break
-            if horizon is not None and new.end > horizon:
-                break
-            if new.probability < min_probability:
+            key = norm_word(new.text)
+            agrees_previous = index < len(previous) and previous[index] == key
+            agrees_older = agrees_previous and index < len(older) and older[index] == key
+            votes = 1 + int(agrees_previous) + int(agrees_older)
+            if votes < policy.agreement_needed(new, confident_horizon, settled):
                 break
             agreed += 1
         done = self._commit(fresh[:agreed])
+        self.older_tail = previous_words[agreed:]
         self.tail = fresh[agreed:]
         return done
 
@@ -125,12 +182,14 @@ class HypothesisBuffer:
         """Commit a whole hypothesis (at a pause or the end of speech); return what is new."""
         done = self._commit(self._clean(words))
         self.tail = []
+        self.older_tail = []
         return done
 
     def commit_tail(self) -> list[Word]:
         """Commit the current tail as is (forced finalisation without a new decode)."""
         done = self._commit(self.tail)
         self.tail = []
+        self.older_tail = []
         return done
 
     @property

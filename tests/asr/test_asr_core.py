@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 from streamkit.clock import NS_PER_MS, NS_PER_S
 from streamkit.encoders.asr_core import AsrConfig, AsrCore, AsrOutput, DecodeJob
+from streamkit.encoders.hypothesis import CommitPolicy
 from streamkit.encoders.vad import WINDOW, VadConfig
 from streamkit.encoders.whisper_model import DecodedWord, DecodeResult
 from streamkit.events import (
@@ -116,11 +117,28 @@ def test_events_words_and_order() -> None:
     assert {o.uid for o in out} == {"t-1"}
 
 
-def test_pause_commits_everything_before_it() -> None:
-    core = make_core(partials=False)  # no partial decodes: only the pause can commit
+def test_pause_commits_everything_before_it_once_confirmed() -> None:
+    # no partial decodes: only the pause can commit; with pause_agreement=1 it needs no
+    # earlier hypothesis, with the default (2) it waits for one more pass to confirm
+    core = make_core(partials=False, commit=CommitPolicy(pause_agreement=1))
     out = run(core, signal(2.62))  # up to just after the 0.25 s pause following "meters"
     assert " ".join(f.text for f in finals(out)) == "go forward ten meters"
     assert not any(f.is_last for f in finals(out))
+
+    core = make_core(partials=False)
+    out = run(core, signal(2.62))
+    assert finals(out) == []
+    out += run(core, np.zeros(int(0.7 * RATE), np.float32))  # speech ends: final decode
+    assert " ".join(f.text for f in finals(out) if f.text) == "go forward ten meters"
+
+
+def test_pause_commits_what_the_last_partial_said() -> None:
+    core = make_core()  # partials every 0.65 s of audio, then the pause decode
+    out = run(core, signal(2.62))
+    # the last partial ended before "meters" did: only the pause decode heard it, so it waits
+    assert " ".join(f.text for f in finals(out)) == "go forward ten"
+    out += run(core, signal(4.0)[int(2.62 * RATE) :]) + core.finish() + drain(core)
+    assert " ".join(f.text for f in finals(out) if f.text) == "go forward ten meters now"
 
 
 def test_end_of_speech_finalises_at_once() -> None:

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from streamkit.clock import NS_PER_MS
-from streamkit.encoders.hypothesis import HypothesisBuffer, join_words, norm_word
+from streamkit.encoders.hypothesis import CommitPolicy, HypothesisBuffer, join_words, norm_word
 from streamkit.events import Word
 
+LA2 = CommitPolicy(min_probability=0.0, confident_probability=None)
 
-def words(spec: str, start_ms: int = 0, step_ms: int = 300) -> list[Word]:
+
+def words(
+    spec: str, start_ms: int = 0, step_ms: int = 300, probability: float = 0.9
+) -> list[Word]:
     out = []
     for i, text in enumerate(spec.split()):
         begin = (start_ms + i * step_ms) * NS_PER_MS
-        out.append(Word(text, begin, begin + (step_ms - 20) * NS_PER_MS, 0.9))
+        out.append(Word(text, begin, begin + (step_ms - 20) * NS_PER_MS, probability))
     return out
+
+
+def feed(
+    hyp: HypothesisBuffer,
+    ws: list[Word],
+    policy: CommitPolicy = LA2,
+    settled: bool = False,
+    after_ms: int = 300,
+) -> list[Word]:
+    """One hypothesis of audio decoded up to ``after_ms`` past its last word."""
+    end = max((w.end for w in ws), default=0) + after_ms * NS_PER_MS
+    return hyp.update(ws, end, policy, settled)
 
 
 def test_norm_word_ignores_case_and_punctuation() -> None:
@@ -23,32 +39,32 @@ def test_norm_word_ignores_case_and_punctuation() -> None:
 
 def test_first_hypothesis_commits_nothing() -> None:
     hyp = HypothesisBuffer()
-    assert hyp.update(words("and so my")) == []
+    assert feed(hyp, words("and so my")) == []
     assert join_words(hyp.tail) == "and so my"
 
 
 def test_agreed_prefix_is_committed_once() -> None:
     hyp = HypothesisBuffer()
-    hyp.update(words("and so am"))
-    done = hyp.update(words("And so, my fellow"))
+    feed(hyp, words("and so am"))
+    done = feed(hyp, words("And so, my fellow"))
     assert join_words(done) == "And so,"
     assert join_words(hyp.tail) == "my fellow"
     # the same words heard again are not committed twice
-    done = hyp.update(words("and so my fellow Americans"))
+    done = feed(hyp, words("and so my fellow Americans"))
     assert join_words(done) == "my fellow"
     assert hyp.committed_text == "And so, my fellow"
 
 
 def test_disagreement_commits_nothing() -> None:
     hyp = HypothesisBuffer()
-    hyp.update(words("ask not"))
-    assert hyp.update(words("last knot")) == []
+    feed(hyp, words("ask not"))
+    assert feed(hyp, words("last knot")) == []
 
 
 def test_commit_all_skips_reheard_words_by_text() -> None:
     hyp = HypothesisBuffer()
-    hyp.update(words("ask not what"))
-    hyp.update(words("ask not what your"))
+    feed(hyp, words("ask not what"))
+    feed(hyp, words("ask not what your"))
     assert hyp.committed_text == "ask not what"
     # re-decoded window with shifted times: the committed tail is found by text
     shifted = words("ask not what your country", start_ms=120)
@@ -80,6 +96,53 @@ def test_set_prior_updates_committed_end() -> None:
 
 def test_commit_tail_commits_last_hypothesis() -> None:
     hyp = HypothesisBuffer()
-    hyp.update(words("go forward"))
+    feed(hyp, words("go forward"))
     assert join_words(hyp.commit_tail()) == "go forward"
     assert hyp.commit_tail() == []
+
+
+def test_uncertain_word_needs_a_third_hypothesis() -> None:
+    policy = CommitPolicy(min_probability=0.5, uncertain_agreement=3)
+    hyp = HypothesisBuffer()
+    unsure = words("unless to be", probability=0.3)
+    feed(hyp, unsure, policy)
+    assert feed(hyp, unsure, policy) == []  # two agree, but the first word is uncertain
+    assert join_words(feed(hyp, unsure, policy)) == "unless to be"
+    never = CommitPolicy(min_probability=0.5, uncertain_agreement=None)
+    hyp = HypothesisBuffer()
+    for _ in range(4):
+        assert feed(hyp, unsure, never) == []
+    assert join_words(hyp.commit_all(unsure)) == "unless to be"
+
+
+def test_confident_word_well_inside_commits_on_one_hypothesis() -> None:
+    policy = CommitPolicy(confident_probability=0.95, confident_margin_s=0.3)
+    hyp = HypothesisBuffer()
+    sure = words("go forward", probability=0.99)  # ends at 580 ms
+    assert join_words(feed(hyp, sure, policy, after_ms=400)) == "go forward"
+    hyp = HypothesisBuffer()
+    # decoded 200 ms past "forward": it is too close to the end to stand alone
+    assert join_words(feed(hyp, sure, policy, after_ms=200)) == "go"
+    # a less confident pass that agrees commits it the usual way (LocalAgreement-2)
+    assert join_words(feed(hyp, words("go forward", probability=0.9), policy)) == "forward"
+
+
+def test_pause_needs_a_confirming_hypothesis_unless_asked_not_to() -> None:
+    hyp = HypothesisBuffer()
+    ws = words("desire and crease")
+    assert feed(hyp, ws, LA2, settled=True) == []
+    assert join_words(hyp.tail) == "desire and crease"
+    # the next pass (speech went on) hears it differently: only the agreed prefix commits
+    assert join_words(feed(hyp, words("desire increase that"), LA2)) == "desire"
+    once = CommitPolicy(min_probability=0.0, pause_agreement=1)
+    hyp = HypothesisBuffer()
+    assert join_words(feed(hyp, ws, once, settled=True)) == "desire and crease"
+
+
+def test_margin_holds_words_near_the_end_except_at_a_pause() -> None:
+    policy = CommitPolicy(min_probability=0.0, confident_probability=None, margin_s=0.5)
+    hyp = HypothesisBuffer()
+    feed(hyp, words("one two three"), policy)
+    # decoded 300 ms past "three": it is within the margin, "one two" are not
+    assert join_words(feed(hyp, words("one two three"), policy)) == "one two"
+    assert join_words(feed(hyp, words("one two three"), policy, settled=True)) == "three"
