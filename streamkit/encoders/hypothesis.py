@@ -1,10 +1,11 @@
 """LocalAgreement: commit the words that successive hypotheses agree on (pure, sans-I/O).
 
 Whisper re-transcribes a growing window of audio; each pass gives a *hypothesis* (words with
-shared-clock times). A word is committed once two successive hypotheses agree on it and on
-everything before it (LocalAgreement-2, as in whisper_streaming); the rest is the unstable
-tail shown as a partial. At a pause or the end of an utterance the caller commits a whole
-hypothesis at once (:meth:`HypothesisBuffer.commit_all`).
+shared-clock times). A word is committed once enough successive hypotheses agree on it and
+on everything before it (LocalAgreement, as in whisper_streaming; how many depends on the
+word, see :class:`CommitPolicy`); the rest is the unstable tail shown as a partial. At the
+end of an utterance the caller commits a whole hypothesis at once
+(:meth:`HypothesisBuffer.commit_all`).
 
 The decoded window may start before the last committed word (left context helps Whisper), so
 re-heard words are removed from each new hypothesis: by text first (the committed tail, up to
@@ -152,8 +153,8 @@ class HypothesisBuffer:
         """Insert a new hypothesis of audio decoded up to ``decoded_end``; return the newly
         committed words (the prefix that ``policy`` accepts, see :class:`CommitPolicy`).
 
-        ``settled``: the audio after the hypothesis is silence (a pause), so a *sure* word
-        needs no agreement; only the uncertain ones still wait for theirs.
+        ``settled``: the audio after the hypothesis is silence (a pause): no word is held back
+        for being near the end, and a sure word needs ``policy.pause_agreement`` passes.
         """
         policy = policy or CommitPolicy()
         horizon = decoded_end - round(policy.margin_s * NS_PER_S)
