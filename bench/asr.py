@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         f"streaming ASR (tiny.en int8, {args.threads} thread(s), charge={args.charge}, "
         f"tick={args.tick}s, margin={args.margin}s, min prob={args.min_prob} "
         f"(needs {args.uncertain_agreement}), confident={args.confident_prob} "
-        f"(margin {args.confident_margin}s), "
+        f"(margin {args.confident_margin}s), pause needs {args.pause_agreement}, "
+        f"left context={args.left_context}s, max window={args.max_window}s, "
         f"beam={args.beam}/{args.pause_beam}/{args.final_beam}, "
         f"min encode={args.min_encode}s, pause={args.pause}s, hangover={args.hangover}s)",
         headers,
