@@ -150,7 +150,7 @@ def speech_session(n: int, gap_s: float = 3.0) -> tuple[np.ndarray[Any, Any], li
 
 
 async def part2(threads: int, n: int, charge: str) -> tuple[list[list[Any]], list[float]]:
-    from pipelines.assistant import AssistantConfig, Models, build
+    from streamkit.pipelines.assistant import AssistantConfig, Models, build
     from streamkit.encoders.asr_core import AsrConfig
     from streamkit.encoders.asr_run import ArraySource, CollectSink
     from streamkit.encoders.whisper_model import WhisperModelShared

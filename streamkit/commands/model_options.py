@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipelines.assistant import AssistantConfig
+    from streamkit.pipelines.assistant import AssistantConfig
 
 __all__ = ["add_model_arguments", "assistant_config"]
 
@@ -66,7 +66,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def assistant_config(args: argparse.Namespace) -> AssistantConfig:
     """The :class:`~pipelines.assistant.AssistantConfig` the parsed options describe."""
-    from pipelines.assistant import AssistantConfig
+    from streamkit.pipelines.assistant import AssistantConfig
 
     config = AssistantConfig(
         lm=args.lm,

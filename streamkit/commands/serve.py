@@ -70,7 +70,7 @@ def build_pipelines(args: argparse.Namespace) -> tuple[dict[str, PipelineFactory
     pipelines: dict[str, PipelineFactory] = {"echo": echo_factory()}
     if args.no_models:
         return pipelines, []
-    from pipelines import assistant
+    from streamkit.pipelines import assistant
 
     config = assistant_config(args)
     models = assistant.Models.load(config)

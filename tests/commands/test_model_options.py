@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from pipelines.assistant import AssistantConfig, Models
+from streamkit.pipelines.assistant import AssistantConfig, Models
 from streamkit.commands.model_options import add_model_arguments, assistant_config
 from streamkit.encoders.whisper_model import ModelNotFound
 from streamkit.lm.backend import BackendUnavailable

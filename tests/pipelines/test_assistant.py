@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.assistant import AssistantConfig, Models, build
+from streamkit.pipelines.assistant import AssistantConfig, Models, build
 from streamkit.events import (
     Observation,
     ResponseDelta,
