@@ -126,24 +126,30 @@ class ModelSlot:
         self,
         fn: Callable[[], R],
         *,
-        charge: Nanos | None = None,
+        charge: Nanos | Literal["cpu"] | None = None,
         priority: int = 0,
     ) -> R:
         """Run ``fn()`` on this model's slot and return its result.
 
-        ``charge`` (virtual mode only) overrides the measured cost with a fixed one, for
-        bit-identical replays. ``priority``: queued callers with a lower value go first
-        (equal values: first come, first served); a running call is never preempted.
+        ``charge`` (virtual mode only) overrides the measured wall time: a fixed cost (ns),
+        for bit-identical replays, or ``"cpu"``: the call's process CPU time (what it costs
+        on an uncontended core; steadier than wall time on a shared machine).
+        ``priority``: queued callers with a lower value go first (equal values: first come,
+        first served); a running call is never preempted.
         """
         queued_at = self.clock.now()
         await self._acquire(priority)
         try:
             waited = self.clock.now() - queued_at
             if self.mode == "virtual":
-                result, cost = measure_ns(fn)
-                await self.clock.sleep(cost if charge is None else charge)
-                if charge is not None:
-                    cost = charge
+                if charge == "cpu":
+                    before = time.process_time_ns()
+                    result = fn()
+                    cost = time.process_time_ns() - before
+                else:
+                    result, cost = measure_ns(fn)
+                    cost = cost if charge is None else charge
+                await self.clock.sleep(cost)
             else:
                 result, cost = await self._in_thread(fn)
             self.calls += 1

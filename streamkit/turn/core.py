@@ -1,0 +1,225 @@
+"""When is the user's turn over? A pure decision core (sans-I/O, sans-clock).
+
+:class:`TurnCore` follows one audio stream's open utterance. Its caller (the ASR stage) tells
+it, after each piece of audio, what the VAD sees — :meth:`TurnCore.update` with the audio
+time reached (``now``, ns on the shared clock), the utterance id, its speech start and the
+start of the current silence (None while voiced) — and hands it the end-of-turn model's
+answers (:meth:`TurnCore.result`). It returns actions, never calls the model, never reads a
+clock:
+
+- :class:`Speculate` — the speaker paused (``pause_ns`` of silence): the turn *may* be over;
+  the responder may start the language model on the words so far, releasing nothing yet;
+- :class:`Resume` — speech again after that pause: the turn goes on (drop the speculation);
+- :class:`Predict` — run the end-of-turn model on the audio ``start``..``end`` (``smart``);
+- :class:`EndTurn` — the turn is over: finalise the utterance now.
+
+Policies (``TurnConfig.detection``):
+
+- ``vad`` (the rule before Smart Turn): the turn ends after ``hangover_ns`` of silence.
+- ``smart``: at ``pause_ns`` of silence the model is asked; P(complete) ≥ ``threshold`` ends
+  the turn at once; otherwise it is asked again every ``repredict_ns`` of further silence,
+  and ``max_silence_ns`` of silence ends the turn whatever it says. A model answer that
+  arrives after speech resumed is stale and ignored (each :class:`Predict` has an ``id``).
+
+Times are audio times: a turn is decided when enough audio has *arrived*, so a decision
+is never later than the audio that proves it, on a live or a virtual clock alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
+
+__all__ = [
+    "EndTurn",
+    "Predict",
+    "Resume",
+    "Speculate",
+    "TurnAction",
+    "TurnConfig",
+    "TurnCore",
+    "TurnDetection",
+]
+
+TurnDetection = Literal["vad", "smart"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnConfig:
+    """End-of-turn policy and thresholds (durations in ns; the CLI and wire take ms).
+
+    Attributes:
+        detection: ``vad``, ``smart``, or ``auto`` (``smart`` when the Smart Turn model is
+            present, else ``vad`` with a warning).
+        pause_ns: silence that marks a pause: speculation starts, ``smart`` asks the model.
+        threshold: ``smart`` ends the turn when P(complete) ≥ this.
+        repredict_ns: while the model says "incomplete", ask again after this much more
+            silence (0: once per pause).
+        max_silence_ns: ``smart`` ends the turn after this much silence regardless.
+        hangover_ns: ``vad`` ends the turn after this much silence.
+        pre_speech_ns: audio before the speech start that the model sees (as in training).
+        speculate: emit :class:`Speculate` / :class:`Resume` at pauses.
+    """
+
+    detection: TurnDetection | Literal["auto"] = "auto"
+    pause_ns: Nanos = 160 * NS_PER_MS
+    threshold: float = 0.5
+    repredict_ns: Nanos = 200 * NS_PER_MS
+    max_silence_ns: Nanos = 1000 * NS_PER_MS
+    hangover_ns: Nanos = 500 * NS_PER_MS
+    pre_speech_ns: Nanos = 500 * NS_PER_MS
+    speculate: bool = True
+
+    @property
+    def policy(self) -> TurnDetection:
+        """The policy in force (``auto`` counts as ``smart``; resolve it before use)."""
+        return "vad" if self.detection == "vad" else "smart"
+
+    @property
+    def max_wait_ns(self) -> Nanos:
+        """The longest silence before this policy ends a turn."""
+        return self.hangover_ns if self.policy == "vad" else self.max_silence_ns
+
+
+@dataclass(frozen=True, slots=True)
+class Speculate:
+    """Utterance ``uid`` paused: silence since ``t`` (ns), declared at audio time ``at``."""
+
+    uid: str
+    t: Nanos
+    at: Nanos
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Utterance ``uid`` goes on: speech again at audio time ``at`` after the pause."""
+
+    uid: str
+    at: Nanos
+
+
+@dataclass(frozen=True, slots=True)
+class Predict:
+    """Ask the model about utterance ``uid``'s audio from ``start`` to ``end`` (ns)."""
+
+    id: int
+    uid: str
+    start: Nanos
+    end: Nanos
+
+
+@dataclass(frozen=True, slots=True)
+class EndTurn:
+    """Utterance ``uid`` is over; its speech ended at ``t`` (ns, the silence start).
+
+    ``reason``: ``model`` (P(complete) = ``probability`` passed the threshold),
+    ``silence`` (``hangover_ns`` / ``max_silence_ns`` of silence). ``at``: the audio time
+    of the decision (for a model answer: the end of the audio it was asked about)."""
+
+    uid: str
+    t: Nanos
+    at: Nanos
+    reason: Literal["model", "silence"]
+    probability: float | None = None
+
+
+TurnAction = Speculate | Resume | Predict | EndTurn
+
+
+class TurnCore:
+    """The end-of-turn policy for one stream (see the module docstring)."""
+
+    def __init__(self, config: TurnConfig | None = None) -> None:
+        self.config = config or TurnConfig()
+        self._uid: str | None = None
+        self._speech_start: Nanos = 0
+        self._silence: Nanos | None = None
+        self._paused = False
+        self._ended = False
+        self._job: int | None = None  # id of the Predict whose answer is awaited
+        self._next_predict: Nanos | None = None
+        self._ids = 0
+        self.last_probability: float | None = None
+
+    def set_config(self, config: TurnConfig) -> None:
+        """Switch policy or thresholds (from the next update on)."""
+        self.config = config
+        self._job = None
+        if self._silence is not None:
+            self._next_predict = self._silence + config.pause_ns
+
+    @property
+    def waiting(self) -> bool:
+        """A model answer is awaited."""
+        return self._job is not None
+
+    def update(
+        self, now: Nanos, uid: str | None, speech_start: Nanos, silence_start: Nanos | None
+    ) -> list[TurnAction]:
+        """The VAD's view at audio time ``now``: the open utterance ``uid`` (None: none is
+        open) whose speech began at ``speech_start`` and is silent since ``silence_start``
+        (None while voiced)."""
+        cfg = self.config
+        out: list[TurnAction] = []
+        if uid != self._uid:
+            self._reset(uid, speech_start)
+        if uid is None or self._ended:
+            return out
+        if silence_start is None:
+            if self._paused:
+                out.append(Resume(uid, now))
+            self._silence = None
+            self._paused = False
+            self._job = None
+            self._next_predict = None
+            return out
+        if silence_start != self._silence:
+            self._silence = silence_start
+            self._paused = False
+            self._job = None
+            self._next_predict = silence_start + cfg.pause_ns
+        silent = now - silence_start
+        if silent >= cfg.max_wait_ns:
+            return [*out, self._end(now, "silence", self.last_probability)]
+        if silent >= cfg.pause_ns and not self._paused:
+            self._paused = True
+            if cfg.speculate:
+                out.append(Speculate(uid, silence_start, now))
+        due = self._next_predict
+        if cfg.policy == "smart" and self._job is None and due is not None and now >= due:
+            self._ids += 1
+            self._job = self._ids
+            self._next_predict = now + cfg.repredict_ns if cfg.repredict_ns > 0 else None
+            start = max(speech_start - cfg.pre_speech_ns, now - 8 * NS_PER_S)
+            out.append(Predict(self._ids, uid, start, now))
+        return out
+
+    def result(self, job: Predict, probability: float) -> list[TurnAction]:
+        """The model's P(complete) for ``job``; stale answers (speech resumed, another
+        utterance, policy switched) return nothing."""
+        if job.id != self._job or job.uid != self._uid or self._ended:
+            return []
+        self._job = None
+        self.last_probability = probability
+        if self.config.policy == "smart" and probability >= self.config.threshold:
+            return [self._end(job.end, "model", probability)]
+        return []
+
+    def _end(self, now: Nanos, reason: Literal["model", "silence"], p: float | None) -> EndTurn:
+        assert self._uid is not None
+        assert self._silence is not None
+        self._ended = True
+        self._job = None
+        return EndTurn(self._uid, self._silence, now, reason, p)
+
+    def _reset(self, uid: str | None, speech_start: Nanos) -> None:
+        self._uid = uid
+        self._speech_start = speech_start
+        self._silence = None
+        self._paused = False
+        self._ended = False
+        self._job = None
+        self._next_predict = None
+        self.last_probability = None

@@ -1,0 +1,170 @@
+"""TurnCore on explicit audio times: synchronous, no model, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamkit.clock import NS_PER_MS
+from streamkit.turn.core import (
+    EndTurn,
+    Predict,
+    Resume,
+    Speculate,
+    TurnAction,
+    TurnConfig,
+    TurnCore,
+)
+
+MS = NS_PER_MS
+SMART = TurnConfig(
+    detection="smart",
+    pause_ns=160 * MS,
+    threshold=0.5,
+    repredict_ns=200 * MS,
+    max_silence_ns=1000 * MS,
+    pre_speech_ns=500 * MS,
+)
+VAD = replace(SMART, detection="vad", hangover_ns=500 * MS)
+
+
+def run(
+    core: TurnCore, uid: str, start: int, silence: int | None, times: range
+) -> list[TurnAction]:
+    out: list[TurnAction] = []
+    for now in times:
+        out += core.update(now, uid, start, silence)
+    return out
+
+
+def test_vad_policy_ends_after_the_hangover_and_speculates_at_the_pause() -> None:
+    core = TurnCore(VAD)
+    assert run(core, "u1", 0, None, range(0, 2000 * MS, 20 * MS)) == []
+    actions = run(core, "u1", 0, 2000 * MS, range(2000 * MS, 2600 * MS, 20 * MS))
+    assert actions == [
+        Speculate("u1", 2000 * MS, 2160 * MS),
+        EndTurn("u1", 2000 * MS, 2500 * MS, "silence", None),
+    ]
+    assert not any(isinstance(a, Predict) for a in actions)
+    assert core.update(2700 * MS, "u1", 0, 2000 * MS) == []  # ended: nothing more
+
+
+def test_smart_complete_ends_the_turn_when_the_answer_arrives() -> None:
+    core = TurnCore(SMART)
+    core.update(1000 * MS, "u1", 200 * MS, None)
+    assert core.update(1140 * MS, "u1", 200 * MS, 1000 * MS) == []
+    actions = core.update(1160 * MS, "u1", 200 * MS, 1000 * MS)
+    predict = Predict(1, "u1", 200 * MS - 500 * MS, 1160 * MS)
+    assert actions == [Speculate("u1", 1000 * MS, 1160 * MS), predict]
+    assert core.waiting
+    assert core.update(1180 * MS, "u1", 200 * MS, 1000 * MS) == []  # one job at a time
+    assert core.result(predict, 0.93) == [EndTurn("u1", 1000 * MS, 1160 * MS, "model", 0.93)]
+    assert core.update(1200 * MS, "u1", 200 * MS, 1000 * MS) == []
+
+
+def test_smart_incomplete_asks_again_then_gives_up_at_max_silence() -> None:
+    core = TurnCore(SMART)
+    asked: list[Predict] = []
+    ended: list[EndTurn] = []
+    for now in range(0, 2500 * MS, 20 * MS):
+        silence = None if now < 1000 * MS else 1000 * MS
+        for action in core.update(now, "u1", 0, silence):
+            if isinstance(action, Predict):
+                asked.append(action)
+                assert core.result(action, 0.2) == []  # "incomplete", answered at once
+            elif isinstance(action, EndTurn):
+                ended.append(action)
+    assert [p.end for p in asked] == [t * MS for t in (1160, 1360, 1560, 1760, 1960)]
+    assert ended == [EndTurn("u1", 1000 * MS, 2000 * MS, "silence", 0.2)]
+
+
+def test_a_late_answer_after_speech_resumed_is_ignored() -> None:
+    core = TurnCore(SMART)
+    core.update(900 * MS, "u1", 0, None)
+    speculate, predict = core.update(1200 * MS, "u1", 0, 1000 * MS)
+    assert isinstance(speculate, Speculate)
+    assert isinstance(predict, Predict)
+    assert core.update(1240 * MS, "u1", 0, None) == [Resume("u1", 1240 * MS)]
+    assert core.result(predict, 0.99) == []  # stale: the user went on
+    assert core.update(1260 * MS, "u1", 0, None) == []  # one Resume per pause
+    # the next pause is a new one: speculation and a new question again
+    actions = core.update(2000 * MS, "u1", 0, 1800 * MS)
+    assert [type(a) for a in actions] == [Speculate, Predict]
+    assert isinstance(actions[1], Predict)
+    assert actions[1].id == predict.id + 1
+
+
+def test_a_new_utterance_resets_and_a_closed_one_stops() -> None:
+    core = TurnCore(SMART)
+    (predict,) = [a for a in core.update(900 * MS, "u1", 0, 700 * MS) if isinstance(a, Predict)]
+    assert core.update(920 * MS, "u1", 0, 700 * MS) == []
+    assert core.update(1000 * MS, None, 0, None) == []  # the ASR ended it (e.g. commit)
+    assert core.result(predict, 0.99) == []
+    actions = core.update(3000 * MS, "u2", 2000 * MS, 2800 * MS)
+    assert [type(a) for a in actions] == [Speculate, Predict]
+
+
+def test_predict_window_is_at_most_8_s_and_starts_before_speech() -> None:
+    core = TurnCore(SMART)
+    actions = core.update(20_000 * MS, "u1", 1000 * MS, 19_800 * MS)
+    (predict,) = [a for a in actions if isinstance(a, Predict)]
+    assert predict.end - predict.start == 8000 * MS
+    actions = TurnCore(SMART).update(3000 * MS, "u1", 1000 * MS, 2800 * MS)
+    (predict,) = [a for a in actions if isinstance(a, Predict)]
+    assert predict.start == 500 * MS
+
+
+def test_switching_policy_mid_pause() -> None:
+    core = TurnCore(VAD)
+    assert [type(a) for a in core.update(1200 * MS, "u1", 0, 1000 * MS)] == [Speculate]
+    core.set_config(SMART)
+    assert [type(a) for a in core.update(1220 * MS, "u1", 0, 1000 * MS)] == [Predict]
+    core.set_config(VAD)
+    assert core.update(1400 * MS, "u1", 0, 1000 * MS) == []
+    assert [type(a) for a in core.update(1500 * MS, "u1", 0, 1000 * MS)] == [EndTurn]
+
+
+def test_no_speculation_when_turned_off() -> None:
+    core = TurnCore(replace(SMART, speculate=False))
+    assert [type(a) for a in core.update(1200 * MS, "u1", 0, 1000 * MS)] == [Predict]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(1, 15)), min_size=1, max_size=40),
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40),
+    st.sampled_from(["vad", "smart"]),
+)
+def test_properties(segments: list[tuple[bool, int]], probs: list[float], policy: str) -> None:
+    """At most one EndTurn, never before ``pause_ns`` of silence, never after the max wait;
+    every Resume follows a Speculate; a turn never ends while voiced."""
+    config = replace(SMART, detection="vad" if policy == "vad" else "smart")
+    core = TurnCore(config)
+    now, silence, ends, speculating = 0, None, 0, False
+    answers = iter(probs * 10)
+    for voiced, steps in segments:
+        for _ in range(steps * 3):
+            now += 20 * MS
+            if voiced:
+                silence = None
+            elif silence is None:
+                silence = now
+            actions = core.update(now, "u", 0, silence)
+            for action in list(actions):
+                if isinstance(action, Predict):
+                    actions += core.result(action, next(answers))
+            for action in actions:
+                if isinstance(action, Speculate):
+                    speculating = True
+                elif isinstance(action, Resume):
+                    assert speculating
+                    speculating = False
+                elif isinstance(action, EndTurn):
+                    ends += 1
+                    assert silence is not None
+                    assert config.pause_ns <= now - silence <= config.max_wait_ns
+    assert ends <= 1
+    if ends == 0 and silence is not None:
+        assert now - silence < config.max_wait_ns
