@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from streamkit.clock import NS_PER_S, Nanos
 from streamkit.events import (
@@ -110,6 +110,17 @@ class _Active:
     cancelled: bool = False
     reason: str = ""
     words: list[Word] = field(default_factory=list)
+    instructions: str | None = None
+    max_tokens: int | None = None
+
+
+@dataclass
+class _Request:
+    """An answer asked for (:meth:`Responder.respond`), waiting for the finals of ``wait``."""
+
+    wait: set[str]
+    instructions: str | None
+    max_tokens: int | None
 
 
 class Responder:
@@ -125,6 +136,8 @@ class Responder:
         self.config = config or ResponderConfig()
         self.name = self.config.name
         self.fusion = FusionBuilder(self.config.fusion, backend.count_tokens)
+        self._default_prompt = self.config.fusion.system_prompt
+        self._default_max_tokens = self.config.max_tokens
         self.epoch = 0
         self.history: deque[Turn] = deque(maxlen=self.config.max_history)
         self._observations: deque[Observation] = deque(maxlen=self.config.observations_kept)
@@ -136,6 +149,12 @@ class Responder:
         self._speaking: _Utterance | None = None
         self._carry: list[Word] = []
         self._prefix_stale = False
+        self.auto_answer = True
+        self._pending: list[_Utterance] = []  # input not answered yet (auto_answer False, text)
+        self._requested: _Request | None = None
+        self._finished: deque[str] = deque(maxlen=64)
+        self._discarded: deque[str] = deque(maxlen=64)
+        self._texts = itertools.count()
         self._ctx: StageContext | None = None
         self._out: OutPort | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -146,6 +165,7 @@ class Responder:
         """Cancel the answer in progress now (client ``response.cancel``). Returns whether one
         was running. Safe to call from any task of the loop; never blocks."""
         self.epoch += 1
+        self._requested = None
         active = self._active
         if active is None or active.cancelled:
             return False
@@ -164,6 +184,62 @@ class Responder:
     def answering(self) -> bool:
         return self._active is not None
 
+    # -- conversation control (typed turns, answers on request: a Realtime client) --------
+
+    def set_instructions(self, text: str | None, max_tokens: int | None = None) -> None:
+        """The system prompt (None: the configured default) and the answer length cap."""
+        fusion = replace(self.config.fusion, system_prompt=text or self._default_prompt)
+        tokens = max_tokens or self._default_max_tokens
+        if fusion != self.config.fusion or tokens != self.config.max_tokens:
+            self.config = replace(self.config, fusion=fusion, max_tokens=tokens)
+            self.fusion = FusionBuilder(fusion, self.backend.count_tokens)
+            self._prefix_stale = True
+            self._prefill_wanted.set()
+
+    def add_text(self, text: str, now: Nanos) -> None:
+        """A typed user message at ``now``: joins the next answer's input (starts none)."""
+        words = [Word(w, now, now, 1.0) for w in text.split()]
+        if words:
+            uid = f"text-{next(self._texts)}"
+            self._pending.append(_Utterance(uid, now, now, words, [], now, now))
+
+    def respond(
+        self,
+        wait_for: tuple[str, ...] = (),
+        instructions: str | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        """Answer the input not answered yet, once the finals of ``wait_for`` arrived."""
+        wait = {u for u in wait_for if u not in self._finished and u not in self._discarded}
+        self._requested = _Request(wait, instructions, max_tokens)
+        self._start_requested()
+
+    def discard(self, uids: tuple[str, ...]) -> None:
+        """Leave these utterances out of every answer (the client cleared its input)."""
+        self._discarded.extend(uids)
+        self._pending = [u for u in self._pending if u.uid not in uids]
+        if self._requested is not None:
+            self._requested.wait -= set(uids)
+            self._start_requested()
+
+    def _start_requested(self) -> None:
+        request = self._requested
+        if request is None or request.wait or self._group is None or self._ctx is None:
+            return
+        self._requested = None
+        now = self._ctx.clock.now()
+        pending, self._pending = self._pending, []
+        utt = _Utterance(pending[-1].uid if pending else f"text-{next(self._texts)}")
+        for part in pending:
+            utt.words.extend(part.words)
+            for name in ("started", "stopped", "start"):
+                if getattr(utt, name) is None:
+                    setattr(utt, name, getattr(part, name))
+            utt.end = part.end if part.end is not None else utt.end
+        if utt.start is None:
+            utt.started = utt.start = utt.end = now
+        self._group.create_task(self._answer(utt, None, request))
+
     # -- stage ---------------------------------------------------------------------------
 
     async def setup(self, ctx: StageContext) -> None:
@@ -179,6 +255,7 @@ class Responder:
         self._out = ctx.output("out")
         async with asyncio.TaskGroup() as group:
             self._group = group
+            self._start_requested()
             helpers = []
             if "vision" in ctx.inputs:
                 helpers.append(group.create_task(self._read_vision(ctx.input("vision"))))
@@ -242,17 +319,35 @@ class Responder:
                     self._prefill_wanted.set()
                     continue
                 self._speaking = None
+                self._finished.append(utt.uid)
+                if utt.uid in self._discarded:
+                    continue
+                if self._requested is not None:
+                    self._requested.wait.discard(utt.uid)
+                if not self.auto_answer or self._requested is not None:
+                    self._pending.append(utt)
+                    self._start_requested()
+                    continue
                 await self._answer(utt, item)
 
     # -- prefill -------------------------------------------------------------------------
 
-    def _request(self, utt: _Utterance, words: list[Word]) -> LMRequest:
-        """The fused request for ``words`` (already including carried words)."""
+    def _request(
+        self, utt: _Utterance, words: list[Word], active: _Active | None = None
+    ) -> LMRequest:
+        """The fused request for ``words`` (already including carried words); ``active``
+        may override the instructions and the length of this one answer."""
         assert self._ctx is not None
         start = utt.start if utt.start is not None else utt.started
         if words and (start is None or words[0].start < start):
             start = words[0].start
-        fused = self.fusion.build(
+        fusion = self.fusion
+        if active is not None and active.instructions is not None:
+            fusion = FusionBuilder(
+                replace(self.config.fusion, system_prompt=active.instructions),
+                self.backend.count_tokens,
+            )
+        fused = fusion.build(
             list(self.history),
             words,
             self._observations,
@@ -262,7 +357,7 @@ class Responder:
         )
         return LMRequest(
             fused.messages,
-            max_tokens=self.config.max_tokens,
+            max_tokens=(active.max_tokens if active else None) or self.config.max_tokens,
             temperature=self.config.temperature,
             stop=self.config.stop,
         )
@@ -298,17 +393,27 @@ class Responder:
 
     # -- answering -----------------------------------------------------------------------
 
-    async def _answer(self, utt: _Utterance, final: Packet[TranscriptFinal]) -> None:
+    async def _answer(
+        self,
+        utt: _Utterance,
+        final: Packet[TranscriptFinal] | None,
+        request: _Request | None = None,
+    ) -> None:
         previous = self._active
         if previous is not None:
             self.cancel("new utterance")
             if previous.task is not None:
                 await asyncio.wait([previous.task])
-        if not any(w.text.strip() for w in utt.words):
+        if self._pending:  # typed input waiting for this answer comes first
+            pending, self._pending = self._pending, []
+            utt.words[:0] = [w for part in pending for w in part.words]
+        if request is None and not any(w.text.strip() for w in utt.words):
             return
         assert self._group is not None
         assert self._ctx is not None
         active = _Active(f"resp-{next(self._ids)}", utt, self.epoch)
+        if request is not None:
+            active.instructions, active.max_tokens = request.instructions, request.max_tokens
         self._active = active
         received = self._ctx.clock.now()
         active.task = self._group.create_task(self._generate(active, received))
@@ -330,7 +435,7 @@ class Responder:
         last_at = requested
         index = 0
         active.words = [*self._carry, *utt.words]
-        completion = backend.complete(self._request(utt, active.words))
+        completion = backend.complete(self._request(utt, active.words, active))
         try:
             async with asyncio.timeout(None) as scope:
                 active.scope = scope

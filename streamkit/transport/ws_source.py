@@ -20,11 +20,19 @@ network jitter never bends the audio timeline; a real hole in the client's captu
 ignores the client's clock drift (tens of ppm: milliseconds per minute). When sustained
 delay has bent the mapper's fit (|drift| > ``MAX_DRIFT_PPM``), the least delay seen (zero
 drift) anchors instead.
+
+Audio at another rate (the Realtime endpoint's 24 kHz) is resampled here to the ASR's 16 kHz
+with a streaming soxr resampler (HQ: a linear-phase polyphase filter, its state kept across
+frames, so chunk boundaries leave no clicks), before the clock mapping, so both endpoints share
+one timeline. :meth:`WsSource.input_ns` maps a shared-clock time back to the client's own
+audio timeline (what Realtime calls ``audio_start_ms``). :meth:`WsSource.push_image` takes a
+still image (a Realtime ``input_image``) as a video frame seen at its arrival.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any
 
 import cv2
@@ -86,6 +94,9 @@ class WsSource:
         self._least: dict[str, Nanos] = {}
         self._out_seq = {"audio": 0, "video": 0}
         self.samples_in = 0
+        self._resampler: Any = None
+        self._resampler_rate = 0
+        self._anchors: deque[tuple[Nanos, Nanos]] = deque(maxlen=64)  # (pts, client ns)
 
     # -- fed by the server's receive loop ------------------------------------------------
 
@@ -97,7 +108,10 @@ class WsSource:
         if self._audio.closed:
             return ProtocolError("invalid_state", "the session's pipeline has ended")
         now = self.clock.now()
-        n = len(frame.samples)
+        samples = self._resample(frame.samples, frame.header.sample_rate)
+        n = len(samples)
+        if n == 0:
+            return None  # the resampler's first few input samples: output follows
         duration = samples_to_ns(n, ASR_SAMPLE_RATE)
         capture = frame.header.capture_ns
         capture_end = capture + duration
@@ -117,6 +131,7 @@ class WsSource:
             pts = min(self._map(self._audio_map, capture_end), now) - duration
             if self._last_end is not None and pts < self._last_end:
                 pts = self._last_end
+            self._anchors.append((pts, capture))
         self._last_capture_end = capture_end
         lost = self._audio_seq.observe(frame.header.seq)
         if lost:
@@ -126,11 +141,45 @@ class WsSource:
         self.samples_in += n
         self.metrics.counter("ws.audio.samples").inc(n)
         self.metrics.counter("ws.audio.chunks").inc()
-        packet = Packet("audio", self._next("audio"), pts, duration, AudioChunk(frame.samples))
+        packet = Packet("audio", self._next("audio"), pts, duration, AudioChunk(samples))
         try:
             await self._audio.put(packet)
         except EdgeClosed:
             return ProtocolError("invalid_state", "the session's pipeline has ended")
+        return None
+
+    def _resample(self, samples: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
+        if rate == ASR_SAMPLE_RATE:
+            return samples
+        if self._resampler is None or self._resampler_rate != rate:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(rate, ASR_SAMPLE_RATE, 1, "float32", "HQ")
+            self._resampler_rate = rate
+        out = self._resampler.resample_chunk(samples)
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def input_ns(self, t: Nanos) -> Nanos:
+        """Shared-clock ``t`` on the client's own audio timeline (its ``capture_ns``)."""
+        anchor = next(((p, c) for p, c in reversed(self._anchors) if p <= t), None)
+        if anchor is None:
+            anchor = self._anchors[0] if self._anchors else (t, 0)
+        return anchor[1] + (t - anchor[0])
+
+    def push_image(self, data: bytes, pts: Nanos | None = None) -> ProtocolError | None:
+        """Queue one still image (JPEG/PNG bytes) seen at ``pts`` (None: now), like a frame."""
+        if "video" not in self.outputs:
+            return ProtocolError("invalid_state", "this session's pipeline takes no images")
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if decoded is None:
+            return ProtocolError("invalid_image", "the image does not decode (JPEG or PNG)")
+        now = self.clock.now()
+        stamp = now if pts is None else min(pts, now)
+        self.metrics.counter("ws.video.frames").inc()
+        image: npt.NDArray[np.uint8] = np.asarray(decoded, dtype=np.uint8)
+        packet = Packet("video", self._next("video"), stamp, 0, VideoFrame(image, source="image"))
+        if not self._video.closed:
+            self._video.put_nowait(packet)
         return None
 
     def push_video(self, frame: VideoFrameIn) -> ProtocolError | None:

@@ -1,0 +1,481 @@
+"""OpenAI Realtime (GA) codec for ``/v1/realtime``: stateful, sans-I/O (no socket, no clock).
+
+Client events in → session commands (:mod:`streamkit.transport.commands`, plus the media and
+control types of :mod:`streamkit.transport.protocol`); pipeline events out → Realtime server
+events, with the whole response lifecycle and the user items. The contract is
+``docs/realtime-subset.md`` (event shapes, order, error codes); ``docs/realtime.md`` is the
+user's guide.
+
+How a connection drives it (:mod:`streamkit.transport.connection`):
+
+1. :meth:`RealtimeCodec.created` → the first event;
+2. every frame → :meth:`RealtimeCodec.decode` → commands and events to send; each command's
+   outcome (its return value, or a :class:`~streamkit.transport.protocol.ProtocolError`)
+   goes back through :meth:`RealtimeCodec.result`, which answers the client event (one
+   ``error`` carrying its ``event_id``, or the success events);
+3. every pipeline event → :meth:`RealtimeCodec.encode`.
+
+Times: ``audio_start_ms`` / ``audio_end_ms`` are on the session's audio timeline (ms of
+audio appended); the codec stamps each append's ``capture_ns`` on that timeline and
+``audio_ms`` (set by the connection: the client source's pts → timeline map) maps the
+pipeline's shared-clock times back. Extension: a binary frame in the ``/ws`` media format
+(``video.frame``, a JPEG) is a live camera frame (``docs/realtime.md``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+from collections.abc import Callable
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+
+from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.events import (
+    ErrorEvent,
+    ResponseDelta,
+    ResponseDone,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptFinal,
+)
+from streamkit.transport.codecs.realtime_shapes import (
+    AUDIO_RATE,
+    DEFAULT_SESSION,
+    check,
+    merge,
+)
+from streamkit.transport.codecs.realtime_state import Items, Responses
+from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
+from streamkit.transport.outbox import OutItem
+from streamkit.transport.protocol import (
+    AUDIO_FORMAT_PCM16,
+    KIND_AUDIO,
+    AudioAppend,
+    FrameHeader,
+    InputCommit,
+    ProtocolError,
+    ResponseCancel,
+    VideoFrameIn,
+    decode_binary,
+)
+
+__all__ = ["CLIENT_EVENTS", "MAX_EVENT_BYTES", "UNSUPPORTED_EVENTS", "RealtimeCodec"]
+
+MAX_EVENT_BYTES: Final = 1 << 20
+"""Largest client event accepted (1 MiB: a 1 s append is ~64 KB of JSON)."""
+
+CLIENT_EVENTS: Final = (
+    "session.update",
+    "input_audio_buffer.append",
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "conversation.item.create",
+    "response.create",
+    "response.cancel",
+)
+UNSUPPORTED_EVENTS: Final = (
+    "conversation.item.delete",
+    "conversation.item.retrieve",
+    "conversation.item.truncate",
+    "output_audio_buffer.clear",
+    "transcription_session.update",
+)
+_MIN_COMMIT_SAMPLES: Final = AUDIO_RATE // 10  # 100 ms, OpenAI's threshold
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+Out = list[Any]
+"""What :meth:`RealtimeCodec.decode` returns: commands and :class:`OutItem` s, in order."""
+
+
+class RealtimeCodec:
+    """One ``/v1/realtime`` connection's protocol state (see the module docstring).
+
+    Args:
+        session_id: the session's id (ids of items and responses derive from it).
+        model: the ``?model=`` the client asked for (echoed in ``session.model``).
+        audio_out: the pipeline speaks its answers (``output_modalities`` may be audio).
+        max_event_bytes: the size limit of one client event.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        model: str | None = None,
+        *,
+        audio_out: bool = False,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+    ) -> None:
+        self.session_id = session_id
+        self.audio_out = audio_out
+        self.max_event_bytes = max_event_bytes
+        self.session = merge(DEFAULT_SESSION, {"id": f"sess_{session_id}"})
+        if model:
+            self.session["model"] = model
+        self.audio_ms: Callable[[Nanos], int] | None = None
+        self._event_ids = itertools.count(1)
+        self._client_event_id: str | None = None
+        self._pending_session: dict[str, Any] | None = None
+        self._seq = 0
+        self.samples_appended = 0
+        self._buffered = 0  # samples since the last commit / clear
+        self._batch_left = 0  # commands of one conversation.item.create still to run
+        self.items = Items(self._emit, f"item_{session_id}_")
+        self.responses = Responses(self._emit, f"resp_{session_id}_", self.items)
+        self._out: list[OutItem] = []
+
+    # -- settings the session reads ------------------------------------------------------
+
+    @property
+    def turn_detection(self) -> dict[str, Any] | None:
+        audio_in: dict[str, Any] = self.session["audio"]["input"]
+        td: dict[str, Any] | None = audio_in.get("turn_detection")
+        return td
+
+    @property
+    def transcribing(self) -> bool:
+        return self.session["audio"]["input"].get("transcription") is not None
+
+    def turns(self) -> ConfigureTurns:
+        """The :class:`ConfigureTurns` command the current settings mean."""
+        td = self.turn_detection
+        tokens = self.session.get("max_output_tokens")
+        instructions = self.session.get("instructions") or None
+        return ConfigureTurns(
+            auto_answer=td is not None and bool(td.get("create_response", True)),
+            silence_ms=int((td or {}).get("silence_duration_ms") or 500),
+            threshold=float((td or {}).get("threshold") or 0.5),
+            instructions=instructions,
+            max_tokens=tokens if isinstance(tokens, int) else None,
+        )
+
+    # -- output --------------------------------------------------------------------------
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        event["event_id"] = f"event_{next(self._event_ids):04d}"
+        self._out.append(OutItem(str(event["type"]), _encoder.encode(event)))
+
+    def _take(self) -> list[OutItem]:
+        out, self._out = self._out, []
+        return out
+
+    def _error(
+        self, code: str, message: str, param: str | None = None, kind: str = "invalid_request_error"
+    ) -> None:
+        error = {
+            "type": kind,
+            "code": code,
+            "message": message,
+            "param": param,
+            "event_id": self._client_event_id,
+        }
+        self._emit({"type": "error", "error": error})
+
+    def refuse(self, code: str, message: str) -> list[OutItem]:
+        """An ``error`` for a frame refused before decoding (rate limit)."""
+        self._client_event_id = None
+        self._error(code, message)
+        return self._take()
+
+    def created(self) -> list[OutItem]:
+        """``session.created``: the first event of the connection."""
+        self._emit({"type": "session.created", "session": self.session})
+        return self._take()
+
+    # -- client → server -----------------------------------------------------------------
+
+    def decode(self, message: str | bytes) -> Out:
+        """One client frame → commands to run and events to send (in order)."""
+        self._client_event_id = None
+        if isinstance(message, bytes | bytearray | memoryview):
+            return self._binary(bytes(message))
+        raw = message.encode("utf-8", "surrogatepass")
+        if len(raw) > self.max_event_bytes:
+            self._error("message_too_large", f"event of {len(raw)} bytes > {self.max_event_bytes}")
+            return list(self._take())
+        try:
+            value = _decoder.decode(raw)
+        except msgspec.DecodeError as error:
+            self._error("invalid_json", f"not valid JSON: {error}")
+            return list(self._take())
+        if not isinstance(value, dict):
+            self._error("invalid_json", f"expected a JSON object, got {type(value).__name__}")
+            return list(self._take())
+        event_id = value.get("event_id")
+        self._client_event_id = event_id if isinstance(event_id, str) else None
+        kind = value.get("type")
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            if kind in UNSUPPORTED_EVENTS:
+                self._error("unsupported_event", f"{kind!r} is not supported here", "type")
+            else:
+                self._error("invalid_event", f"Unknown event type {str(kind)[:80]!r}.", "type")
+            return list(self._take())
+        out: Out = list(self._take())
+        command = handler(self, value)
+        out.extend(self._take())
+        if isinstance(command, list):
+            out.extend(command)
+        elif command is not None:
+            out.append(command)
+        return out
+
+    def _binary(self, data: bytes) -> Out:
+        decoded = decode_binary(data)
+        if isinstance(decoded, VideoFrameIn):
+            return [decoded]  # the live-camera extension
+        if isinstance(decoded, ProtocolError):
+            self._error("invalid_event", f"binary frame: {decoded.message}")
+        else:
+            self._error("invalid_event", "binary frames carry video only; audio goes in appends")
+        return list(self._take())
+
+    def _session_update(self, event: dict[str, Any]) -> Any:
+        update = event.get("session")
+        if not isinstance(update, dict):
+            self._error("invalid_value", "session.update needs a 'session' object", "session")
+            return None
+        update = {k: v for k, v in update.items() if k not in ("id", "object", "model")}
+        merged = merge(self.session, update)
+        problem = check(merged, self.audio_out)
+        if problem is not None:
+            self._error(problem[0], problem[2], problem[1])
+            return None
+        self._pending_session = merged
+        old, self.session = self.session, merged
+        command = self.turns()
+        self.session = old
+        return command
+
+    def _append(self, event: dict[str, Any]) -> Any:
+        audio = event.get("audio")
+        if not isinstance(audio, str):
+            self._error("invalid_value", "append needs 'audio' (base64 PCM16)", "audio")
+            return None
+        try:
+            pcm = base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError):
+            self._error("invalid_value", "'audio' is not valid base64", "audio")
+            return None
+        if len(pcm) % 2:
+            self._error("invalid_value", f"PCM16 audio of {len(pcm)} bytes (odd)", "audio")
+            return None
+        if not pcm:
+            return None
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / np.float32(32768.0)
+        capture = self.samples_appended * NS_PER_S // AUDIO_RATE
+        header = FrameHeader(KIND_AUDIO, AUDIO_FORMAT_PCM16, 1, AUDIO_RATE, self._seq, capture)
+        self._seq += 1
+        self.samples_appended += len(samples)
+        self._buffered += len(samples)
+        return AudioAppend(header, samples)
+
+    def _commit(self, event: dict[str, Any]) -> Any:
+        if self._buffered < _MIN_COMMIT_SAMPLES:
+            ms = self._buffered * 1000 // AUDIO_RATE
+            self._error(
+                "input_audio_buffer_commit_empty",
+                f"buffer too small: {ms} ms of audio; at least 100 ms is needed",
+            )
+            return None
+        return InputCommit()
+
+    def _clear(self, event: dict[str, Any]) -> Any:
+        return ClearInput(self.items.buffer_uids())
+
+    def _item_create(self, event: dict[str, Any]) -> Any:
+        item = event.get("item")
+        if not isinstance(item, dict) or item.get("type") != "message":
+            self._error("invalid_value", "item must be a message object", "item.type")
+            return None
+        role, content = item.get("role"), item.get("content")
+        if role not in ("user", "system"):
+            self._error("unsupported_value", f"item role {role!r}: user or system", "item.role")
+            return None
+        if not isinstance(content, list) or not content:
+            self._error("invalid_value", "item.content must be a non-empty list", "item.content")
+            return None
+        texts: list[str] = []
+        images: list[bytes] = []
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "input_text" and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif kind == "input_image" and role == "user":
+                image = _data_uri(part.get("image_url"))
+                if image is None:
+                    self._error(
+                        "invalid_value",
+                        "input_image needs image_url as a base64 data URI (JPEG or PNG)",
+                        "item.content.image_url",
+                    )
+                    return None
+                images.append(image)
+            else:
+                self._error(
+                    "invalid_value", f"unsupported content part {kind!r}", "item.content.type"
+                )
+                return None
+        item_id = item.get("id")
+        self.items.pending_create = (
+            item_id if isinstance(item_id, str) and item_id else self.items.new_id(),
+            role,
+            content,
+        )
+        commands: list[Any] = [ImageIn(image) for image in images]
+        if texts:
+            commands.append(AddText(" ".join(texts), role))
+        self._batch_left = len(commands)
+        return commands
+
+    def _response_create(self, event: dict[str, Any]) -> Any:
+        params = event.get("response") or {}
+        if not isinstance(params, dict):
+            self._error("invalid_value", "response must be an object", "response")
+            return None
+        for name in ("tools", "input"):
+            if params.get(name):
+                self._error(
+                    "unsupported_value", f"response.{name} is not supported", f"response.{name}"
+                )
+                return None
+        if params.get("conversation", "auto") != "auto":
+            self._error(
+                "unsupported_value",
+                "only conversation 'auto' is supported",
+                "response.conversation",
+            )
+            return None
+        modalities = params.get("output_modalities")
+        if modalities is not None and (
+            not isinstance(modalities, list) or ("audio" in modalities and not self.audio_out)
+        ):
+            self._error(
+                "unsupported_value",
+                "this server answers in text only",
+                "response.output_modalities",
+            )
+            return None
+        if self.responses.active is not None:
+            self._error(
+                "conversation_already_has_active_response",
+                f"response {self.responses.active.id} is in progress",
+            )
+            return None
+        tokens = params.get("max_output_tokens")
+        instructions = params.get("instructions")
+        return Respond(
+            self.items.awaiting(),
+            instructions if isinstance(instructions, str) and instructions else None,
+            tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None,
+        )
+
+    def _response_cancel(self, event: dict[str, Any]) -> Any:
+        active = self.responses.active
+        wanted = event.get("response_id")
+        if active is None or (isinstance(wanted, str) and wanted != active.id):
+            self._error(
+                "response_cancel_not_active",
+                "there is no active response to cancel"
+                if active is None
+                else f"response {wanted!r} is not the active one",
+            )
+            return None
+        active.cancel_requested = True
+        return ResponseCancel(active.id)
+
+    # -- outcomes of commands ------------------------------------------------------------
+
+    def result(self, command: Any, value: Any) -> list[OutItem]:
+        """The session ran ``command``: its return value, or the ProtocolError it refused with."""
+        if isinstance(value, ProtocolError):
+            kind = "server_error" if value.code == "pipeline_error" else "invalid_request_error"
+            self._error(value.code, value.message, None, kind)
+            if isinstance(command, AddText | ImageIn):
+                self.items.pending_create = None
+            return self._take()
+        if isinstance(command, ConfigureTurns) and self._pending_session is not None:
+            self.session, self._pending_session = self._pending_session, None
+            self.items.transcribing = self.transcribing
+            self._emit({"type": "session.updated", "session": self.session})
+        elif isinstance(command, InputCommit):
+            self._buffered = 0
+            self.items.commit(
+                value if isinstance(value, str) else None, self.turn_detection is not None
+            )
+        elif isinstance(command, ClearInput):
+            self._buffered = 0
+            self.items.clear()
+            self._emit({"type": "input_audio_buffer.cleared"})
+        elif isinstance(command, AddText | ImageIn):
+            self._batch_left -= 1
+            created = self.items.pending_create
+            if created is not None and self._batch_left <= 0:
+                self.items.pending_create = None
+                self.items.create(*created)
+        elif isinstance(command, Respond):
+            self.responses.request()
+        elif isinstance(command, ResponseCancel):
+            self.responses.cancelled(bool(value))
+        return self._take()
+
+    # -- pipeline → client ---------------------------------------------------------------
+
+    def encode(self, event: msgspec.Struct) -> list[OutItem]:
+        """One pipeline event → the Realtime events it means (often none)."""
+        vad = self.turn_detection
+        if isinstance(event, SpeechStarted):
+            padding = int((vad or {}).get("prefix_padding_ms") or 0)
+            start = max(0, self._ms(event.t) - padding)
+            self.items.speech_started(event.utterance_id, start, vad is not None)
+        elif isinstance(event, SpeechStopped):
+            self.items.speech_stopped(event.utterance_id, self._ms(event.t), vad is not None)
+        elif isinstance(event, TranscriptFinal):
+            seconds = max(0, event.end - event.start) / NS_PER_S
+            self.items.final(event.utterance_id, event.text, event.is_last, seconds)
+        elif isinstance(event, ResponseDelta):
+            self.responses.delta(event.response_id, event.text)
+        elif isinstance(event, ResponseDone):
+            self.responses.done(
+                event.response_id,
+                event.text,
+                event.cancelled,
+                event.prompt_tokens,
+                event.completion_tokens,
+            )
+        elif isinstance(event, ErrorEvent):
+            self._error(event.code, event.message, None, "server_error")
+        return self._take()
+
+    def _ms(self, t: Nanos) -> int:
+        if self.audio_ms is not None:
+            return max(0, self.audio_ms(t))
+        return max(0, t // NS_PER_MS)
+
+
+def _data_uri(value: Any) -> bytes | None:
+    """The bytes of a ``data:image/jpeg|png;base64,…`` URI (None: not one)."""
+    if not isinstance(value, str) or not value.startswith("data:image/"):
+        return None
+    head, _, body = value.partition(",")
+    if not head.endswith(";base64") or not body:
+        return None
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+_HANDLERS: Final[dict[str, Callable[[RealtimeCodec, dict[str, Any]], Any]]] = {
+    "session.update": RealtimeCodec._session_update,
+    "input_audio_buffer.append": RealtimeCodec._append,
+    "input_audio_buffer.commit": RealtimeCodec._commit,
+    "input_audio_buffer.clear": RealtimeCodec._clear,
+    "conversation.item.create": RealtimeCodec._item_create,
+    "response.create": RealtimeCodec._response_create,
+    "response.cancel": RealtimeCodec._response_cancel,
+}

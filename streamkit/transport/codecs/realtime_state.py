@@ -1,0 +1,362 @@
+"""The Realtime codec's conversation state: user items and the response lifecycle (pure).
+
+:class:`Items` turns the pipeline's utterances into user items: an utterance belongs to the
+*buffer item* (the audio not committed yet) until a commit (server VAD's end of speech, or
+the client's ``input_audio_buffer.commit``) makes the item part of the conversation; its
+transcript is the committed words of its utterances, sent as append-only deltas, then
+``completed`` once every utterance's last final arrived. :class:`Responses` opens a
+response at ``response.create`` (or at the first event of an answer the pipeline started by
+itself) and closes it with the events of the SUBSET's §6.2 table, in that order.
+
+Both write events through ``emit`` (a dict without ``event_id``; the codec stamps it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamkit.transport.codecs.realtime_shapes import (
+    assistant_item,
+    user_audio_item,
+    user_item,
+)
+
+__all__ = ["Items", "Responses"]
+
+Emit = Callable[[dict[str, Any]], None]
+_KEPT = 64  # utterances / responses remembered for late events
+
+
+@dataclass
+class _UserItem:
+    id: str
+    uids: list[str] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)
+    pieces: list[tuple[str, str]] = field(default_factory=list)  # (uid, committed text)
+    sent: int = 0  # pieces already sent as deltas
+    transcript: str = ""
+    seconds: float = 0.0
+    committed: bool = False
+    completed: bool = False
+    discarded: bool = False
+
+
+class Items:
+    """User items of one connection (see the module docstring)."""
+
+    def __init__(self, emit: Emit, prefix: str) -> None:
+        self._emit = emit
+        self._prefix = prefix
+        self._ids = itertools.count(1)
+        self.last_id: str | None = None
+        self.buffer: _UserItem | None = None
+        self._by_uid: OrderedDict[str, _UserItem] = OrderedDict()
+        self._open: list[_UserItem] = []  # committed, transcript not complete
+        self.transcribing = False  # the session's audio.input.transcription is set
+        self.pending_create: tuple[str, str, list[Any]] | None = None
+
+    def new_id(self) -> str:
+        return f"{self._prefix}{next(self._ids):03d}"
+
+    def _buffer(self) -> _UserItem:
+        if self.buffer is None:
+            self.buffer = _UserItem(self.new_id())
+        return self.buffer
+
+    def _attach(self, uid: str) -> _UserItem:
+        item = self._by_uid.get(uid)
+        if item is None:
+            item = self._buffer()
+            item.uids.append(uid)
+            self._by_uid[uid] = item
+            while len(self._by_uid) > _KEPT:
+                self._by_uid.popitem(last=False)
+        return item
+
+    def buffer_uids(self) -> tuple[str, ...]:
+        return tuple(self.buffer.uids) if self.buffer is not None else ()
+
+    def awaiting(self) -> tuple[str, ...]:
+        """Utterances of committed items whose transcript is not complete yet."""
+        return tuple(u for item in self._open for u in item.uids if u not in item.done)
+
+    # -- from the pipeline ---------------------------------------------------------------
+
+    def speech_started(self, uid: str, start_ms: int, vad: bool) -> None:
+        fresh = uid not in self._by_uid
+        item = self._attach(uid)
+        if vad and fresh and not item.committed:
+            self._emit(
+                {
+                    "type": "input_audio_buffer.speech_started",
+                    "audio_start_ms": start_ms,
+                    "item_id": item.id,
+                }
+            )
+
+    def speech_stopped(self, uid: str, end_ms: int, vad: bool) -> None:
+        item = self._by_uid.get(uid)
+        if not vad or item is None or item.committed or item.discarded:
+            return
+        self._emit(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": end_ms,
+                "item_id": item.id,
+            }
+        )
+        self._commit(item)
+
+    def final(self, uid: str, text: str, is_last: bool, seconds: float) -> None:
+        item = self._attach(uid)
+        if item.discarded:
+            return
+        if text:
+            item.pieces.append((uid, text))
+        item.seconds += seconds
+        if is_last:
+            item.done.add(uid)
+        if item.committed:
+            self._flush(item)
+            self._complete(item)
+
+    # -- from the client -----------------------------------------------------------------
+
+    def commit(self, uid: str | None, vad: bool) -> None:
+        """The session committed the input; ``uid``: the utterance it finalises (or None)."""
+        if uid is not None and vad and uid in self._by_uid:
+            return  # the end of that utterance (speech_stopped) commits its item
+        item = self._buffer()
+        if uid is not None and uid not in self._by_uid:
+            self._attach(uid)
+        self._commit(item)
+
+    def clear(self) -> None:
+        if self.buffer is not None:
+            self.buffer.discarded = True
+            self.buffer = None
+
+    def create(self, item_id: str, role: str, content: list[Any]) -> None:
+        item = user_item(item_id, content)
+        item["role"] = role
+        previous, self.last_id = self.last_id, item_id
+        self._emit({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
+        self._emit({"type": "conversation.item.done", "item": item, "previous_item_id": previous})
+
+    # -- the item's life -----------------------------------------------------------------
+
+    def _commit(self, item: _UserItem) -> None:
+        item.committed = True
+        if self.buffer is item:
+            self.buffer = None
+        previous, self.last_id = self.last_id, item.id
+        self._emit(
+            {
+                "type": "input_audio_buffer.committed",
+                "item_id": item.id,
+                "previous_item_id": previous,
+            }
+        )
+        self._emit(
+            {
+                "type": "conversation.item.added",
+                "item": user_audio_item(item.id, None),
+                "previous_item_id": previous,
+            }
+        )
+        self._open.append(item)
+        self._flush(item)
+        self._complete(item)
+
+    def _flush(self, item: _UserItem) -> None:
+        """Send the item's committed words not sent yet (append-only deltas)."""
+        while item.sent < len(item.pieces):
+            uid, text = item.pieces[item.sent]
+            first_of_uid = all(u != uid for u, _ in item.pieces[: item.sent])
+            if not item.transcript:
+                text = text.lstrip()
+            elif first_of_uid and not text[:1].isspace() and not item.transcript[-1:].isspace():
+                text = " " + text
+            item.sent += 1
+            if not text:
+                continue
+            item.transcript += text
+            if self.transcribing:
+                self._delta(item, text)
+
+    def _delta(self, item: _UserItem, text: str) -> None:
+        self._emit(
+            {
+                "type": "conversation.item.input_audio_transcription.delta",
+                "item_id": item.id,
+                "content_index": 0,
+                "delta": text,
+            }
+        )
+
+    def _complete(self, item: _UserItem) -> None:
+        if item.completed or any(u not in item.done for u in item.uids):
+            return
+        item.completed = True
+        self._open.remove(item)
+        if self.transcribing:
+            if not item.transcript:
+                self._delta(item, "")  # at least one delta precedes completed
+            self._emit(
+                {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": item.id,
+                    "content_index": 0,
+                    "transcript": item.transcript,
+                    "usage": {"type": "duration", "seconds": round(item.seconds, 3)},
+                }
+            )
+        transcript = item.transcript if self.transcribing else None
+        self._emit({"type": "conversation.item.done", "item": user_audio_item(item.id, transcript)})
+
+
+@dataclass
+class _Response:
+    id: str
+    item_id: str
+    pipeline_id: str | None = None
+    opened: bool = False
+    text: list[str] = field(default_factory=list)
+    cancel_requested: bool = False
+
+
+class Responses:
+    """The response lifecycle of one connection (see the module docstring)."""
+
+    def __init__(self, emit: Emit, prefix: str, items: Items) -> None:
+        self._emit = emit
+        self._prefix = prefix
+        self._items = items
+        self._ids = itertools.count(1)
+        self.active: _Response | None = None
+        self._closed: OrderedDict[str, None] = OrderedDict()
+        self.conversation_id = f"conv_{prefix.removeprefix('resp_').rstrip('_')}"
+
+    def _response(self, r: _Response, status: str, output: list[Any]) -> dict[str, Any]:
+        return {
+            "object": "realtime.response",
+            "id": r.id,
+            "status": status,
+            "status_details": None,
+            "output": output,
+            "output_modalities": ["text"],
+            "conversation_id": self.conversation_id,
+            "usage": None,
+        }
+
+    def request(self) -> _Response:
+        """``response.create`` was accepted: open a response for the next answer."""
+        n = next(self._ids)
+        r = _Response(f"{self._prefix}{n:03d}", self._items.new_id())
+        self.active = r
+        self._emit({"type": "response.created", "response": self._response(r, "in_progress", [])})
+        return r
+
+    def _bind(self, pipeline_id: str) -> _Response | None:
+        if pipeline_id in self._closed:
+            return None
+        r = self.active
+        if r is not None and r.pipeline_id == pipeline_id:
+            return r
+        if r is None or r.pipeline_id is not None:
+            r = self.request()  # an answer the pipeline started itself (server VAD)
+        r.pipeline_id = pipeline_id
+        return r
+
+    def _open(self, r: _Response) -> None:
+        if r.opened:
+            return
+        r.opened = True
+        item = assistant_item(r.item_id, None, "in_progress")
+        where = {"response_id": r.id, "output_index": 0}
+        self._emit({"type": "response.output_item.added", "item": item, **where})
+        previous, self._items.last_id = self._items.last_id, r.item_id
+        self._emit({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
+        part = {"type": "text", "text": ""}
+        self._emit(
+            {
+                "type": "response.content_part.added",
+                "item_id": r.item_id,
+                "content_index": 0,
+                "part": part,
+                **where,
+            }
+        )
+
+    def delta(self, pipeline_id: str, text: str) -> None:
+        r = self._bind(pipeline_id)
+        if r is None or not text:
+            return
+        self._open(r)
+        r.text.append(text)
+        self._emit(
+            {
+                "type": "response.output_text.delta",
+                "response_id": r.id,
+                "item_id": r.item_id,
+                "output_index": 0,
+                "content_index": 0,
+                "delta": text,
+            }
+        )
+
+    def done(
+        self, pipeline_id: str, text: str, cancelled: bool, prompt_tokens: int, output_tokens: int
+    ) -> None:
+        r = self._bind(pipeline_id)
+        if r is None:
+            return
+        self._open(r)
+        full = "".join(r.text)
+        where = {"response_id": r.id, "item_id": r.item_id, "output_index": 0, "content_index": 0}
+        self._emit({"type": "response.output_text.done", "text": full, **where})
+        self._emit(
+            {"type": "response.content_part.done", "part": {"type": "text", "text": full}, **where}
+        )
+        item = assistant_item(r.item_id, full, "incomplete" if cancelled else "completed")
+        self._emit(
+            {
+                "type": "response.output_item.done",
+                "item": item,
+                "response_id": r.id,
+                "output_index": 0,
+            }
+        )
+        self._emit({"type": "conversation.item.done", "item": item})
+        response = self._response(r, "cancelled" if cancelled else "completed", [item])
+        if cancelled:
+            reason = "client_cancelled" if r.cancel_requested else "turn_detected"
+            response["status_details"] = {"type": "cancelled", "reason": reason}
+        response["usage"] = {
+            "input_tokens": prompt_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": prompt_tokens + output_tokens,
+        }
+        self._finish(r, response)
+
+    def cancelled(self, stopped: bool) -> None:
+        """The session ran the cancel: ``stopped`` False means no answer was running."""
+        r = self.active
+        if r is None or stopped or r.pipeline_id is not None:
+            return  # the pipeline's own response.done closes it
+        response = self._response(r, "cancelled", [])
+        response["status_details"] = {"type": "cancelled", "reason": "client_cancelled"}
+        self._finish(r, response)
+
+    def _finish(self, r: _Response, response: dict[str, Any]) -> None:
+        self._emit({"type": "response.done", "response": response})
+        if r.pipeline_id is not None:
+            self._closed[r.pipeline_id] = None
+            while len(self._closed) > _KEPT:
+                self._closed.popitem(last=False)
+        if self.active is r:
+            self.active = None
