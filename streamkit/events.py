@@ -12,6 +12,8 @@ codec can encode them without hand-written converters; each one is owned by one 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from streamkit.clock import Nanos
@@ -28,6 +30,7 @@ __all__ = [
     "SpeechStopped",
     "TranscriptFinal",
     "TranscriptPartial",
+    "TurnUpdate",
     "Word",
 ]
 
@@ -37,6 +40,7 @@ STREAMS = {
     "vision": "Observation",
     "response": "ResponseDelta / ResponseDone",
     "error": "ErrorEvent",
+    "turn": "TurnUpdate (end-of-turn detector: pause / resume / end; internal, not sent to clients)",
 }
 
 
@@ -89,6 +93,23 @@ class TranscriptFinal(msgspec.Struct, frozen=True, tag="transcript.final"):
     start: Nanos
     end: Nanos
     is_last: bool = True
+
+
+class TurnUpdate(msgspec.Struct, frozen=True, tag="turn.update"):
+    """The end-of-turn detector's view of utterance ``utterance_id`` (stream ``"turn"``).
+
+    ``state``: ``pause`` — silent since ``t`` (ns): the turn may be over (the responder may
+    start an answer but releases nothing yet); ``resume`` — speech again at ``t``: the turn
+    goes on; ``end`` — the turn is over, its speech ended at ``t``, decided by ``reason``
+    (``model``: P(complete) = ``probability``; ``silence``). The ``SpeechStopped`` and the last
+    ``TranscriptFinal`` of the utterance follow an ``end``.
+    """
+
+    utterance_id: str
+    state: Literal["pause", "resume", "end"]
+    t: Nanos
+    reason: str = ""
+    probability: float | None = None
 
 
 class Detection(msgspec.Struct, frozen=True):
@@ -156,5 +177,6 @@ Event = (
     | ResponseDelta
     | ResponseDone
     | ErrorEvent
+    | TurnUpdate
 )
 """Any event payload."""

@@ -26,16 +26,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
 from streamkit.clock import NS_PER_S
 from streamkit.encoders.asr_core import AsrConfig, AsrCore, AsrOutput
+from streamkit.encoders.asr_turn import AsrTurn, Effects, backstop_vad
 from streamkit.encoders.vad import SileroVad
 from streamkit.encoders.whisper_model import WhisperModelShared
 from streamkit.media import ASR_SAMPLE_RATE, AudioChunk
 from streamkit.packet import EndOfStream, Flush, Gap, Packet
 from streamkit.stage import OutPort, StageContext
+from streamkit.turn.backend import TurnModel
+from streamkit.turn.core import TurnConfig
 
 __all__ = ["AsrConfig", "AsrStage"]
 
@@ -63,18 +67,34 @@ class AsrStage:
         model: WhisperModelShared,
         config: AsrConfig | None = None,
         name: str = "asr",
+        turn_model: TurnModel | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.config = config or AsrConfig()
         self.core: AsrCore | None = None
+        self.turn_model = turn_model
+        self.turn: AsrTurn | None = None
         self._wake = asyncio.Event()
         self._commit_requested = False
         self._seq: dict[str, int] = {}
 
     async def setup(self, ctx: StageContext) -> None:
         vad = SileroVad()
-        self.core = AsrCore(self.config, vad.probs, prefix=self.name)
+        config = self.config
+        if config.turn is not None:  # the turn policy ends utterances; the VAD is a backstop
+            self.turn = AsrTurn(config.turn, self.turn_model, config.compute)
+            config = replace(config, vad=backstop_vad(config.vad, self.turn.config))
+        self.core = AsrCore(config, vad.probs, prefix=self.name)
+
+    def set_turn(self, config: TurnConfig) -> None:
+        """Switch the end-of-turn policy or its thresholds now (from the loop's thread).
+        Raises :class:`~streamkit.turn.backend.TurnUnavailable` for ``smart`` without the
+        model, ValueError when this stage was built without turn detection."""
+        if self.turn is None:
+            raise ValueError(f"{self.name}: built without turn detection (AsrConfig.turn)")
+        self.turn.set_config(config)
+        self.config = replace(self.config, turn=self.turn.config)
 
     def commit(self) -> None:
         """Force-finalise the current utterance (from the loop's thread)."""
@@ -90,6 +110,24 @@ class AsrStage:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._read(ctx, out, state), name=f"{self.name}:read")
             group.create_task(self._decode(ctx, out, state), name=f"{self.name}:decode")
+            if self.turn is not None:
+                apply = partial(self._apply_turn, ctx, out)
+                group.create_task(self.turn.run(ctx, apply), name=f"{self.name}:turn")
+
+    async def _apply_turn(self, ctx: StageContext, out: OutPort, effects: Effects) -> None:
+        """Put the turn events out; at an end of turn finalise the utterance now."""
+        assert self.core is not None
+        events, end = effects
+        for event in events:
+            seq = self._seq.get("turn", 0)
+            self._seq["turn"] = seq + 1
+            packet = Packet("turn", seq, event.t, 0, event, lineage=event.utterance_id)
+            await out.put(packet)
+        state = self.core.speech_state()
+        if end and state is not None and state[0] == events[-1].utterance_id:
+            ctx.metrics.lineage.mark(state[0], "turn.end", ctx.clock.now())
+            await self._emit(ctx, out, self.core.commit())
+            self._wake.set()
 
     async def _emit(self, ctx: StageContext, out: OutPort, outputs: list[AsrOutput]) -> None:
         lineage = ctx.metrics.lineage
@@ -127,6 +165,9 @@ class AsrStage:
                         + (f" at {chunk.sample_rate} Hz" if isinstance(chunk, AudioChunk) else "")
                     )
                 await self._emit(ctx, out, core.push(chunk.samples, item.pts))
+                if self.turn is not None:
+                    self.turn.push(chunk.samples, item.pts)
+                    await self._apply_turn(ctx, out, self.turn.step(core))
             elif isinstance(item, Gap):
                 await self._emit(ctx, out, core.gap(item.start, item.end))
             elif isinstance(item, Flush):
@@ -137,6 +178,8 @@ class AsrStage:
             self._gauge(ctx)
             self._wake.set()
         await self._emit(ctx, out, core.finish())
+        if self.turn is not None:
+            self.turn.close()
         state["eos"] = True
         self._wake.set()
 

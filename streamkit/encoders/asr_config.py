@@ -19,6 +19,7 @@ from streamkit.encoders.hypothesis import CommitPolicy
 from streamkit.encoders.vad import VadConfig
 from streamkit.encoders.whisper_model import DecodeOptions, WhisperConfig
 from streamkit.events import SpeechStarted, SpeechStopped, TranscriptFinal, TranscriptPartial
+from streamkit.turn.core import TurnConfig
 
 __all__ = ["AsrConfig", "AsrEvent", "AsrOutput", "DecodeJob", "JobKind"]
 
@@ -43,6 +44,9 @@ class AsrConfig:
     call would queue): a session then waits for the model instead of queueing a partial,
     unless this much audio is undecoded — fewer, wider partials under load; pause and final
     decodes are never deferred (None: always ``tick_s``).
+    ``turn``: the end-of-turn policy (``turn_detection`` ``vad`` | ``smart`` and its
+    thresholds, :class:`~streamkit.turn.core.TurnConfig`); None: the VAD hangover alone ends
+    an utterance and no turn events are emitted (transcription without a conversation).
     """
 
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
@@ -62,6 +66,7 @@ class AsrConfig:
     context_chars: int = 200
     partials: bool = True
     max_gap_s: float = 2.0
+    turn: TurnConfig | None = None
 
 
 @dataclass(frozen=True)

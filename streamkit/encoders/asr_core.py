@@ -139,6 +139,21 @@ class AsrCore:
         """True when nothing is pending: no job running, no utterance open or ending."""
         return self._busy is None and self._active is None and not self._ended
 
+    def speech_state(self) -> tuple[str, Nanos, Nanos | None, Nanos] | None:
+        """The open utterance as the VAD sees it now, for the end-of-turn policy:
+        ``(id, speech start, silence start or None while voiced, audio time the VAD
+        reached)`` in shared-clock ns; None when no utterance is open."""
+        utt = self._active
+        if utt is None:
+            return None
+        silence = self._segmenter.silence_start
+        return (
+            utt.uid,
+            self.pts_of(utt.start_sample),
+            None if silence is None else self.pts_of(silence),
+            self.pts_of(self._segmenter.position),
+        )
+
     # -- input ---------------------------------------------------------------------------
 
     def push(self, samples: npt.NDArray[np.float32], pts: Nanos) -> list[AsrOutput]:

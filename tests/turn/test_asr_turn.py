@@ -1,0 +1,134 @@
+"""The ASR stage with turn detection on virtual time: real speech with pauses, real VAD,
+a stand-in decoder and a scripted end-of-turn model (fast)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from streamkit.clock import NS_PER_MS, Clock
+from streamkit.compute import ComputeMode, ModelSlot
+from streamkit.edge import Policy
+from streamkit.encoders.asr import AsrStage
+from streamkit.encoders.asr_core import AsrConfig
+from streamkit.encoders.asr_turn import AsrTurn
+from streamkit.encoders.asr_run import ArraySource, CollectSink
+from streamkit.encoders.whisper_model import DecodeOptions
+from streamkit.events import SpeechStopped, TranscriptFinal, TurnUpdate
+from streamkit.media_io import load_audio
+from streamkit.metrics import MetricsRegistry
+from streamkit.pipeline import Pipeline
+from streamkit.turn.backend import TurnModel, TurnUnavailable
+from streamkit.turn.core import TurnConfig
+from tests.asr.test_asr_stage import EnergyModel
+
+MS = NS_PER_MS
+
+
+@dataclass
+class ScriptedTurn:
+    """A TurnModel that answers ``probability`` (or a function of the audio length)."""
+
+    probability: float = 0.9
+    name: str = "scripted_turn"
+    sample_rate: int = 16_000
+    max_audio_s: float = 8.0
+    seen: list[int] = field(default_factory=list)
+    _slot: ModelSlot | None = None
+
+    def predict(self, audio: npt.NDArray[np.float32]) -> float:
+        self.seen.append(len(audio))
+        return self.probability
+
+    def slot(self, clock: Clock, mode: ComputeMode = "thread", metrics: Any = None) -> ModelSlot:
+        if self._slot is None:
+            self._slot = ModelSlot("turn", clock, mode, metrics)
+        return self._slot
+
+
+async def transcribe(
+    audio: npt.NDArray[np.float32], turn: TurnConfig | None, model: TurnModel | None
+) -> list[tuple[int, Any]]:
+    config = AsrConfig(
+        compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=turn
+    )
+    asr = AsrStage(EnergyModel(), config, turn_model=model)  # type: ignore[arg-type]
+    sink = CollectSink()
+    pipeline = Pipeline(metrics=MetricsRegistry())
+    a = pipeline.edge("audio", 64, Policy.BLOCK)
+    e = pipeline.edge("events", 64, Policy.BLOCK)
+    pipeline.add(ArraySource(audio), outputs={"audio": a})
+    pipeline.add(asr, inputs={"in": a}, outputs={"out": e})
+    pipeline.add(sink, inputs={"in": e})
+    await pipeline.run()
+    base = pipeline.state.base_time or 0
+    return [(t - base, p.payload) for t, p in sink.received]
+
+
+def ends(events: list[tuple[int, Any]]) -> list[tuple[int, SpeechStopped]]:
+    return [(t, ev) for t, ev in events if isinstance(ev, SpeechStopped)]
+
+
+@pytest.fixture
+def jfk(data_dir: Path) -> npt.NDArray[np.float32]:
+    """11 s with four pauses inside one sentence, then 1.5 s of silence."""
+    audio = load_audio(data_dir / "speech/utterances/jfk/jfk.wav")
+    return np.concatenate([audio, np.zeros(24_000, np.float32)])
+
+
+@pytest.mark.looptime
+async def test_vad_policy_ends_after_the_hangover(jfk: npt.NDArray[np.float32]) -> None:
+    events = await transcribe(jfk, TurnConfig(detection="vad"), None)
+    turns = [ev for _, ev in events if isinstance(ev, TurnUpdate)]
+    assert {u.state for u in turns} == {"pause", "resume", "end"}
+    for t, stopped in ends(events):
+        end = next(u for u in turns if u.state == "end" and u.utterance_id == stopped.utterance_id)
+        assert end.reason == "silence"
+        assert t - stopped.t >= 500 * MS  # a whole hangover of audio had to arrive
+    # every pause that did not end the turn was resumed, in order
+    states = [u.state for u in turns]
+    assert "pause" in states
+    assert states.count("pause") == states.count("resume") + states.count("end")
+
+
+@pytest.mark.looptime
+async def test_smart_complete_ends_at_the_first_pause(jfk: npt.NDArray[np.float32]) -> None:
+    model = ScriptedTurn(0.9)
+    smart = TurnConfig(detection="smart", pause_ns=160 * MS)
+    events = await transcribe(jfk, smart, model)
+    vad_events = await transcribe(jfk, TurnConfig(detection="vad"), None)
+    stops = ends(events)
+    assert len(stops) > len(ends(vad_events))  # the model ended turns at short pauses
+    first_t, first = stops[0]
+    # decided 160 ms into the pause (the scripted model costs no virtual time)
+    assert first_t - first.t < 300 * MS
+    end = next(ev for _, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end")
+    assert (end.reason, end.probability) == ("model", 0.9)
+    assert model.seen
+    assert max(model.seen) <= 8 * 16_000
+    lasts = [ev for _, ev in events if isinstance(ev, TranscriptFinal) and ev.is_last]
+    assert len(lasts) == len(stops)
+
+
+@pytest.mark.looptime
+async def test_smart_incomplete_waits_for_max_silence(jfk: npt.NDArray[np.float32]) -> None:
+    smart = TurnConfig(detection="smart", max_silence_ns=1000 * MS)
+    events = await transcribe(jfk, smart, ScriptedTurn(0.05))
+    stops = ends(events)
+    vad_stops = ends(await transcribe(jfk, TurnConfig(detection="vad"), None))
+    assert 0 < len(stops) < len(vad_stops)  # pauses of 0.5-1 s no longer end a turn
+    assert all(t - stopped.t >= 1000 * MS for t, stopped in stops)
+    turn_ends = [ev for _, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end"]
+    assert {(u.reason, u.probability) for u in turn_ends} == {("silence", 0.05)}
+
+
+def test_smart_without_a_model_says_so_and_auto_falls_back() -> None:
+    with pytest.raises(TurnUnavailable, match="fetch_smart_turn"):
+        AsrTurn(TurnConfig(detection="smart"), None)
+    assert AsrTurn(TurnConfig(detection="auto"), None).config.policy == "vad"
+    assert AsrTurn(TurnConfig(detection="auto"), ScriptedTurn()).config.policy == "smart"
