@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from streamkit.edge import Policy
@@ -32,9 +32,16 @@ class Tee:
     Args:
         name: stage name.
         ports: output port names (≥ 1), wired by :meth:`Pipeline.add`.
+        accept: optional per-port filters: a port gets only the packets its predicate
+            accepts (controls — Flush, Gap, EndOfStream — always pass).
     """
 
-    def __init__(self, name: str, ports: Sequence[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        ports: Sequence[str],
+        accept: Mapping[str, Callable[[Packet[Any]], bool]] | None = None,
+    ) -> None:
         if not ports:
             raise ValueError(f"tee {name!r} needs at least one output port")
         if len(set(ports)) != len(ports):
@@ -42,16 +49,21 @@ class Tee:
         self.name = name
         self.ports = tuple(ports)
         self.outputs = self.ports
+        self.accept = dict(accept or {})
+        if set(self.accept) - set(self.ports):
+            raise ValueError(f"tee {name!r}: filters for unknown ports {sorted(self.accept)}")
 
     async def setup(self, ctx: StageContext) -> None:
         for port in self.ports:
             ctx.output(port)  # fail at setup, not mid-stream, if a port is not wired
 
     async def run(self, ctx: StageContext) -> None:
-        outs = [ctx.output(port) for port in self.ports]
+        outs = [(ctx.output(port), self.accept.get(port)) for port in self.ports]
         async for item in ctx.input():
             waiting: list[OutPort] = []
-            for out in outs:
+            for out, accept in outs:
+                if accept is not None and isinstance(item, Packet) and not accept(item):
+                    continue
                 if not out.put_nowait(item) and out.edge.policy is Policy.BLOCK:
                     waiting.append(out)
             for out in waiting:

@@ -53,6 +53,23 @@ async def test_tee_waits_only_for_a_full_block_output() -> None:
     assert fast.payloads() == slow.payloads() == list(range(20))  # BLOCK both: nothing lost
 
 
+async def test_tee_filters_per_port_but_passes_controls() -> None:
+    pipe = Pipeline(LoopClock())
+    src_e, all_e, even_e = pipe.edge("src", 4), pipe.edge("all", 32), pipe.edge("even", 32)
+    pipe.add(IterSource("src", [*packets("a", 10), Gap("a", 1, 2)]), outputs={"out": src_e})
+    tee = Tee("tee", ["all", "even"], accept={"even": lambda p: p.payload % 2 == 0})
+    pipe.add(tee, {"in": src_e}, {"all": all_e, "even": even_e})
+    every, even = Collector("all"), Collector("even")
+    pipe.add(every, {"in": all_e})
+    pipe.add(even, {"in": even_e})
+    await pipe.run()
+    assert every.payloads() == list(range(10))
+    assert even.payloads() == [0, 2, 4, 6, 8]
+    assert Gap("a", 1, 2) in even.controls
+    with pytest.raises(ValueError, match="unknown ports"):
+        Tee("tee", ["all"], accept={"other": lambda p: True})
+
+
 async def test_merge_interleaves_in_arrival_order_and_ends_after_all_inputs() -> None:
     pipe = Pipeline(LoopClock())
     a, v, out = pipe.edge("a"), pipe.edge("v"), pipe.edge("out")
