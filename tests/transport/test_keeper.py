@@ -19,7 +19,8 @@ def test_a_turn_opens_at_its_first_mark_and_completes_when_its_answer_is_sent() 
     assert not tracker.mark("u2", "asr.vad_start")
     assert not tracker.mark("u1", "sent.transcript.final")
     assert tracker.mark("u1", "sent.response.done")
-    assert tracker.open == {"u2"} and tracker.completed == 1
+    assert tracker.open == {"u2"}
+    assert tracker.completed == 1
     assert not tracker.mark("u1", "sent.metrics")  # a late mark does not reopen it
     assert tracker.open == {"u2"}
 
@@ -39,7 +40,8 @@ def test_answers_the_client_never_received_are_dropped_from_the_record() -> None
     assert trim_record(record, 5) == record
     assert trim_record(record, 9) == record
     trimmed = trim_record(record, 4)
-    assert [t.user for t in trimmed.turns] == ["q0", "q1"] and trimmed.answered == 4
+    assert [t.user for t in trimmed.turns] == ["q0", "q1"]
+    assert trimmed.answered == 4
     assert trim_record(record, 0).turns == ()
 
 
@@ -49,9 +51,12 @@ def test_resume_query_is_parsed_strictly() -> None:
     assert parse_resume("resume=a%20b") is None  # not an id
     assert parse_resume("resume=" + "x" * 65) is None
     request = parse_resume("token=t&resume=ab_12-c&answered=3")
-    assert request is not None and request.session_id == "ab_12-c" and request.answered == 3
+    assert request is not None
+    assert request.session_id == "ab_12-c"
+    assert request.answered == 3
     request = parse_resume("resume=abc&answered=-1")
-    assert request is not None and request.answered is None
+    assert request is not None
+    assert request.answered is None
 
 
 def test_resume_url_keeps_the_other_parameters() -> None:
@@ -63,15 +68,19 @@ def test_replay_buffer_keeps_what_is_not_answered_and_is_bounded() -> None:
     buffer = ReplayBuffer(max_samples=1000)
     for i in range(5):
         buffer.append(i * 320, np.full(320, i, np.float32))
-    assert len(buffer) == 960 and buffer.dropped == 640  # whole chunks, oldest first
+    assert len(buffer) == 960
+    assert buffer.dropped == 640
     assert buffer.start == 640
     buffer.settle(1000)  # inside a chunk: the chunk is cut there
     assert buffer.start == 1000
     chunks = buffer.pending()
-    assert chunks[0][0] == 1000 and chunks[0][1][0] == 3.0
+    assert chunks[0][0] == 1000
+    assert chunks[0][1][0] == 3.0
     assert sum(len(c) for _, c in chunks) == 1600 - 1000
     buffer.settle(10_000)
-    assert len(buffer) == 0 and buffer.pending() == [] and buffer.start is None
+    assert len(buffer) == 0
+    assert buffer.pending() == []
+    assert buffer.start is None
 
 
 def test_sample_anchor_maps_server_time_to_the_client_sample_index() -> None:
