@@ -4,10 +4,12 @@
 #   dev:     + PulseAudio + ALSA pulse plugin (real audio-server test), Xvfb + ImageMagick
 #              (desktop window screenshot test),
 #              Chromium (browser client test).
+#              HAProxy + Redis (the cluster test: tests/cluster, bench/cluster.py).
 set -euo pipefail
 want=(libportaudio2)
 if [ "${1:-runtime}" = dev ]; then
-  want+=(pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth imagemagick chromium fonts-dejavu-core)
+  want+=(pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth imagemagick chromium fonts-dejavu-core
+         haproxy redis-server)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -10,6 +10,7 @@ appear only at the edges (display, files). This is the only module allowed to ca
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -23,6 +24,7 @@ __all__ = [
     "Nanos",
     "from_seconds",
     "to_seconds",
+    "wall_offset",
 ]
 
 Nanos = int
@@ -41,6 +43,12 @@ def to_seconds(ns: Nanos) -> float:
 def from_seconds(seconds: float) -> Nanos:
     """Float seconds → nanoseconds, rounded to the nearest nanosecond."""
     return round(seconds * NS_PER_S)
+
+
+def wall_offset(clock: Clock) -> Nanos:
+    """Unix time minus ``clock.now()`` (ns), read once: add it to a shared-clock time to get
+    wall time for an exporter at the edge (traces, files). Never used to measure."""
+    return time.time_ns() - clock.now()
 
 
 @runtime_checkable

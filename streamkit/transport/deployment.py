@@ -23,6 +23,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
 from streamkit.clock import NS_PER_S, Clock, LoopClock, Nanos
 from streamkit.packet import Packet
 from streamkit.store.backend import SessionStore
@@ -33,7 +36,6 @@ from streamkit.transport.keeper import SessionKeeper, parse_resume
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
-    from websockets.http11 import Response
 
     from streamkit.telemetry.otlp import TraceExporter
     from streamkit.transport.session import Session
@@ -92,10 +94,13 @@ class Deployment:
         state = self.readiness(sessions, max_sessions)
         ok = path == HEALTH_PATH or state.ready
         status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
-        response = connection.respond(status, state.body().decode())
-        response.headers["Content-Type"] = "application/json"
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        body = state.body()
+        headers = Headers()
+        headers["Content-Type"] = "application/json"
+        headers["Content-Length"] = str(len(body))
+        headers["Cache-Control"] = "no-store"
+        headers["Connection"] = "close"
+        return Response(status.value, status.phrase, headers, body)
 
     def refusal(self) -> str | None:
         """Why a new WebSocket session is refused now (HTTP 503), or None."""
