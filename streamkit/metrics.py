@@ -112,6 +112,12 @@ class Lineage:
     def __init__(self, max_utterances: int = 256) -> None:
         self._max = max_utterances
         self._events: OrderedDict[str, dict[str, Nanos]] = OrderedDict()
+        self._listeners: list[Callable[[str, str, Nanos], None]] = []
+
+    def listen(self, listener: Callable[[str, str, Nanos], None]) -> None:
+        """Call ``listener(uid, event, t)`` on every first mark (synchronously, in the
+        marking task: it must be quick and must not raise — hand work to an edge)."""
+        self._listeners.append(listener)
 
     def mark(self, uid: str, event: str, t: Nanos) -> None:
         events = self._events.get(uid)
@@ -120,7 +126,11 @@ class Lineage:
             self._events[uid] = events
             while len(self._events) > self._max:
                 self._events.popitem(last=False)
-        events.setdefault(event, t)
+        if event in events:
+            return
+        events[event] = t
+        for listener in self._listeners:
+            listener(uid, event, t)
 
     def get(self, uid: str) -> dict[str, Nanos]:
         return dict(self._events.get(uid, {}))
