@@ -78,6 +78,7 @@ class AsrStage:
         self._wake = asyncio.Event()
         self._commit_requested = False
         self._seq: dict[str, int] = {}
+        self._since_commit: list[str] = []  # utterances started since the last commit
 
     async def setup(self, ctx: StageContext) -> None:
         vad = SileroVad()
@@ -96,10 +97,33 @@ class AsrStage:
         self.turn.set_config(config)
         self.config = replace(self.config, turn=self.turn.config)
 
-    def commit(self) -> None:
-        """Force-finalise the current utterance (from the loop's thread)."""
+    def commit(self) -> tuple[str, ...]:
+        """Force-finalise the current utterance (from the loop's thread); returns the ids of
+        the utterances started since the previous commit (the input this commit closes,
+        empty when no speech was heard), their events possibly still on their way."""
         self._commit_requested = True
         self._wake.set()
+        uids = list(self._since_commit)
+        active = self.core.active_uid if self.core is not None else None
+        if active is not None and active not in uids:
+            uids.append(active)
+        self._since_commit.clear()
+        return tuple(uids)
+
+    def configure_vad(self, threshold: float, hangover_s: float) -> bool:
+        """New speech threshold and end-of-utterance silence; False if not applied (the
+        user is speaking: call again later)."""
+        vad = self.config.vad
+        vad = replace(
+            vad,
+            threshold=threshold,
+            neg_threshold=min(vad.neg_threshold, max(0.0, threshold - 0.15)),
+            hangover_s=max(hangover_s, vad.pause_s),
+        )
+        if self.core is not None and not self.core.set_vad(vad):
+            return False
+        self.config = replace(self.config, vad=vad)
+        return True
 
     async def run(self, ctx: StageContext) -> None:
         if self.core is None:
@@ -136,6 +160,8 @@ class AsrStage:
             kind = type(item.payload).__name__
             if kind == "SpeechStarted":
                 lineage.mark(item.uid, "asr.vad_start", now)
+                self._since_commit.append(item.uid)
+                del self._since_commit[:-64]
             elif kind == "TranscriptPartial":
                 lineage.mark(item.uid, "asr.first_partial", now)
             elif kind == "TranscriptFinal":

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.encoders.asr_config import AsrConfig, AsrOutput, DecodeJob, JobKind
 from streamkit.encoders.hypothesis import HypothesisBuffer, drop_loops, join_words
-from streamkit.encoders.vad import WINDOW, VadSegmenter
+from streamkit.encoders.vad import WINDOW, VadConfig, VadSegmenter
 from streamkit.encoders.whisper_model import DecodeResult
 from streamkit.events import (
     SpeechStarted,
@@ -133,6 +133,21 @@ class AsrCore:
         if not pending:
             return 0
         return max(0, (self._n - min(pending)) * NS_PER_S // RATE)
+
+    @property
+    def active_uid(self) -> str | None:
+        """The utterance in progress (the one a commit would finalise), or None."""
+        return self._active.uid if self._active is not None else None
+
+    def set_vad(self, vad: VadConfig) -> bool:
+        """Segment with ``vad`` from the next window on; False (unchanged) while in speech."""
+        if self._segmenter.in_speech:
+            return False
+        position = self._segmenter.position
+        self.config = replace(self.config, vad=vad)
+        self._segmenter = VadSegmenter(vad)
+        self._segmenter.position = position
+        return True
 
     @property
     def idle(self) -> bool:
