@@ -339,7 +339,7 @@ def test_manual_turns_commit_one_item_for_every_utterance_since_the_last_commit(
         SpeechStarted("u2", 900 * MS),
     )
     assert out == []  # no VAD events in manual mode, nothing before the commit
-    out = d.send({"type": "input_audio_buffer.commit"}, {InputCommit: "u2"})
+    out = d.send({"type": "input_audio_buffer.commit"}, {InputCommit: ("u1", "u2")})
     assert types(out) == [
         "input_audio_buffer.committed",
         "conversation.item.added",

@@ -293,7 +293,10 @@ class RealtimeCodec:
             self._error("invalid_value", "item must be a message object", "item.type")
             return None
         role, content = item.get("role"), item.get("content")
-        if role not in ("user", "system"):
+        if role not in ("user", "system", "assistant"):
+            self._error("invalid_value", f"item role {role!r}: user or system", "item.role")
+            return None
+        if role == "assistant":
             self._error("unsupported_value", f"item role {role!r}: user or system", "item.role")
             return None
         if not isinstance(content, list) or not content:
@@ -404,9 +407,8 @@ class RealtimeCodec:
             self._emit({"type": "session.updated", "session": self.session})
         elif isinstance(command, InputCommit):
             self._buffered = 0
-            self.items.commit(
-                value if isinstance(value, str) else None, self.turn_detection is not None
-            )
+            uids = value if isinstance(value, tuple) else (value,) if isinstance(value, str) else ()
+            self.items.commit(uids)
         elif isinstance(command, ClearInput):
             self._buffered = 0
             self.items.clear()

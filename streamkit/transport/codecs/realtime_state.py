@@ -126,13 +126,13 @@ class Items:
 
     # -- from the client -----------------------------------------------------------------
 
-    def commit(self, uid: str | None, vad: bool) -> None:
-        """The session committed the input; ``uid``: the utterance it finalises (or None)."""
-        if uid is not None and vad and uid in self._by_uid:
-            return  # the end of that utterance (speech_stopped) commits its item
+    def commit(self, uids: tuple[str, ...]) -> None:
+        """The session committed the input; ``uids``: the utterances heard since the last
+        commit (their events may not have arrived yet). They all join the buffer item."""
         item = self._buffer()
-        if uid is not None and uid not in self._by_uid:
-            self._attach(uid)
+        for uid in uids:
+            if uid not in self._by_uid:
+                self._attach(uid)
         self._commit(item)
 
     def clear(self) -> None:
@@ -175,12 +175,11 @@ class Items:
     def _flush(self, item: _UserItem) -> None:
         """Send the item's committed words not sent yet (append-only deltas)."""
         while item.sent < len(item.pieces):
-            uid, text = item.pieces[item.sent]
-            first_of_uid = all(u != uid for u, _ in item.pieces[: item.sent])
+            text = item.pieces[item.sent][1]
             if not item.transcript:
                 text = text.lstrip()
-            elif first_of_uid and not text[:1].isspace() and not item.transcript[-1:].isspace():
-                text = " " + text
+            elif text and not text[:1].isspace() and not item.transcript[-1:].isspace():
+                text = " " + text  # committed pieces are whole words
             item.sent += 1
             if not text:
                 continue
