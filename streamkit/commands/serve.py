@@ -7,7 +7,12 @@ Pipelines offered (a client picks one with ``session.update``):
 - ``captions``: the same ASR, no language model (transcripts only, cheap);
 - ``echo``: no model at all (counts audio, streams a fake answer): protocol checks.
 
-Binding beyond loopback requires ``--token``. Open ``http://HOST:PORT/`` for the browser client.
+Binding beyond loopback (``127.0.0.0/8``, ``::1``, ``localhost``) requires ``--token``. Open
+``http://HOST:PORT/`` for the browser client.
+
+SIGTERM (``docker stop``, systemd, Kubernetes) and SIGINT (Ctrl-C) stop the server the same
+way: no new sessions, each live answer ends with ``response.done`` (``cancelled: true``), every
+client gets close code 1001, exit status 0. A second signal exits at once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -46,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--origin", action="append", default=[], help="extra allowed browser Origin (repeat)"
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        help="extra name clients reach the server by (Host header, e.g. behind a proxy; repeat)",
     )
     parser.add_argument(
         "--pipeline",
@@ -103,9 +115,26 @@ def _device_source(args: argparse.Namespace) -> DeviceSourceFactory | None:
     return open_devices
 
 
+def on_shutdown_signals(stop: Callable[[], None]) -> None:
+    """Call ``stop`` on the first SIGTERM or SIGINT; the next one acts as by default (exit)."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+
+    def first() -> None:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        stop()
+
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on this loop
+            loop.add_signal_handler(sig, first)
+
+
 async def _serve(
     args: argparse.Namespace, pipelines: dict[str, PipelineFactory], warmups: list[Warmup]
 ) -> None:
+    stopping = asyncio.Event()
+    on_shutdown_signals(stopping.set)
     for warmup in warmups:
         await warmup()
     default = args.pipeline if args.pipeline in pipelines else sorted(pipelines)[0]
@@ -114,6 +143,7 @@ async def _serve(
         port=args.port,
         token=args.token,
         origins=tuple(args.origin),
+        hosts=tuple(args.allow_host),
         limits=Limits(send_deadline_ms=args.send_deadline_ms),
         config=SessionConfig(pipeline=default),
         max_sessions=args.max_sessions,
@@ -128,7 +158,8 @@ async def _serve(
         )
         if args.port_file:
             await asyncio.to_thread(Path(args.port_file).write_text, str(server.port))
-        await server.wait_closed()
+        await stopping.wait()
+    # leaving running(): answers cut short (response.done, cancelled), every client 1001
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,11 +13,16 @@ Wire format (see ``docs/protocol.md``; the JSON Schema is ``transport/schema.jso
 
 Every malformed message decodes to a :class:`ProtocolError` (a stable ``code`` and a human
 ``message``), never an exception: the session answers with an ``error`` event and lives on.
+What one text frame may make the decoder spend is bounded before parsing: its size
+(``limits.max_text_bytes``), its nesting depth (``limits.max_json_depth``; deeper JSON would
+exhaust the recursive parsers' stack) and the length of each number literal
+(``limits.max_number_chars``; a 4,000-digit integer costs quadratic time to convert).
 Nothing here reads a clock or does I/O.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -88,7 +93,7 @@ VIDEO_FORMAT_JPEG: Final = 2
 AUDIO_SAMPLE_RATE: Final = 16_000
 
 ERROR_CODES: Final[dict[str, str]] = {
-    "invalid_json": "a text frame that is not a JSON object",
+    "invalid_json": "a text frame that is not a JSON object (or nested or numbered beyond limits)",
     "unknown_type": "a JSON message without a known `type`",
     "invalid_message": "a known message with missing, unknown or wrongly typed fields",
     "message_too_large": "a message over the per-kind size limit (see `limits`)",
@@ -96,7 +101,7 @@ ERROR_CODES: Final[dict[str, str]] = {
     "unsupported_version": "a binary frame header version other than 1",
     "unsupported_format": "audio not 16 kHz mono PCM16, or video not JPEG",
     "invalid_image": "a video frame whose JPEG does not decode",
-    "rate_limited": "the session exceeded its message or byte rate; the message was discarded",
+    "rate_limited": "a text/video message over the message or byte rate, discarded (audio waits)",
     "invalid_state": "a message not allowed now (e.g. changing the pipeline once it runs)",
     "unknown_pipeline": "`session.update` named a pipeline the server does not have",
     "unsupported_source": "`session.update` asked for a media source the server cannot open",
@@ -106,7 +111,7 @@ ERROR_CODES: Final[dict[str, str]] = {
 
 CLOSE_CODES: Final[dict[int, str]] = {
     1000: "normal closure (either side)",
-    1001: "server shutting down",
+    1001: "server shutting down (an answer in progress first gets `response.done`, cancelled)",
     1007: "a text frame that is not valid UTF-8 (refused by the transport)",
     1009: "a frame over the hard transport limit (`limits.max_frame_bytes`)",
     1011: "the session's pipeline failed (an `error` event with code `pipeline_error` precedes)",
@@ -244,6 +249,10 @@ class Limits:
     send_deadline_ms: int = 5000
     max_consecutive_errors: int = 0
     """0 = never close for errors (each still gets its ``error`` event)."""
+    max_json_depth: int = 16
+    """Arrays/objects nested deeper than this in a text frame: ``invalid_json``."""
+    max_number_chars: int = 64
+    """A JSON number literal longer than this (digits, sign, exponent): ``invalid_json``."""
 
 
 # -- server → client ---------------------------------------------------------------------
@@ -335,27 +344,61 @@ _encoder = msgspec.json.Encoder()
 _TYPES: Final = frozenset({"session.update", "input.commit", "response.cancel"})
 
 
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NUMBER = re.compile(rb"[-+0-9.eE]+")
+_OPEN = np.zeros(256, np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
+
+
+def _excess(raw: bytes, limits: Limits) -> str | None:
+    """Why ``raw`` would cost the parser too much (nesting, number length), or None.
+
+    Linear in ``len(raw)``: string literals are blanked first, so brackets and digits inside
+    strings do not count; the depth is the running sum of opening minus closing brackets.
+    """
+    brackets = raw.count(b"[") + raw.count(b"{")
+    if brackets <= limits.max_json_depth and len(raw) <= limits.max_number_chars:
+        return None  # cannot be too deep, cannot hold a too long number
+    bare = _STRING.sub(b'""', raw)
+    if brackets > limits.max_json_depth:
+        steps = _OPEN[np.frombuffer(bare, np.uint8)].astype(np.int32)
+        depth = int(np.cumsum(steps).max(initial=0))
+        if depth > limits.max_json_depth:
+            return f"JSON nested {depth} deep > {limits.max_json_depth}"
+    longest = max((len(m) for m in _NUMBER.findall(bare)), default=0)
+    if longest > limits.max_number_chars:
+        return f"a JSON number of {longest} characters > {limits.max_number_chars}"
+    return None
+
+
 def decode_text(data: str | bytes, limits: Limits | None = None) -> ClientMessage | ProtocolError:
-    """Decode one text frame into a client message, or say why not."""
+    """Decode one text frame into a client message, or say why not (never raises)."""
     limits = limits or Limits()
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if len(raw) > limits.max_text_bytes:
-        return ProtocolError(
-            "message_too_large", f"text message of {len(raw)} bytes > {limits.max_text_bytes}"
-        )
     try:
-        return _decoder.decode(raw)
-    except msgspec.ValidationError as error:
-        return _classify(raw, str(error))
-    except msgspec.DecodeError as error:
-        return ProtocolError("invalid_json", f"not valid JSON: {error}")
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        if len(raw) > limits.max_text_bytes:
+            return ProtocolError(
+                "message_too_large", f"text message of {len(raw)} bytes > {limits.max_text_bytes}"
+            )
+        excess = _excess(raw, limits)
+        if excess is not None:
+            return ProtocolError("invalid_json", excess)
+        try:
+            return _decoder.decode(raw)
+        except msgspec.ValidationError as error:
+            return _classify(raw, str(error))
+        except msgspec.DecodeError as error:
+            return ProtocolError("invalid_json", f"not valid JSON: {error}"[:300])
+    except (RecursionError, MemoryError, ValueError, TypeError) as error:  # defence in depth
+        return ProtocolError("invalid_json", f"cannot decode: {type(error).__name__}")
 
 
 def _classify(raw: bytes, detail: str) -> ProtocolError:
     try:
         value = msgspec.json.decode(raw)
     except msgspec.DecodeError as error:  # pragma: no cover - decoded once already
-        return ProtocolError("invalid_json", f"not valid JSON: {error}")
+        return ProtocolError("invalid_json", f"not valid JSON: {error}"[:300])
     if not isinstance(value, dict):
         return ProtocolError("invalid_json", f"expected a JSON object, got {type(value).__name__}")
     kind = value.get("type")

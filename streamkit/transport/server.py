@@ -9,25 +9,28 @@ live in the pipeline factories and are shared.
 
 Hardening (see ``docs/protocol.md``):
 
-- binds to loopback by default; binding anywhere else requires an auth token, which clients
-  pass as ``?token=…`` or ``Authorization: Bearer …`` (HTTP 401 otherwise);
+- binds to loopback by default (any of ``127.0.0.0/8``, ``::1``, ``localhost``); binding
+  anywhere else requires an auth token, which clients pass as ``?token=…`` or
+  ``Authorization: Bearer …`` (HTTP 401 otherwise; see :mod:`~streamkit.transport.access`);
+- every request's ``Host`` must be a name the server is known by (DNS rebinding; HTTP 403);
 - ``Origin`` must be absent (non-browser clients), the server's own origin (same host), or in
   the allow-list (HTTP 403 otherwise);
+- on shutdown every session's answer is cut short (``response.done`` with ``cancelled:
+  true``) and the session closed with 1001 (:meth:`Server.close_sessions`);
 - frames over ``limits.max_frame_bytes`` are refused by the transport (close 1009); smaller
   but over-limit messages, bad ones and rate-limited ones get an ``error`` event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import hmac
-import ipaddress
 import mimetypes
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
@@ -36,6 +39,13 @@ from websockets.http11 import Request, Response
 
 from streamkit.clock import Clock
 from streamkit.metrics import to_prometheus_labelled
+from streamkit.transport.access import (
+    host_allowed,
+    is_loopback,
+    origin_allowed,
+    split_host,
+    token_ok,
+)
 from streamkit.transport.protocol import Limits, SessionConfig
 from streamkit.transport.session import DeviceSourceFactory, PipelineFactory, Session
 
@@ -47,23 +57,14 @@ PROMETHEUS_TYPE = "text/plain"  # + "; charset=utf-8" from _response; format 0.0
 WS_PATH = "/ws"
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass
 class ServerOptions:
     """How the server listens and what each session may do.
 
     ``port`` 0 picks a free port (read :attr:`Server.port`). ``token`` is required when
     ``host`` is not loopback. ``origins``: extra allowed ``Origin`` values (e.g.
-    ``"https://app.example"``).
+    ``"https://app.example"``). ``hosts``: extra names clients reach the server by (the
+    ``Host`` header behind a reverse proxy, e.g. ``"app.example"``).
     """
 
     host: str = "127.0.0.1"
@@ -76,6 +77,7 @@ class ServerOptions:
     close_timeout_s: float = 2.0
     max_sessions: int = 16
     ping_interval_s: float | None = 20.0
+    hosts: Sequence[str] = ()
 
 
 class Server:
@@ -111,6 +113,7 @@ class Server:
         self.sessions: dict[str, Session] = {}
         self.finished: list[Session] = []
         self._ws: WsServer | None = None
+        self._closing = False
 
     @property
     def port(self) -> int:
@@ -144,6 +147,7 @@ class Server:
             try:
                 yield self
             finally:
+                await self.close_sessions()
                 ws_server.close(close_connections=True)
                 await ws_server.wait_closed()
                 self._ws = None
@@ -157,6 +161,19 @@ class Server:
         """Wait until the listening server is closed (inside :meth:`running`)."""
         if self._ws is not None:
             await self._ws.wait_closed()
+
+    async def close_sessions(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """Refuse new sessions (503), cut every live session's answer short (its client gets
+        ``response.done`` with ``cancelled: true``) and close each with ``code`` once its
+        queued events went out (bounded per session by the send deadline and close timeout).
+        """
+        self._closing = True
+        live = list(self.sessions.values())
+        if live:
+            async with asyncio.TaskGroup() as group:
+                for session in live:
+                    name = f"shutdown:{session.id}"
+                    group.create_task(session.shutdown(code, reason), name=name)
 
     # -- per connection ------------------------------------------------------------------
 
@@ -182,11 +199,15 @@ class Server:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
+        if not self._host_ok(request):
+            return connection.respond(HTTPStatus.FORBIDDEN, "host not allowed\n")
         if url.path == WS_PATH:
             if not self._authorized(request, url.query):
                 return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
             if not self._origin_ok(request):
                 return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+            if self._closing:
+                return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n")
             if len(self.sessions) >= self.options.max_sessions:
                 return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "server full\n")
             return None
@@ -203,24 +224,23 @@ class Server:
         return text + f"# TYPE streamkit_sessions gauge\nstreamkit_sessions {len(live)}\n"
 
     def _authorized(self, request: Request, query: str) -> bool:
-        token = self.options.token
-        if not token:
-            return True
-        given = parse_qs(query).get("token", [""])[0]
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            given = given or auth[len("Bearer ") :]
-        return hmac.compare_digest(given.encode(), token.encode())
+        """The token rules of :func:`~streamkit.transport.access.token_ok`."""
+        authorization = request.headers.get_all("Authorization")
+        return token_ok(self.options.token, query, authorization)
+
+    def _host_ok(self, request: Request) -> bool:
+        """``Host`` names this server (DNS rebinding: see :mod:`~streamkit.transport.access`)."""
+        hosts = request.headers.get_all("Host")
+        parsed = split_host(hosts[0]) if len(hosts) == 1 else None
+        return parsed is not None and host_allowed(parsed[0], self.options.host, self.options.hosts)
 
     def _origin_ok(self, request: Request) -> bool:
-        origin = request.headers.get("Origin")
-        if origin is None:
+        """No ``Origin``, an allowed one, or the page's own (its ``Host`` passed first)."""
+        origins = request.headers.get_all("Origin")
+        if not origins:
             return True
-        if origin in self.options.origins:
-            return True
-        host = request.headers.get("Host", "")
-        parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
+        host = request.headers.get_all("Host")
+        return len(origins) == 1 and origin_allowed(origins[0], host[0], self.options.origins)
 
     def _static(self, path: str) -> Response:
         root = self.options.static_dir

@@ -16,6 +16,7 @@ code 4003. Other sessions never wait on this one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import uuid
 from collections.abc import Callable, Mapping
@@ -26,7 +27,14 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from streamkit.clock import NS_PER_MS, Clock, LoopClock
-from streamkit.events import ErrorEvent, Event, Observation, TranscriptPartial
+from streamkit.events import (
+    ErrorEvent,
+    Event,
+    Observation,
+    ResponseDelta,
+    ResponseDone,
+    TranscriptPartial,
+)
 from streamkit.metrics import MetricsRegistry
 from streamkit.packet import Packet
 from streamkit.pipeline import Pipeline, StageFailed
@@ -147,6 +155,9 @@ class Session:
         self.close_code: int | None = None
         self._consecutive_errors = 0
         self._group: asyncio.TaskGroup | None = None
+        self._answering: set[str] = set()  # response ids with a delta queued and no done yet
+        self._answered = asyncio.Event()  # set while _answering is empty
+        self._answered.set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -194,18 +205,23 @@ class Session:
 
     async def _receive(self) -> None:
         limiter = RateLimiter(self.limits, self.clock.now())
+        audio_pace = RateLimiter(self.limits, self.clock.now())  # audio waits, never dropped
         try:
             async for message in self.ws:
-                if not limiter.allow(self.clock.now(), len(message)):
+                decoded: Decoded | None = None
+                if not isinstance(message, str):
+                    decoded = decode_binary(bytes(message), self.limits)
+                if isinstance(decoded, AudioAppend):
+                    while wait := audio_pace.delay(self.clock.now(), len(message)):
+                        self.metrics.counter("ws.audio.paced_ns").inc(wait)
+                        await self.clock.sleep(wait)  # not reading: TCP backpressure
+                elif not limiter.allow(self.clock.now(), len(message)):
                     await self._error(
                         ProtocolError("rate_limited", "message rate or byte rate exceeded")
                     )
                     continue
-                decoded: Decoded
-                if isinstance(message, str):
+                if decoded is None:
                     decoded = decode_text(message, self.limits)
-                else:
-                    decoded = decode_binary(bytes(message), self.limits)
                 problem = await self._dispatch(decoded)
                 if problem is not None:
                     await self._error(problem)
@@ -269,8 +285,8 @@ class Session:
             )
         if changes.get("source") == "devices" and self.device_source is None:
             return ProtocolError("unsupported_source", "this server has no capture devices")
-        if changes.get("metrics_interval_ms", 0) < 0:
-            return ProtocolError("invalid_message", "metrics_interval_ms must be ≥ 0")
+        if not 0 <= changes.get("metrics_interval_ms", 0) <= 3_600_000:
+            return ProtocolError("invalid_message", "metrics_interval_ms must be 0 … 3600000")
         self.config = msgspec.structs.replace(self.config, **changes)
         self._offer(SessionUpdated(config=self.config))
         return None
@@ -327,6 +343,21 @@ class Session:
         if limit and self._consecutive_errors >= limit:
             await self._close_after_flush(4008, "too many protocol errors")
 
+    async def shutdown(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """The server is going: cut the answer in progress short, so the client gets its
+        ``response.done`` (``cancelled: true``), then close with ``code`` once the queued
+        events went out. Waits at most ``close_timeout_s`` for the ``response.done``."""
+        if self.close_code is not None:
+            return
+        if self.controls is not None:
+            result = self.controls.cancel_response()
+            if inspect.isawaitable(result):
+                await result
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.close_timeout_s):
+                    await self._answered.wait()
+        await self._close_after_flush(code, reason)
+
     async def _close_after_flush(self, code: int, reason: str) -> None:
         """Close with ``code`` once queued events went out (bounded by the send deadline)."""
         self.close_code = code
@@ -374,6 +405,13 @@ class Session:
         item = self._item(event, lineage)
         if item is not None:
             await self.outbox.put(item)
+        if isinstance(event, ResponseDelta):
+            self._answering.add(event.response_id)
+            self._answered.clear()
+        elif isinstance(event, ResponseDone):
+            self._answering.discard(event.response_id)
+            if not self._answering:
+                self._answered.set()
 
     async def _sender(self) -> None:
         deadline = self.limits.send_deadline_ms / 1000

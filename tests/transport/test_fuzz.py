@@ -24,9 +24,13 @@ from streamkit.transport import Limits, Server, ServerOptions
 from streamkit.transport.client import Client
 from streamkit.transport.echo import echo_factory
 from streamkit.transport.protocol import (
+    ERROR_CODES,
     HEADER,
     AudioAppend,
+    InputCommit,
     ProtocolError,
+    ResponseCancel,
+    SessionUpdate,
     SessionUpdated,
     decode_binary,
     decode_text,
@@ -67,7 +71,44 @@ wrong_fields = st.fixed_dictionaries(
 oversized_text = st.integers(4100, 6000).map(
     lambda n: json.dumps({"type": "input.commit", "pad": "a" * n})
 )
-texts = (st.text(max_size=64) | wrong_fields | oversized_text).filter(
+
+
+def _nest(depth: int, kinds: str, leaf: str) -> str:
+    """``depth`` arrays/objects around ``leaf`` (``kinds`` cycles through ``[`` and ``{``)."""
+    opens = "".join("[" if kinds[i % len(kinds)] == "[" else '{"k":' for i in range(depth))
+    closes = "".join("]" if kinds[i % len(kinds)] == "[" else "}" for i in reversed(range(depth)))
+    return opens + leaf + closes
+
+
+deep = st.builds(
+    _nest, st.integers(1, 1300), st.sampled_from(["[", "{", "[{", "{[["]), st.just("1")
+)
+deep_in_field = st.builds(
+    lambda field, value: json.dumps({"type": "session.update"})[:-1] + f', "{field}": {value}}}',
+    st.sampled_from(["pipeline", "partials", "metrics_interval_ms", "bogus"]),
+    deep,
+)
+digits = st.integers(1, 3000).map(lambda n: "9" * n)
+huge_numbers = st.builds(
+    lambda sign, body, frac, exp: f"{sign}{body}{frac}{exp}",
+    st.sampled_from(["", "-"]),
+    digits,
+    st.sampled_from(["", ".5", "." + "1" * 200]),
+    st.sampled_from(["", "e999999", "E-400", "e+308", "e" + "9" * 100]),
+)
+number_in_field = huge_numbers.map(
+    lambda n: '{"type": "session.update", "metrics_interval_ms": ' + n + "}"
+)
+long_strings = st.builds(
+    lambda field, n, char: json.dumps({"type": "session.update", field: char * n}),
+    st.sampled_from(["pipeline", "source", "response_id", "bogus"]),
+    st.integers(100, 2000),
+    st.sampled_from(["a", "é", "\\", '"', "\u0000", "😀", "["]),
+).filter(lambda t: len(t.encode()) <= LIMITS.max_text_bytes)
+costly = deep | deep_in_field | number_in_field | huge_numbers | long_strings
+"""What makes a decoder spend stack, time or memory: deep nesting, huge numbers, long strings."""
+
+texts = (st.text(max_size=64) | wrong_fields | oversized_text | costly).filter(
     lambda t: isinstance(decode_text(t, LIMITS), ProtocolError)
 )
 headers = st.builds(
@@ -196,3 +237,43 @@ def test_the_strategies_cover_every_error_code_but_pipeline_ones() -> None:
         "invalid_image",
     }
     assert struct.calcsize("<2sBBBBHIIq") == HEADER.size
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(costly | st.text(max_size=300) | st.binary(max_size=300))
+def test_decode_text_never_raises_and_bounds_what_a_message_costs(text: str | bytes) -> None:
+    """Deep nesting, huge numbers and long strings: a value, never an exception."""
+    result = decode_text(text, Limits())
+    assert isinstance(result, ProtocolError | SessionUpdate | InputCommit | ResponseCancel)
+    if isinstance(result, ProtocolError):
+        assert result.code in ERROR_CODES
+        assert len(result.message) <= 300
+
+
+@pytest.mark.parametrize("depth", [16, 17, 983, 984, 2500])
+@pytest.mark.parametrize("kind", ["[", "{"])
+def test_nesting_beyond_the_limit_is_invalid_json_at_the_limit_is_parsed(
+    depth: int, kind: str
+) -> None:
+    text = _nest(depth, kind, "1")
+    result = decode_text(text, Limits())
+    assert isinstance(result, ProtocolError)
+    if depth > Limits().max_json_depth:
+        assert result.code == "invalid_json"
+        assert "nested" in result.message
+    else:  # parsed: not an object with a type (arrays) or no known type (objects)
+        assert result.code in ("invalid_json", "unknown_type")
+        assert "nested" not in result.message
+    # brackets inside strings do not count
+    inside = json.dumps({"type": "session.update", "pipeline": "[" * depth})
+    assert isinstance(decode_text(inside, Limits()), SessionUpdate)
+
+
+def test_huge_numbers_are_refused_before_parsing() -> None:
+    for number in ("1" + "0" * 5000, "-" + "9" * 65, "1e" + "9" * 70):
+        result = decode_text('{"type": "session.update", "metrics_interval_ms": ' + number + "}")
+        assert isinstance(result, ProtocolError)
+        assert result.code == "invalid_json"
+        assert "number" in result.message
+    ok = decode_text('{"type": "session.update", "metrics_interval_ms": 1000}')
+    assert isinstance(ok, SessionUpdate)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 import socket
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,13 +18,14 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from streamkit.clock import NS_PER_MS, LoopClock
-from streamkit.events import ErrorEvent, ResponseDone
+from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock
+from streamkit.events import ErrorEvent, ResponseDelta, ResponseDone, TranscriptFinal
 from streamkit.pipeline import Pipeline
 from streamkit.transport import Limits, Server, ServerOptions
 from streamkit.transport.client import Client
 from streamkit.transport.echo import EchoControls, echo_factory
 from streamkit.transport.protocol import FrameHeader, SessionUpdated, encode_audio
+from streamkit.transport.server import is_loopback
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -252,3 +259,283 @@ async def test_a_full_server_refuses_with_503_and_bad_utf8_closes_1007() -> None
         with pytest.raises(ConnectionError):
             await first.wait_for(lambda r: False, 5)
         assert first.closed_code == 1007
+
+
+# -- issue 18: findings of the abuse run, each against a real server on loopback -----------
+
+
+async def _handshake(port: int, path: str, headers: dict[str, str], host: str = "127.0.0.1") -> int:
+    """Send a raw WebSocket upgrade request with exactly these headers; the HTTP status."""
+    reader, writer = await asyncio.open_connection(host, port)
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+    return int(status.split()[1])
+
+
+DEEP = [
+    "[" * 984 + "]" * 984,
+    '{"a":' * 984 + "1" + "}" * 984,
+    '{"type": "session.update", "pipeline": ' + "[" * 2000 + "]" * 2000 + "}",
+    '{"type": "session.update", "metrics_interval_ms": 1' + "0" * 5000 + "}",
+    '{"type": "session.update", "metrics_interval_ms": 1' + "0" * 30 + "}",
+    '{"type": "session.update", "metrics_interval_ms": 1e999}',
+    '{"type": "session.update", "pipeline": "' + "x" * 15000 + '"}',
+]
+
+
+async def test_deeply_nested_or_huge_json_gets_an_error_and_the_session_lives_on() -> None:
+    """Finding 1: 984 nested arrays closed the session with 1011 and no ``error`` event."""
+    server = Server({"echo": echo_factory()}, ServerOptions(port=0))
+    async with server.running(), Client.connect(server.url) as client:
+        for text in DEEP:
+            await client.send_raw(text)
+        await client.update(pipeline="echo")
+        await client.wait_for(lambda r: isinstance(r.event, SessionUpdated), 10)
+        codes = [e.code for e in client.of_type(ErrorEvent)]
+        assert codes == [
+            *["invalid_json"] * 4,
+            "invalid_message",
+            "invalid_json",
+            "unknown_pipeline",
+        ]
+        assert client.closed_code is None
+        assert len(client.of_type(SessionUpdated)) == 1
+
+
+async def test_dns_rebinding_is_refused_by_the_host_check() -> None:
+    """Finding 2: ``Host: evil.example`` + matching ``Origin`` got 101 on a loopback server."""
+    server = Server({"echo": echo_factory()}, ServerOptions(port=0))
+    async with server.running(), httpx.AsyncClient() as http:
+        port = server.port
+        evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+        assert await _handshake(port, "/ws", evil) == 403
+        assert await _handshake(port, "/ws", {"Host": f"evil.example:{port}"}) == 403
+        # the page and the metrics are not readable through a rebound name either
+        page = await http.get(f"http://127.0.0.1:{port}/", headers={"Host": evil["Host"]})
+        assert page.status_code == 403
+        metrics = await http.get(f"http://127.0.0.1:{port}/metrics", headers={"Host": "x.test"})
+        assert metrics.status_code == 403
+        # the names the server is known by, with their own origin
+        for name in ("127.0.0.1", "localhost", "127.0.0.2", "LOCALHOST"):
+            own = {"Host": f"{name}:{port}", "Origin": f"http://{name}:{port}"}
+            assert await _handshake(port, "/ws", own) == 101, name
+        assert await _handshake(port, "/ws", {"Host": f"[::1]:{port}"}) == 101
+        # an allowed Host does not make any Origin allowed
+        cross = {"Host": f"127.0.0.1:{port}", "Origin": f"http://evil.example:{port}"}
+        assert await _handshake(port, "/ws", cross) == 403
+        assert await _handshake(port, "/ws", {"Host": f"127.0.0.1:{port}", "Origin": "null"}) == 403
+        twice = [f"Host: 127.0.0.1:{port}", f"Host: evil.example:{port}"]
+        assert await _handshake_lines(port, twice) == 403
+
+
+async def test_allow_host_names_a_proxy_and_its_origin() -> None:
+    options = ServerOptions(port=0, hosts=("app.example",), origins=("https://app.example",))
+    server = Server({"echo": echo_factory()}, options)
+    async with server.running():
+        port = server.port
+        proxied = {"Host": "App.Example", "Origin": "https://app.example"}
+        assert await _handshake(port, "/ws", proxied) == 101
+        assert await _handshake(port, "/ws", {"Host": f"app.example:{port}"}) == 101
+        assert await _handshake(port, "/ws", {"Host": "other.example"}) == 403
+
+
+async def _handshake_lines(port: int, header_lines: list[str]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lines = [
+        "GET /ws HTTP/1.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *header_lines,
+    ]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    return int(status.split()[1])
+
+
+async def test_token_rules_bearer_is_case_insensitive_and_every_credential_must_match() -> None:
+    """Finding 2 (token part), as decided in docs/security.md."""
+    server = Server({"echo": echo_factory()}, ServerOptions(port=0, token="s3cret"))
+    async with server.running(), httpx.AsyncClient() as http:
+        port = server.port
+        host = {"Host": f"127.0.0.1:{port}"}
+        assert await _handshake(port, "/ws", {**host, "Authorization": "bearer s3cret"}) == 101
+        assert await _handshake(port, "/ws", {**host, "Authorization": "BEARER s3cret"}) == 101
+        assert await _handshake(port, "/ws", {**host, "Authorization": "Basic s3cret"}) == 401
+        assert await _handshake(port, "/ws?token=s3cret", host) == 101
+        # two credentials: both must be right, whichever one is wrong
+        right, wrong = {"Authorization": "Bearer s3cret"}, {"Authorization": "Bearer nope"}
+        assert await _handshake(port, "/ws?token=nope", {**host, **right}) == 401
+        assert await _handshake(port, "/ws?token=s3cret", {**host, **wrong}) == 401
+        assert await _handshake(port, "/ws?token=s3cret", {**host, **right}) == 101
+        assert await _handshake(port, "/ws?token=s3cret&token=nope", host) == 401
+        # the static page has no secret in it: served without the token (it asks for one)
+        page = await http.get(f"http://127.0.0.1:{port}/")
+        assert page.status_code == 200
+        assert (await http.get(f"http://127.0.0.1:{port}/metrics")).status_code == 401
+        bearer = {"Authorization": "bearer s3cret"}
+        assert (
+            await http.get(f"http://127.0.0.1:{port}/metrics", headers=bearer)
+        ).status_code == 200
+
+
+async def test_audio_faster_than_the_message_rate_is_paced_not_dropped() -> None:
+    """Finding 3: 20 ms frames at 20× real time got ``rate_limited`` and a third was lost."""
+    limits = replace(Limits(), messages_per_s=100, message_burst=50)
+    server = Server({"echo": echo_factory()}, ServerOptions(port=0, limits=limits))
+    async with server.running(), Client.connect(server.url) as client:
+        await client.update(pipeline="echo", metrics_interval_ms=0)
+        frames = 300  # 6 s of audio as fast as the socket takes it: 3× the frame rate limit
+        await client.stream_audio(np.full(320 * frames, 0.01, np.float32), realtime=False)
+        await client.commit()  # a text message right after the flood is not rate limited
+        final = await client.wait_for(lambda r: isinstance(r.event, TranscriptFinal), 20)
+        assert isinstance(final.event, TranscriptFinal)
+        assert final.event.text == "heard 6.00 s"
+        assert not client.of_type(ErrorEvent)
+        session = next(iter(server.sessions.values()))
+        assert session.transport_counters()["ws.audio.paced_ns"] > 1 * NS_PER_S
+        assert session.source is not None
+        assert session.source.samples_in == 320 * frames
+
+
+async def test_text_floods_are_still_rate_limited_next_to_paced_audio() -> None:
+    limits = replace(Limits(), messages_per_s=20, message_burst=10)
+    server = Server({"echo": echo_factory()}, ServerOptions(port=0, limits=limits))
+    async with server.running(), Client.connect(server.url) as client:
+        await client.update(pipeline="echo", metrics_interval_ms=0)
+        for _ in range(30):
+            await client.send_raw('{"type": "session.update"}')
+        for _ in range(40):
+            await client.send_audio(np.zeros(320, np.float32))
+        await client.wait_for(lambda r: len(client.of_type(ErrorEvent)) >= 15, 10)
+        assert {e.code for e in client.of_type(ErrorEvent)} == {"rate_limited"}
+        session = next(iter(server.sessions.values()))
+        for _ in range(100):
+            if session.source is not None and session.source.samples_in == 40 * 320:
+                break
+            await LoopClock().sleep(20 * NS_PER_MS)
+        assert session.source is not None
+        assert session.source.samples_in == 40 * 320
+
+
+async def test_shutdown_cuts_the_answer_short_with_response_done_then_1001() -> None:
+    """Finding 4: on shutdown an answer in progress ended without ``response.done``."""
+    server = Server({"echo": echo_factory(tokens=500)}, ServerOptions(port=0))
+    running = server.running()
+    await running.__aenter__()
+    try:
+        async with Client.connect(server.url) as client:
+            await client.update(pipeline="echo")
+            await client.send_audio(np.zeros(1600, np.float32))
+            await client.commit()
+            await client.wait_for(lambda r: isinstance(r.event, ResponseDelta), 10)
+            await running.__aexit__(None, None, None)  # the server stops
+            with pytest.raises(ConnectionError):
+                await client.wait_for(lambda r: False, 10)
+            done = client.of_type(ResponseDone)
+            assert len(done) == 1
+            assert done[0].cancelled
+            assert client.closed_code == 1001
+    finally:
+        if server._ws is not None:
+            await running.__aexit__(None, None, None)
+
+
+async def test_a_closing_server_refuses_new_sessions_with_503() -> None:
+    server = Server({"echo": echo_factory(tokens=500)}, ServerOptions(port=0))
+    async with server.running(), Client.connect(server.url) as client:
+        await client.update(pipeline="echo")
+        await client.send_audio(np.zeros(1600, np.float32))
+        await client.commit()
+        await client.wait_for(lambda r: isinstance(r.event, ResponseDelta), 10)
+        async with asyncio.TaskGroup() as group:
+            closing = group.create_task(server.close_sessions())
+            await LoopClock().sleep(0)
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(server.url):
+                    pass
+            assert refused.value.response.status_code == 503
+            await closing
+        assert client.closed_code == 1001 or client.ws.close_code == 1001
+
+
+def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    port_file = tmp_path / "port"
+    cmd = [sys.executable, "-m", "streamkit", "serve", "--no-models", "--port", "0"]
+    proc = subprocess.Popen(
+        [*cmd, "--port-file", str(port_file), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(600):
+        if port_file.exists() and port_file.read_text():
+            return proc, int(port_file.read_text())
+        try:
+            proc.wait(0.1)
+        except subprocess.TimeoutExpired:
+            continue
+        break
+    proc.kill()
+    pytest.fail(f"serve did not start: {proc.communicate()[1]}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_sigterm_closes_every_client_with_1001_like_sigint(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Finding 4: SIGTERM killed the server at once; every client saw 1006."""
+    proc, port = _serve(tmp_path)
+    try:
+        url = f"ws://127.0.0.1:{port}/ws"
+        async with Client.connect(url) as first, Client.connect(url) as second:
+            await first.update(pipeline="echo")
+            await first.send_audio(np.zeros(1600, np.float32))
+            await first.commit()
+            await first.wait_for(lambda r: isinstance(r.event, ResponseDelta), 10)
+            proc.send_signal(sig)
+            for client in (first, second):
+                with pytest.raises(ConnectionError):
+                    await client.wait_for(lambda r: False, 10)
+                assert client.closed_code == 1001
+            done = first.of_type(ResponseDone)  # cut short, or finished just before
+            assert len(done) == 1
+            assert isinstance(first.events[-1], ResponseDone)
+        assert await asyncio.to_thread(proc.wait, 10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+async def test_all_of_127_0_0_0_8_is_loopback_and_needs_no_token() -> None:
+    """Finding 6: code and docs disagreed about ``--host 127.0.0.2``."""
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "127.255.255.254", "::1"))
+    assert not any(is_loopback(h) for h in ("128.0.0.1", "0.0.0.0", "10.0.0.1", "evil.example"))
+    server = Server({"echo": echo_factory()}, ServerOptions(host="127.0.0.2", port=0))
+    async with server.running():
+        assert server.url.startswith("ws://127.0.0.2:")
+        async with Client.connect(server.url) as client:
+            assert client.created.session_id
+        port = server.port
+        assert await _handshake(port, "/ws", {"Host": f"127.0.0.2:{port}"}, "127.0.0.2") == 101
+        assert await _handshake(port, "/ws", {"Host": f"x.test:{port}"}, "127.0.0.2") == 403
+    for doc in ("docs/protocol.md", "docs/security.md"):
+        text = (Path(__file__).parents[2] / doc).read_text()
+        assert "127.0.0.0/8" in text, doc
+        assert "other than 127.0.0.1" not in text, doc
