@@ -21,6 +21,7 @@ language model) and shared by every session.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,12 +32,15 @@ from streamkit.compute import ComputeMode
 from streamkit.edge import Edge, Policy
 from streamkit.encoders.asr import AsrConfig, AsrStage
 from streamkit.encoders.whisper_model import WhisperConfig, WhisperModelShared
+from streamkit.events import TurnUpdate
 from streamkit.lm.backend import BackendUnavailable, LMBackend
 from streamkit.lm.responder import Responder, ResponderConfig
 from streamkit.metrics import MetricsRegistry
 from streamkit.operators import Merge, Tee
 from streamkit.pipeline import Pipeline
 from streamkit.stage import Stage
+from streamkit.turn.backend import TurnModel, TurnUnavailable
+from streamkit.turn.core import TurnConfig, TurnDetection
 
 if TYPE_CHECKING:
     from streamkit.encoders.vision import VisionConfig
@@ -58,6 +62,9 @@ class AssistantConfig:
             runs 2 decodes at once (``num_workers=2``), 1 thread each, for the sessions that
             share it: on 2 cores, 4 sessions' commit p90 went 3.0 s → 1.5 s
             (``bench/sessions.py``); one serialised slot on 2 threads could not keep up.
+            Its ``turn`` is the end-of-turn policy (``turn_detection``): ``auto`` = ``smart``
+            (Smart Turn v3.2 at 160 ms pauses, see ``bench/turns.py``) when the model file
+            is present, else ``vad`` with one warning.
         lm: which language model backend: ``auto`` (llama.cpp, else transformers), a named
             one, ``http`` (an OpenAI-compatible server at ``lm_url``) or ``none``.
         lm_model: a GGUF path (llamacpp/transformers) or the served model name (http);
@@ -72,7 +79,9 @@ class AssistantConfig:
         align_window_ms: aligner window (only with video).
     """
 
-    asr: AsrConfig = field(default_factory=lambda: AsrConfig(whisper=_SHARED_WHISPER))
+    asr: AsrConfig = field(
+        default_factory=lambda: AsrConfig(whisper=_SHARED_WHISPER, turn=TurnConfig())
+    )
     lm: LMChoice = "auto"
     lm_model: str | None = None
     lm_url: str | None = None
@@ -129,12 +138,31 @@ class Models:
 
     whisper: WhisperModelShared
     lm: LMBackend | None
+    turn: TurnModel | None = None
 
     @classmethod
     def load(cls, config: AssistantConfig) -> Models:
-        """Load Whisper and the language model (blocking: seconds). Raises with a message
-        that says what to install or pass when a model or runtime is missing."""
-        return cls(whisper=WhisperModelShared(config.asr.whisper), lm=_load_lm(config))
+        """Load Whisper, the language model and the end-of-turn model (blocking: seconds).
+        Raises with a message that says what to install or pass when a model or runtime is
+        missing."""
+        whisper = WhisperModelShared(config.asr.whisper)
+        return cls(whisper=whisper, lm=_load_lm(config), turn=load_turn_model(config.asr.turn))
+
+
+def load_turn_model(turn: TurnConfig | None) -> TurnModel | None:
+    """Smart Turn for ``smart``/``auto`` (None for ``vad``). Missing under ``auto``: one
+    warning and ``vad``; missing under ``smart``: :class:`TurnUnavailable`."""
+    if turn is None or turn.detection == "vad":
+        return None
+    from streamkit.turn.smart_turn import SmartTurnModel
+
+    try:
+        return SmartTurnModel()
+    except TurnUnavailable as error:
+        if turn.detection == "smart":
+            raise
+        logging.getLogger("streamkit.turn").warning("%s; turn detection: vad", error)
+        return None
 
     async def warmup(self) -> None:
         """Exercise the language model once so the first answer is not cold."""
@@ -156,6 +184,12 @@ class Controls:
     def cancel_response(self) -> bool:
         """Cancel the answer being generated (the client's ``response.cancel``)."""
         return self._responder.cancel("client") if self._responder is not None else False
+
+    def set_turn_detection(self, detection: TurnDetection) -> None:
+        """Switch the end-of-turn policy (``session.update`` ``turn_detection``); raises
+        :class:`TurnUnavailable` for ``smart`` without the model."""
+        turn = self._asr.config.turn or TurnConfig()
+        self._asr.set_turn(replace(turn, detection=detection))
 
 
 def _edge(
@@ -201,7 +235,9 @@ def build(
         align_in = {"audio": audio_ports["align"], "video": source_ports["video"]}
         pipe.add(align, inputs=align_in, outputs={"video": video_in})
 
-    asr = AsrStage(models.whisper, replace(config.asr, compute=config.compute))
+    asr = AsrStage(
+        models.whisper, replace(config.asr, compute=config.compute), turn_model=models.turn
+    )
     asr_out = _edge(pipe, "asr.out")
     pipe.add(asr, inputs={"in": asr_in}, outputs={"out": asr_out})
 
@@ -211,7 +247,10 @@ def build(
     responder: Responder | None = None
     if models.lm is not None:
         transcript_ports["lm"] = _edge(pipe, "asr.lm")
-    pipe.add(Tee("asr.tee", list(transcript_ports)), {"in": asr_out}, transcript_ports)
+    # turn events (pause/resume/end) are for the responder; clients see speech/transcripts
+    client_only = {"client": lambda p: not isinstance(p.payload, TurnUpdate)}
+    tee = Tee("asr.tee", list(transcript_ports), accept=client_only)
+    pipe.add(tee, {"in": asr_out}, transcript_ports)
 
     vision_ports: dict[str, Edge[Any]] = {}
     if video_in is not None:
