@@ -53,6 +53,8 @@ from streamkit.events import (
 __all__ = ["AsrConfig", "AsrCore", "AsrOutput", "DecodeJob", "JobKind", "drop_loops"]
 
 RATE = 16_000
+ZERO_LENGTH_NS = 20 * NS_PER_MS
+"""A decoded word shorter than this has no audio under it (Whisper's zero-length tokens)."""
 
 
 @dataclass
@@ -361,7 +363,7 @@ class AsrCore:
         utt = self._utterance(job.uid)
         if utt is None:
             return []
-        words = self._to_words(job, result)
+        words = self._to_words(job, result, self.pts_of(utt.last_voiced))
         out: list[AsrOutput] = []
         if job.kind == "partial":
             done = utt.hyp.update(words, job.end, self.config.commit)
@@ -386,7 +388,16 @@ class AsrCore:
             out += self._finish(utt, done)
         return out
 
-    def _to_words(self, job: DecodeJob, result: DecodeResult) -> list[Word]:
+    def _to_words(self, job: DecodeJob, result: DecodeResult, silent_from: Nanos) -> list[Word]:
+        """The decode's words on the shared clock, without those Whisper placed where there
+        is no speech: past the end of the audio, or with no duration in audio the VAD had
+        already classed as silence (``silent_from``: the end of the last voiced window).
+
+        The second kind is a hallucinated repeat of the last word in trailing silence: the
+        server's PCM16 audio of "one two three" made a pause decode say "1. 1." with a
+        zero-length second "1." at 0.66 s (speech stopped at 0.45 s), which the end of
+        speech then committed (bug 1 of issue 12; float audio happened to decode right).
+        """
         duration = len(job.audio) / RATE
         words: list[Word] = []
         for w in drop_loops(result.words):
@@ -394,6 +405,8 @@ class AsrCore:
                 continue  # "heard" past the end of the audio: a hallucinated continuation
             start = job.start + round(w.start * NS_PER_S)
             end = min(job.end, job.start + round(w.end * NS_PER_S))
+            if end - start < ZERO_LENGTH_NS and start >= silent_from:
+                continue  # no audio under it, and that audio is silence: not a word
             words.append(Word(w.text, start, max(start, end), round(w.probability, 4)))
         return words
 
@@ -402,6 +415,14 @@ class AsrCore:
             return []
         utt.finals += 1
         if words:
+            # A window that starts with left context stretches its first word back over it
+            # ("2." from 0.34 s, its speech started at 1.16 s): no word of this utterance
+            # starts before its speech did (less the pre-roll the window adds).
+            floor = self.pts_of(utt.start_sample) - round(self.config.preroll_s * NS_PER_S)
+            words = [
+                w if w.start >= floor else Word(w.text, min(floor, w.end), w.end, w.probability)
+                for w in words
+            ]
             self._prior = (self._prior + words)[-5:]
             self._said.extend(words)
             for other in [*self._ended, self._active]:

@@ -1,0 +1,77 @@
+"""Turns through a real server on loopback with the real ASR (captions pipeline).
+
+Issue 12, bug 1: "one two three" (english.wav) came back as "1. 1. 2. 3." through the server
+while ``transcribe --stream`` was right. The samples differ — the server hears PCM16 — and
+that tipped Whisper into a zero-length repeat in the silence after the word, which the
+ASR core committed. The client here sends what the browser page sends (int16 scaled by
+32767/32768), at real-time pace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from streamkit.clock import NS_PER_MS
+from streamkit.events import SpeechStarted, TranscriptFinal
+from streamkit.metrics import MetricsRegistry
+from streamkit.pipeline import Pipeline
+from streamkit.stage import Stage
+from streamkit.transport import Server, ServerOptions, SessionConfig
+from streamkit.transport.client import Client
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def captions_factory() -> Any:
+    from streamkit.pipelines import assistant
+
+    config = assistant.AssistantConfig(lm="none")
+    models = assistant.Models.load(config)
+
+    def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
+        return assistant.build(config, models, source, sink, metrics=metrics)
+
+    return factory
+
+
+@pytest.fixture
+async def server(captions_factory: Any) -> AsyncIterator[Server]:
+    options = ServerOptions(port=0, config=SessionConfig(pipeline="captions"))
+    srv = Server({"captions": captions_factory}, options)
+    async with srv.running():
+        yield srv
+
+
+def browser_pcm16(audio: np.ndarray) -> np.ndarray:
+    """What ``static/pcm-worklet.js`` sends: ``v < 0 ? v * 32768 : v * 32767`` into int16."""
+    return np.trunc(np.where(audio < 0, audio * 32768, audio * 32767)).astype(np.int16)
+
+
+async def test_one_two_three_through_the_server_gives_each_word_once(
+    server: Server, data_dir: Path
+) -> None:
+    from streamkit.media_io import load_audio
+
+    audio = browser_pcm16(load_audio(data_dir / "speech/utterances/sr_english/english.wav"))
+    async with Client.connect(server.url) as client:
+        await client.update(pipeline="captions")
+        for begin in range(0, len(audio), 320):  # 20 ms frames at real-time pace
+            chunk = audio[begin : begin + 320]
+            await client.send_audio(chunk)
+            await client.clock.sleep(20 * NS_PER_MS)
+        await client.stream_audio(np.zeros(16000, np.float32))
+        await client.commit()
+        await client.wait_until(lambda: client.turns.settled(answers=False) and
+                                len(client.turns.turns) >= 3, 60)
+    finals = [f for f in client.of_type(TranscriptFinal) if f.text]
+    assert [w.text for f in finals for w in f.words] == ["1.", "2.", "3."]
+    started = {e.utterance_id: e.t for e in client.of_type(SpeechStarted)}
+    for final in finals:  # no word before its own utterance began (less the 0.3 s pre-roll)
+        assert all(w.start >= started[final.utterance_id] - 300 * NS_PER_MS for w in final.words)
+    assert [t.heard for t in client.turns.ordered if t.heard] == ["1.", "2.", "3."]
