@@ -39,6 +39,9 @@ class AsrConfig:
     with probability-dependent agreement, see :class:`CommitPolicy`); ``final_beam_size``,
     ``pause_beam_size``: beam widths of final and pause decodes (partials use
     ``decode.beam_size``).
+    ``final_cover_s``: a pause pass whose last word ends more than this before the last
+    voiced audio (or that lost words the pass before it heard) does not settle the
+    utterance: the end of speech decodes it again.
     ``left_context_s``: already committed audio kept before a new window. ``busy_tick_s``: the
     partial-decode interval while the shared model is saturated (every worker busy, so a new
     call would queue): a session then waits for the model instead of queueing a partial,
@@ -66,6 +69,7 @@ class AsrConfig:
     context_chars: int = 200
     partials: bool = True
     max_gap_s: float = 2.0
+    final_cover_s: float = 0.3
     turn: TurnConfig | None = None
 
 

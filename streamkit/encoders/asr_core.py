@@ -18,8 +18,10 @@ Policy (what it decodes, when):
   words up to the pause that the previous pass said too; the others wait for the next pass
   or the end of speech (the last words before a pause were heard with no right context).
 - The end of speech (``vad.hangover_s`` of silence), :meth:`AsrCore.commit` or the end of
-  the stream finalises the utterance at once: a *final* decode when audio is undecoded,
-  then ``TranscriptFinal(is_last=True)``.
+  the stream finalises the utterance at once: a *final* decode when audio is undecoded or
+  the last pause pass may have lost words (it dropped words the pass before it heard, or
+  its words stop short of the voiced audio), then ``TranscriptFinal(is_last=True)``; a
+  final decode that finds nothing new keeps the words the last pass heard.
 - One job at a time: when compute falls behind, partial decodes coalesce (the next job
   takes everything that arrived); audio is never dropped and finals are never skipped.
   When the shared model is saturated (``poll(saturated=True)``) a partial waits until
@@ -379,14 +381,34 @@ class AsrCore:
         elif job.kind == "pause":
             done = utt.hyp.update(words, job.end, self.config.commit, settled=True)
             out += self._final(utt, done, job.end, last=False)
-            utt.settled = utt.last_voiced <= job.end_sample
+            utt.settled = utt.last_voiced <= job.end_sample and self._covers(utt)
             self._trim(utt)
         else:
+            heard = list(utt.hyp.tail)
             done = utt.hyp.commit_all(words)
+            if not done and heard:
+                # The final pass found nothing new (rejected as no speech, or it re-heard
+                # only committed words) where the previous pass heard words: keep those.
+                done = utt.hyp.commit_words(heard)
             if utt in self._ended:
                 self._ended.remove(utt)
             out += self._finish(utt, done)
         return out
+
+    def _covers(self, utt: _Utterance) -> bool:
+        """Whether a pause pass may settle the utterance: it kept every word the pass before
+        it heard (nothing of that pass is left uncommitted and unmatched), and its words
+        reach the last voiced audio within ``final_cover_s``. Else the end of speech decodes
+        again: a pause pass that lost its last words to a hallucinated repeat ended
+        utterances with an empty final ("What is the largest ocean on Earth?" → "What is
+        the", "largest", "")."""
+        if utt.hyp.older_tail:
+            return False
+        ends = [w.end for w in utt.hyp.committed + utt.hyp.tail]
+        if not ends:
+            return False  # a pass that heard nothing: the final pass decides
+        gap = self.pts_of(utt.last_voiced) - max(ends)
+        return gap <= round(self.config.final_cover_s * NS_PER_S)
 
     def _to_words(self, job: DecodeJob, result: DecodeResult, silent_from: Nanos) -> list[Word]:
         """The decode's words on the shared clock, without those Whisper placed where there

@@ -186,6 +186,13 @@ class HypothesisBuffer:
         self.older_tail = []
         return done
 
+    def commit_words(self, words: Sequence[Word]) -> list[Word]:
+        """Commit ``words`` (already cleaned: a tail this buffer produced) as they are."""
+        done = self._commit(words)
+        self.tail = []
+        self.older_tail = []
+        return done
+
     def commit_tail(self) -> list[Word]:
         """Commit the current tail as is (forced finalisation without a new decode)."""
         done = self._commit(self.tail)

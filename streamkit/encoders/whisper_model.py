@@ -144,15 +144,24 @@ def cut_repetition(tokens: list[int], max_ngram: int = 12) -> list[int]:
 
     A short n-gram (< 4 tokens) must repeat 3 more times in a row ("sub, sub, sub, sub"), a
     longer one once ("in being comparatively modern, in being comparatively modern") — what a
-    short window without enough trailing silence makes Whisper do.
+    short window without enough trailing silence makes Whisper do. A longer one also counts
+    when the output ends inside its second copy (≥ 3 tokens of it; the token budget or an
+    early end-of-text cut it off: "What is the largest ocean on earth? What is the largest
+    ocean on earth"): kept whole, that copy pulls the first one's word times to nothing and
+    the words are lost at the end of speech.
     """
     n_tok = len(tokens)
     for i in range(n_tok):
         for n in range(1, max_ngram + 1):
             repeats = 3 if n < 4 else 1
+            if i + n > n_tok:
+                break
+            gram = tokens[i : i + n]
+            rest = tokens[i + n :]
+            if n >= 4 and 3 <= len(rest) < n and rest == gram[: len(rest)]:
+                return tokens[: i + n]  # a truncated second copy runs to the end
             if i + n * (repeats + 1) > n_tok:
                 continue
-            gram = tokens[i : i + n]
             if all(tokens[i + k * n : i + (k + 1) * n] == gram for k in range(1, repeats + 1)):
                 return tokens[: i + n]
     return tokens

@@ -7,6 +7,7 @@ really computes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from streamkit.encoders.whisper_model import (
 from streamkit.events import SpeechStarted, TranscriptFinal, TranscriptPartial
 from streamkit.media_io import load_audio
 from streamkit.testing.virtual import run_virtual
-from streamkit.textnorm import word_errors
+from streamkit.textnorm import normalize, word_errors
 
 CONFIG = AsrConfig(compute="virtual", charge_ns=300 * NS_PER_MS)
 
@@ -55,6 +56,9 @@ def test_cut_repetition_keeps_first_copy() -> None:
     assert cut_repetition([5, 6, 5, 6, 5, 6, 5, 6, 7]) == [5, 6]
     assert cut_repetition([1, 2, 3, 4, 1, 2, 3, 4]) == [1, 2, 3, 4]
     assert cut_repetition([1, 2, 1, 2, 3]) == [1, 2, 1, 2, 3]  # a short repeat is speech
+    # a second copy cut off by the end of the output ("… on earth? What is … on earth")
+    assert cut_repetition([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5]) == [1, 2, 3, 4, 5, 6]
+    assert cut_repetition([1, 2, 3, 4, 5, 1, 2]) == [1, 2, 3, 4, 5, 1, 2]  # 2 tokens: speech
 
 
 def test_missing_model_says_what_to_do(tmp_path: Path) -> None:
@@ -127,3 +131,20 @@ def test_no_words_on_non_speech(model: WhisperModelShared, data_dir: Path) -> No
             if isinstance(p.payload, (TranscriptFinal, TranscriptPartial))
         ]
         assert not any(texts), (name, texts)
+
+
+@pytest.mark.slow
+def test_the_end_of_speech_keeps_the_last_words(model: WhisperModelShared, data_dir: Path) -> None:
+    """Regression (synthesized speech, tests/data/regressions): "What is the largest ocean
+    on Earth?" ended with an empty final — a pause decode said the sentence twice, the
+    first copy's words got no duration and were dropped, and the end of speech trusted that
+    pass. Which window hits it depends on timing, so the file is shifted by a few lead
+    silences and streamed with two decode costs; offline gets the sentence every time."""
+    audio = load_audio(data_dir / "regressions/largest_ocean_espeak.wav")
+    for charge_ms in (100, 300):
+        config = replace(CONFIG, charge_ns=charge_ms * NS_PER_MS)
+        for lead_ms in (0, 40, 80, 120, 160):
+            lead = np.zeros(lead_ms * 16, dtype=np.float32)
+            run = run_virtual(stream_array(np.concatenate([lead, audio]), model, config))
+            said = normalize(final_text(run))
+            assert said == "what is the largest ocean on earth", (charge_ms, lead_ms, said)
