@@ -12,7 +12,7 @@ STAMPS := .stamps
 demo: $(STAMPS)/runtime $(STAMPS)/smart-turn
 	$(PY) -m streamkit demo $(ARGS)
 
-test: $(STAMPS)/dev $(STAMPS)/smart-turn
+test: $(STAMPS)/dev $(STAMPS)/smart-turn $(STAMPS)/agents-js
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check streamkit pipelines tests bench demo
 	$(VENV)/bin/mypy --strict streamkit
@@ -41,6 +41,15 @@ $(STAMPS)/smart-turn: $(STAMPS)/venv scripts/fetch_smart_turn.py
 	$(PY) scripts/fetch_smart_turn.py
 	@touch $@
 
+# The OpenAI Agents SDK for JavaScript, a second real client of /v1/realtime, for tests only
+# (tests/transport/test_realtime_sdk.py); npm installs it into the ignored .node-realtime/.
+AGENTS_JS_VERSION := 0.20.0
+$(STAMPS)/agents-js:
+	@mkdir -p $(STAMPS) .node-realtime
+	npm install --prefix .node-realtime --no-audit --no-fund --loglevel=error \
+		@openai/agents-realtime@$(AGENTS_JS_VERSION)
+	@touch $@
+
 $(STAMPS)/dev: $(STAMPS)/runtime pyproject.toml
 	bash scripts/system-deps.sh dev
 	$(PIP) install -q -e '.[all,torch,dev]'
@@ -61,4 +70,4 @@ $(STAMPS)/bench:
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .venv-bench $(STAMPS)
+	rm -rf $(VENV) .venv-bench .node-realtime $(STAMPS)

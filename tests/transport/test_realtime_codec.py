@@ -641,6 +641,7 @@ def test_malformed_items(item: Any, param: str) -> None:
         ('{"type": 5}', "invalid_event"),
         ('{"type": "conversation.item.truncate", "item_id": "x"}', "unsupported_event"),
         ('{"type": "conversation.item.delete", "item_id": "x"}', "unsupported_event"),
+        ('{"type": "conversation.item.retrieve", "item_id": "nope"}', "invalid_value"),
         ('{"type": "session.update", "session": 3}', "invalid_value"),
         ('{"type": "response.create", "response": 3}', "invalid_value"),
     ],
@@ -703,3 +704,24 @@ def test_rate_limit_refusal() -> None:
     (event,) = d._take(d.codec.refuse("rate_limited", "slow down"))
     assert event["error"]["code"] == "rate_limited"
     assert event["error"]["event_id"] is None
+
+
+def test_retrieve_returns_the_latest_shape_of_an_item() -> None:
+    """The Agents SDK retrieves every user audio item once its transcript is complete."""
+    d = Driver()
+    d.send(
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"transcription": {"model": "x"}}}},
+        }
+    )
+    d.pipe(SpeechStarted("u1", 0), SpeechStopped("u1", 900 * MS))
+    item_id = d.events[-1]["item"]["id"]
+    d.pipe(TranscriptFinal("u1", " hello there", [], 0, 900 * MS, True))
+    out = d.send({"type": "conversation.item.retrieve", "item_id": item_id})
+    assert types(out) == ["conversation.item.retrieved"]
+    assert out[0]["item"]["content"] == [{"type": "input_audio", "transcript": "hello there"}]
+    d.pipe(ResponseDelta("resp-0", "u1", "Hi", 0), ResponseDone("resp-0", "u1", "Hi"))
+    answer = d.events[-1]["response"]["output"][0]
+    out = d.send({"type": "conversation.item.retrieve", "item_id": answer["id"]})
+    assert out[0]["item"] == answer

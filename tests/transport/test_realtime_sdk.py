@@ -331,3 +331,37 @@ async def test_malformed_events_one_error_each_connection_usable(session: Sessio
     updated = await session.next(10)
     assert updated["type"] == "session.updated"
     assert updated["session"]["instructions"] == "Still here."
+
+
+AGENTS_JS = Path(__file__).resolve().parents[2] / ".node-realtime"
+
+
+def test_agents_sdk_for_javascript_session(serve: str, speech_pcm: bytes, tmp_path: Path) -> None:
+    """@openai/agents-realtime (Node, WebSocket transport, unchanged): a typed turn and a
+    spoken server-VAD turn; its history holds both answers and the transcript, no errors."""
+    if not (AGENTS_JS / "node_modules" / "@openai" / "agents-realtime").is_dir():
+        pytest.skip("@openai/agents-realtime is not installed (make test installs it)")
+    pcm = tmp_path / "speech24k.pcm"
+    pcm.write_bytes(speech_pcm)
+    script = Path(__file__).with_name("realtime_agents.mjs")
+    done = subprocess.run(
+        ["node", str(script), f"{serve}/realtime", str(pcm)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "AGENTS_JS": str(AGENTS_JS)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["errors"] == []
+    events = result["events"]
+    assert events[0] == "session.created"
+    assert events.count("response.done") == 2
+    assert "conversation.item.retrieved" in events  # the SDK re-reads transcribed items
+    history = result["history"]
+    roles = [item["role"] for item in history]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    assert history[0]["content"][0]["text"] == "What is the capital of France?"
+    assert all(item["content"][0]["text"] for item in history[1::2])  # both answers
+    assert _words(history[2]["content"][0]["text"]) == SPEECH_WORDS
+    assert all(item["status"] == "completed" for item in history)

@@ -74,12 +74,12 @@ CLIENT_EVENTS: Final = (
     "input_audio_buffer.commit",
     "input_audio_buffer.clear",
     "conversation.item.create",
+    "conversation.item.retrieve",
     "response.create",
     "response.cancel",
 )
 UNSUPPORTED_EVENTS: Final = (
     "conversation.item.delete",
-    "conversation.item.retrieve",
     "conversation.item.truncate",
     "output_audio_buffer.clear",
     "transcription_session.update",
@@ -335,6 +335,15 @@ class RealtimeCodec:
         self._batch_left = len(commands)
         return commands
 
+    def _item_retrieve(self, event: dict[str, Any]) -> Any:
+        item_id = event.get("item_id")
+        item = self.items.store.get(item_id) if isinstance(item_id, str) else None
+        if item is None:
+            self._error("invalid_value", f"no item {str(item_id)[:80]!r} here", "item_id")
+        else:
+            self._emit({"type": "conversation.item.retrieved", "item": item})
+        return None
+
     def _response_create(self, event: dict[str, Any]) -> Any:
         params = event.get("response") or {}
         if not isinstance(params, dict):
@@ -478,6 +487,7 @@ _HANDLERS: Final[dict[str, Callable[[RealtimeCodec, dict[str, Any]], Any]]] = {
     "input_audio_buffer.commit": RealtimeCodec._commit,
     "input_audio_buffer.clear": RealtimeCodec._clear,
     "conversation.item.create": RealtimeCodec._item_create,
+    "conversation.item.retrieve": RealtimeCodec._item_retrieve,
     "response.create": RealtimeCodec._response_create,
     "response.cancel": RealtimeCodec._response_cancel,
 }

@@ -57,7 +57,16 @@ class Items:
         self._by_uid: OrderedDict[str, _UserItem] = OrderedDict()
         self._open: list[_UserItem] = []  # committed, transcript not complete
         self.transcribing = False  # the session's audio.input.transcription is set
+        self.store: OrderedDict[str, dict[str, Any]] = OrderedDict()  # for item.retrieve
         self.pending_create: tuple[str, str, list[Any]] | None = None
+
+    def remember(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Keep the latest shape of ``item`` for ``conversation.item.retrieve``."""
+        self.store[item["id"]] = item
+        self.store.move_to_end(item["id"])
+        while len(self.store) > _KEPT:
+            self.store.popitem(last=False)
+        return item
 
     def new_id(self) -> str:
         return f"{self._prefix}{next(self._ids):03d}"
@@ -143,6 +152,7 @@ class Items:
     def create(self, item_id: str, role: str, content: list[Any]) -> None:
         item = user_item(item_id, content)
         item["role"] = role
+        self.remember(item)
         previous, self.last_id = self.last_id, item_id
         self._emit({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
         self._emit({"type": "conversation.item.done", "item": item, "previous_item_id": previous})
@@ -164,7 +174,7 @@ class Items:
         self._emit(
             {
                 "type": "conversation.item.added",
-                "item": user_audio_item(item.id, None),
+                "item": self.remember(user_audio_item(item.id, None)),
                 "previous_item_id": previous,
             }
         )
@@ -215,7 +225,8 @@ class Items:
                 }
             )
         transcript = item.transcript if self.transcribing else None
-        self._emit({"type": "conversation.item.done", "item": user_audio_item(item.id, transcript)})
+        done = self.remember(user_audio_item(item.id, transcript))
+        self._emit({"type": "conversation.item.done", "item": done})
 
 
 @dataclass
@@ -275,7 +286,7 @@ class Responses:
         if r.opened:
             return
         r.opened = True
-        item = assistant_item(r.item_id, None, "in_progress")
+        item = self._items.remember(assistant_item(r.item_id, None, "in_progress"))
         where = {"response_id": r.id, "output_index": 0}
         self._emit({"type": "response.output_item.added", "item": item, **where})
         previous, self._items.last_id = self._items.last_id, r.item_id
@@ -322,6 +333,7 @@ class Responses:
             {"type": "response.content_part.done", "part": {"type": "text", "text": full}, **where}
         )
         item = assistant_item(r.item_id, full, "incomplete" if cancelled else "completed")
+        self._items.remember(item)
         self._emit(
             {
                 "type": "response.output_item.done",
