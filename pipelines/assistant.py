@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from streamkit.align import AlignerConfig
 from streamkit.align_stage import AlignStage
-from streamkit.clock import NS_PER_MS, Clock
+from streamkit.clock import NS_PER_MS, NS_PER_S, Clock
 from streamkit.compute import ComputeMode
 from streamkit.edge import Edge, Policy
 from streamkit.encoders.asr import AsrConfig, AsrStage
@@ -173,13 +173,59 @@ def load_turn_model(turn: TurnConfig | None) -> TurnModel | None:
 class Controls:
     """Session controls callable from any task on the session's loop."""
 
-    def __init__(self, asr: AsrStage, responder: Responder | None) -> None:
+    def __init__(
+        self, asr: AsrStage, responder: Responder | None, pipeline: Pipeline | None = None
+    ) -> None:
         self._asr = asr
         self._responder = responder
+        self._pipeline = pipeline
+        self.asr_in: Edge[Any] | None = None  # the ASR's input edge (commits wait for it)
 
-    def commit_input(self) -> None:
-        """Finalise the current utterance now (the client's ``input.commit``)."""
+    async def commit_input(self) -> tuple[str, ...]:
+        """Finalise the current utterance now (the client's ``input.commit``), after every
+        audio chunk already queued for the ASR reached it; returns the ids of the utterances
+        heard since the previous commit (see :meth:`AsrStage.commit`)."""
+        edge = self.asr_in
+        if edge is not None and self._pipeline is not None:
+            clock = self._pipeline.clock
+            deadline = clock.now() + 2 * NS_PER_S
+            while len(edge) and not edge.closed and clock.now() < deadline:
+                await clock.sleep(NS_PER_MS)
+        return self._asr.commit()
+
+    # -- conversation control (a Realtime client: typed turns, answers on request) -------
+
+    def configure_turns(self, turns: Any) -> None:
+        """Apply a :class:`~streamkit.transport.commands.ConfigureTurns` (auto answers,
+        VAD threshold and silence, instructions, answer length)."""
+        self._asr.configure_vad(turns.threshold, turns.silence_ms / 1000)
+        if self._responder is not None:
+            self._responder.auto_answer = turns.auto_answer
+            self._responder.set_instructions(turns.instructions, turns.max_tokens)
+
+    def add_text(self, text: str, role: str = "user") -> None:
+        """A typed message joins the next answer's input (a ``system`` one the prompt)."""
+        if self._responder is None:
+            return
+        if role == "system":
+            prompt = self._responder.config.fusion.system_prompt
+            self._responder.set_instructions(f"{prompt}\n{text}", None)
+        else:
+            now = self._pipeline.clock.now() if self._pipeline is not None else 0
+            self._responder.add_text(text, now)
+
+    def respond(
+        self, wait_for: tuple[str, ...], instructions: str | None, max_tokens: int | None
+    ) -> None:
+        """Answer the input not answered yet, once ``wait_for``'s transcripts are final."""
+        if self._responder is not None:
+            self._responder.respond(wait_for, instructions, max_tokens)
+
+    def clear_input(self, discard: tuple[str, ...]) -> None:
+        """Forget the input not committed yet (utterances ``discard``)."""
         self._asr.commit()
+        if self._responder is not None:
+            self._responder.discard(discard)
 
     def cancel_response(self) -> bool:
         """Cancel the answer being generated (the client's ``response.cancel``)."""
@@ -276,4 +322,6 @@ def build(
     events = _edge(pipe, "events")
     pipe.add(Merge("events", list(merge_ports)), merge_ports, {"out": events})
     pipe.add(sink, inputs={"in": events})
-    return pipe, Controls(asr, responder)
+    controls = Controls(asr, responder, pipe)
+    controls.asr_in = asr_in
+    return pipe, controls
