@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages streamkit needs, only those missing, when we may (root or sudo).
-#   runtime: PortAudio for the microphone.
+#   runtime: PortAudio for the microphone, espeak-ng (phonemes for the Piper voice; GPL, used
+#            only as a separate process).
 #   dev:     + PulseAudio + ALSA pulse plugin (real audio-server test), Xvfb + ImageMagick
 #              (desktop window screenshot test),
 #              Chromium (browser client test).
 #              HAProxy + Redis (the cluster test: tests/cluster, bench/cluster.py).
 set -euo pipefail
-want=(libportaudio2)
+want=(libportaudio2 espeak-ng)
 if [ "${1:-runtime}" = dev ]; then
-  want+=(pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth imagemagick chromium fonts-dejavu-core
+  want+=(flite pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth imagemagick chromium fonts-dejavu-core
          haproxy redis-server)
 fi
 missing=()

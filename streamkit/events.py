@@ -8,6 +8,7 @@ codec can encode them without hand-written converters; each one is owned by one 
 - transcript events: :mod:`streamkit.encoders.asr` (VAD + streaming ASR)
 - :class:`Observation`: :mod:`streamkit.encoders.vision`
 - response events: :mod:`streamkit.lm`
+- spoken-answer events (:class:`ResponseAudio`, :class:`ResponseAudioDone`): :mod:`streamkit.tts`
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ __all__ = [
     "ErrorEvent",
     "Event",
     "Observation",
+    "ResponseAudio",
+    "ResponseAudioDone",
     "ResponseDelta",
     "ResponseDone",
     "SpeechStarted",
@@ -39,6 +42,7 @@ STREAMS = {
     "transcript": "TranscriptPartial / TranscriptFinal",
     "vision": "Observation",
     "response": "ResponseDelta / ResponseDone",
+    "speech_out": "ResponseAudio / ResponseAudioDone (the spoken answer, PCM16 on the shared clock)",
     "error": "ErrorEvent",
     "turn": "TurnUpdate (end-of-turn detector: pause / resume / end; internal, not sent to clients)",
 }
@@ -161,6 +165,48 @@ class ResponseDone(msgspec.Struct, frozen=True, tag="response.done"):
     completion_tokens: int = 0
 
 
+class ResponseAudio(msgspec.Struct, frozen=True, tag="response.audio"):
+    """One chunk of the spoken answer ``response_id``: mono PCM16LE at ``sample_rate`` Hz.
+
+    ``pts`` is when the chunk is meant to start playing on the shared clock (ns): chunks of one
+    answer follow each other (``pts`` of the next = this ``pts`` + its duration) unless the voice
+    fell behind, which leaves a gap. They are sent up to the TTS stage's lead ahead of ``pts``.
+    ``index`` counts the answer's chunks from 0. ``text`` holds the words whose (estimated)
+    audio starts in this chunk, so the chunks' texts joined are the words spoken.
+    """
+
+    response_id: str
+    utterance_id: str
+    index: int
+    pts: Nanos
+    sample_rate: int
+    pcm: bytes
+    text: str = ""
+
+    @property
+    def duration(self) -> Nanos:
+        """Playout time of ``pcm`` (ns)."""
+        return (len(self.pcm) // 2) * 1_000_000_000 // self.sample_rate
+
+
+class ResponseAudioDone(msgspec.Struct, frozen=True, tag="response.audio.done"):
+    """The voice of ``response_id`` stopped: all of it was spoken, or it was ``cancelled``
+    (barge-in, ``response.cancel``, a newer answer) and no later chunk of it will come.
+
+    ``text`` is what the user heard: the answer cut after the last word whose audio had
+    started playing (``played_ns`` of audio, until ``end`` on the shared clock). A client
+    that holds queued audio of this answer drops it when ``cancelled``.
+    """
+
+    response_id: str
+    utterance_id: str
+    text: str
+    played_ns: Nanos
+    end: Nanos
+    cancelled: bool = False
+    reason: str = ""
+
+
 class ErrorEvent(msgspec.Struct, frozen=True, tag="error"):
     """Something went wrong without ending the session: ``code`` is stable, ``message`` human."""
 
@@ -176,6 +222,8 @@ Event = (
     | Observation
     | ResponseDelta
     | ResponseDone
+    | ResponseAudio
+    | ResponseAudioDone
     | ErrorEvent
     | TurnUpdate
 )

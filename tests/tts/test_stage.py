@@ -1,0 +1,216 @@
+"""The TTS stage on the virtual clock (looptime) with a voice that charges virtual time."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from streamkit import LoopClock, Packet, Pipeline, Policy, StageContext
+from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.events import (
+    ResponseAudio,
+    ResponseAudioDone,
+    ResponseDelta,
+    ResponseDone,
+    SpeechStarted,
+)
+from streamkit.tts import ScriptedVoice, TtsConfig, TtsStage
+
+MS = NS_PER_MS
+S = NS_PER_S
+ANSWER = "Sure, I can help with that. The capital of France is Paris. It is a big city."
+
+
+@dataclass
+class Script:
+    """Emits (time, port, payload) at absolute times; a callable payload is called instead."""
+
+    events: list[tuple[Nanos, str, Any]]
+    name: str = "script"
+
+    async def setup(self, ctx: StageContext) -> None:
+        return None
+
+    async def run(self, ctx: StageContext) -> None:
+        seq = 0
+        for at, port, payload in self.events:
+            await ctx.clock.sleep_until(at)
+            if callable(payload):
+                payload()
+                continue
+            uid = getattr(payload, "utterance_id", None)
+            seq += 1
+            await ctx.output(port).put(Packet(port, seq, 500 * MS, 0, payload, 0, uid))
+
+
+@dataclass
+class Collect:
+    name: str = "sink"
+    got: list[tuple[Nanos, Packet[Any]]] = field(default_factory=list)
+
+    async def setup(self, ctx: StageContext) -> None:
+        return None
+
+    async def run(self, ctx: StageContext) -> None:
+        async for item in ctx.input():
+            assert isinstance(item, Packet)
+            self.got.append((ctx.clock.now(), item))
+
+    def of(self, kind: type) -> list[tuple[Nanos, Any]]:
+        return [(t, p.payload) for t, p in self.got if isinstance(p.payload, kind)]
+
+
+def answer(rid: str, text: str, start: Nanos, token_ns: Nanos = 20 * MS,
+           cancelled_at: int | None = None) -> list[tuple[Nanos, str, Any]]:
+    words = text.split(" ")
+    pieces = [words[0]] + [" " + w for w in words[1:]]
+    if cancelled_at is not None:
+        pieces = pieces[:cancelled_at]
+    out: list[tuple[Nanos, str, Any]] = [
+        (start + i * token_ns, "response", ResponseDelta(rid, "u-" + rid, p, i))
+        for i, p in enumerate(pieces)
+    ]
+    done = ResponseDone(rid, "u-" + rid, "".join(pieces), cancelled=cancelled_at is not None)
+    out.append((start + len(pieces) * token_ns, "response", done))
+    return out
+
+
+def run(events: list[tuple[Nanos, str, Any]], voice: ScriptedVoice | None = None,
+        config: TtsConfig | None = None,
+        heard: list[tuple[ResponseAudioDone, str]] | None = None,
+        ) -> tuple[Pipeline, TtsStage, Collect]:
+    pipe = Pipeline(LoopClock())
+    response = pipe.edge("response", 64, Policy.BLOCK)
+    speech = pipe.edge("speech", 16, Policy.BLOCK)
+    out = pipe.edge("out", 64, Policy.BLOCK)
+    on_heard: Callable[[ResponseAudioDone, str], None] | None = (
+        None if heard is None else (lambda done, text: heard.append((done, text)))
+    )
+    stage = TtsStage(voice or ScriptedVoice(), config, on_heard)
+    sink = Collect()
+    pipe.add(Script(events), outputs={"response": response, "speech": speech})
+    pipe.add(stage, {"response": response, "speech": speech}, {"out": out})
+    pipe.add(sink, {"in": out})
+    return pipe, stage, sink
+
+
+@pytest.mark.looptime
+async def test_speaks_the_answer_paced_on_the_playout_clock() -> None:
+    voice = ScriptedVoice(rtf=0.2)
+    heard: list[tuple[ResponseAudioDone, str]] = []
+    pipe, _, sink = run(answer("r1", ANSWER, 1 * S), voice, TtsConfig(lead_ms=200), heard)
+    await pipe.run()
+    chunks = sink.of(ResponseAudio)
+    assert voice.texts == ["Sure, I can help with that.", "The capital of France is Paris.",
+                           "It is a big city."]
+    # every frame is 40 ms (the last of each piece may be shorter), contiguous on the clock
+    for (_, a), (_, b) in itertools.pairwise(chunks):
+        assert b.pts == a.pts + a.duration
+        assert a.duration <= 40 * MS
+    assert [c.index for _, c in chunks] == list(range(len(chunks)))
+    # sent at most `lead` ahead of playout, never after its playout time
+    for sent, chunk in chunks:
+        assert chunk.pts - 200 * MS <= sent <= chunk.pts
+    # the words ride on the frames: joined, they are the answer
+    assert "".join(c.text for _, c in chunks) == ANSWER
+    [(_, done)] = sink.of(ResponseAudioDone)
+    assert not done.cancelled
+    assert done.text == ANSWER
+    assert done.played_ns == sum(c.duration for _, c in chunks)
+    assert done.end == chunks[-1][1].pts + chunks[-1][1].duration
+    assert heard == [(done, ANSWER)]
+    first = pipe.metrics.lineage.get("u-r1")["tts.first_audio"]
+    assert first == chunks[0][0]
+    assert pipe.metrics.counters["tts.scripted.underruns"].value == 0
+
+
+@pytest.mark.looptime
+async def test_text_is_forwarded_at_once_not_after_the_voice() -> None:
+    pipe, _, sink = run(answer("r1", ANSWER, 1 * S, token_ns=20 * MS), ScriptedVoice(rtf=0.5))
+    await pipe.run()
+    deltas = sink.of(ResponseDelta)
+    assert [t for t, _ in deltas] == [1 * S + i * 20 * MS for i in range(len(deltas))]
+    done_at = sink.of(ResponseDone)[0][0]
+    assert done_at == 1 * S + len(deltas) * 20 * MS
+    assert done_at < sink.of(ResponseAudio)[-1][0]
+
+
+@pytest.mark.looptime
+async def test_barge_in_stops_within_one_chunk_and_records_what_was_heard() -> None:
+    heard: list[tuple[ResponseAudioDone, str]] = []
+    barge = 3 * S
+    events = [*answer("r1", ANSWER, 1 * S), (barge, "speech", SpeechStarted("u2", barge))]
+    pipe, stage, sink = run(sorted(events, key=lambda e: e[0]), ScriptedVoice(), None, heard)
+    await pipe.run()
+    chunks = sink.of(ResponseAudio)
+    assert chunks, "it spoke before the barge-in"
+    assert max(t for t, _ in chunks) <= barge  # nothing sent once the barge-in was seen
+    [(stopped_at, done)] = sink.of(ResponseAudioDone)
+    assert done.cancelled
+    assert done.reason == "barge-in"
+    assert stopped_at == barge
+    started = [c for _, c in chunks if c.pts <= barge]
+    assert done.text == "".join(c.text for c in started)
+    assert ANSWER.startswith(done.text)
+    assert 0 < len(done.text) < len(ANSWER)
+    assert done.played_ns == sum(min(c.duration, barge - c.pts) for c in started)
+    assert done.end == barge
+    assert heard == [(done, ANSWER)]
+    assert not stage.speaking
+
+
+@pytest.mark.looptime
+async def test_cancel_and_a_newer_answer_stop_the_voice() -> None:
+    stage_box: list[TtsStage] = []
+    events = answer("r1", ANSWER, 1 * S)
+    events.append((2500 * MS, "call", lambda: stage_box[0].cancel("client")))
+    events += answer("r2", "Another answer here. And more words to say.", 4 * S)
+    events.append((5 * S, "call", lambda: None))
+    events += answer("r3", "Third one is long enough to be cut off early.", 5100 * MS)
+    pipe, stage, sink = run(sorted(events, key=lambda e: e[0]))
+    stage_box.append(stage)
+    await pipe.run()
+    dones = {d.response_id: (t, d) for t, d in sink.of(ResponseAudioDone)}
+    assert dones["r1"][1].cancelled
+    assert dones["r1"][1].reason == "client"
+    assert dones["r2"][1].cancelled
+    assert dones["r2"][1].reason == "new answer"
+    assert not dones["r3"][1].cancelled
+    for rid, (stopped, _) in dones.items():
+        assert all(t <= stopped for t, c in sink.of(ResponseAudio) if c.response_id == rid)
+    assert stage.cancel() is False  # nothing left to cancel
+
+
+@pytest.mark.looptime
+async def test_a_cancelled_answer_is_not_spoken_further_and_speech_off_is_text_only() -> None:
+    events = answer("r1", ANSWER, 1 * S, cancelled_at=9)
+    pipe, _, sink = run(events)
+    await pipe.run()
+    [(t, done)] = sink.of(ResponseAudioDone)
+    assert done.cancelled
+    assert done.reason == "answer cancelled"
+    assert all(at <= t for at, _ in sink.of(ResponseAudio))
+
+    pipe, _stage, sink = run(answer("r1", ANSWER, 1 * S), config=TtsConfig(enabled=False))
+    await pipe.run()
+    assert not sink.of(ResponseAudio)
+    assert not sink.of(ResponseAudioDone)
+    assert "".join(d.text for _, d in sink.of(ResponseDelta)) == ANSWER
+
+
+@pytest.mark.looptime
+async def test_a_slow_voice_leaves_gaps_and_counts_underruns() -> None:
+    voice = ScriptedVoice(rtf=1.5, chunk_ms=200)
+    pipe, _, sink = run(answer("r1", ANSWER, 1 * S), voice)
+    await pipe.run()
+    chunks = [c for _, c in sink.of(ResponseAudio)]
+    gaps = [b.pts - (a.pts + a.duration) for a, b in itertools.pairwise(chunks)]
+    assert min(gaps) >= 0
+    assert max(gaps) > 0
+    assert pipe.metrics.counters["tts.scripted.underruns"].value == sum(g > 0 for g in gaps)
+    [(_, done)] = sink.of(ResponseAudioDone)
+    assert done.text == ANSWER
