@@ -30,12 +30,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from streamkit.clock import Clock
 from streamkit.metrics import to_prometheus_labelled
@@ -47,6 +48,7 @@ from streamkit.transport.access import (
     token_ok,
 )
 from streamkit.transport.protocol import Limits, SessionConfig
+from streamkit.transport.realtime_session import RealtimeSession
 from streamkit.transport.session import DeviceSourceFactory, PipelineFactory, Session
 
 __all__ = ["STATIC_DIR", "Server", "ServerOptions", "is_loopback"]
@@ -55,6 +57,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 METRICS_PATH = "/metrics"
 PROMETHEUS_TYPE = "text/plain"  # + "; charset=utf-8" from _response; format 0.0.4
 WS_PATH = "/ws"
+REALTIME_PATH = "/v1/realtime"  # the OpenAI Realtime protocol (docs/realtime.md)
+REALTIME_SUBPROTOCOL = "realtime"
+_KEY_SUBPROTOCOL = "openai-insecure-api-key."
 
 
 @dataclass
@@ -128,6 +133,11 @@ class Server:
         """``ws://host:port/ws`` of the running server."""
         return f"ws://{self.options.host}:{self.port}{WS_PATH}"
 
+    @property
+    def realtime_url(self) -> str:
+        """The base URL an OpenAI Realtime client is given (``ws://host:port/v1``)."""
+        return f"ws://{self.options.host}:{self.port}{REALTIME_PATH.removesuffix('/realtime')}"
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Server]:
         """Listen while the block runs; on exit close every session (1001) and wait for it."""
@@ -142,6 +152,7 @@ class Server:
             close_timeout=opts.close_timeout_s,
             ping_interval=opts.ping_interval_s,
             server_header="streamkit",
+            select_subprotocol=_select_subprotocol,
         ) as ws_server:
             self._ws = ws_server
             try:
@@ -178,7 +189,13 @@ class Server:
     # -- per connection ------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        session = Session(
+        url = urlsplit(ws.request.path if ws.request is not None else WS_PATH)
+        kind: type[Session] = Session
+        extra: dict[str, str | None] = {}
+        if url.path == REALTIME_PATH:
+            kind = RealtimeSession
+            extra["model"] = parse_qs(url.query).get("model", [None])[0]
+        session = kind(
             ws,
             self.pipelines,
             self.options.config,
@@ -186,6 +203,7 @@ class Server:
             self.device_source,
             self.clock,
             self.options.close_timeout_s,
+            **extra,
         )
         self.sessions[session.id] = session
         try:
@@ -201,8 +219,8 @@ class Server:
         url = urlsplit(request.path)
         if not self._host_ok(request):
             return connection.respond(HTTPStatus.FORBIDDEN, "host not allowed\n")
-        if url.path == WS_PATH:
-            if not self._authorized(request, url.query):
+        if url.path in (WS_PATH, REALTIME_PATH):
+            if not self._authorized(request, url.query, url.path == REALTIME_PATH):
                 return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
             if not self._origin_ok(request):
                 return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
@@ -223,9 +241,18 @@ class Server:
         text = to_prometheus_labelled(live) if live else ""
         return text + f"# TYPE streamkit_sessions gauge\nstreamkit_sessions {len(live)}\n"
 
-    def _authorized(self, request: Request, query: str) -> bool:
-        """The token rules of :func:`~streamkit.transport.access.token_ok`."""
+    def _authorized(self, request: Request, query: str, realtime: bool = False) -> bool:
+        """The token rules of :func:`~streamkit.transport.access.token_ok`; a Realtime
+        client may pass the token as its API key in the ``openai-insecure-api-key.<key>``
+        subprotocol (browsers cannot set headers)."""
         authorization = request.headers.get_all("Authorization")
+        if realtime:
+            offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol")).split(",")
+            keys = [p.strip() for p in offered if p.strip().startswith(_KEY_SUBPROTOCOL)]
+            authorization = [
+                *authorization,
+                *(f"Bearer {k[len(_KEY_SUBPROTOCOL) :]}" for k in keys),
+            ]
         return token_ok(self.options.token, query, authorization)
 
     def _host_ok(self, request: Request) -> bool:
@@ -254,6 +281,14 @@ class Server:
         if name.endswith(".js"):
             ctype = "text/javascript"
         return _response(HTTPStatus.OK, target.read_bytes(), ctype)
+
+
+def _select_subprotocol(
+    connection: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """``realtime`` when a Realtime client offers it (browsers fail a handshake that ignores
+    every offered subprotocol); no subprotocol otherwise (``/ws`` clients offer none)."""
+    return Subprotocol(REALTIME_SUBPROTOCOL) if REALTIME_SUBPROTOCOL in offered else None
 
 
 def _response(status: HTTPStatus, body: bytes, ctype: str) -> Response:
