@@ -32,13 +32,15 @@ from streamkit.compute import ComputeMode
 from streamkit.edge import Edge, Policy
 from streamkit.encoders.asr import AsrConfig, AsrStage
 from streamkit.encoders.whisper_model import WhisperConfig, WhisperModelShared
-from streamkit.events import TurnUpdate
+from streamkit.events import SpeechStarted, TurnUpdate
 from streamkit.lm.backend import BackendUnavailable, LMBackend
 from streamkit.lm.responder import Responder, ResponderConfig
 from streamkit.metrics import MetricsRegistry
 from streamkit.operators import Merge, Tee
 from streamkit.pipeline import Pipeline
 from streamkit.stage import Stage
+from streamkit.tts import TtsConfig, TTSEngine, TTSSpec, TtsStage
+from streamkit.tts import load as load_tts
 from streamkit.turn.backend import TurnModel, TurnUnavailable
 from streamkit.turn.core import TurnConfig, TurnDetection
 
@@ -77,6 +79,8 @@ class AssistantConfig:
         vision_config: its settings (``None`` → defaults).
         compute: ``thread`` live, ``virtual`` when replaying on a virtual-time loop.
         align_window_ms: aligner window (only with video).
+        tts: the voice (``engine="none"``: text only; the CLI defaults to ``auto``).
+        speech: the TTS stage (frame length, lead, chunker; ``enabled`` = speak by default).
     """
 
     asr: AsrConfig = field(
@@ -92,6 +96,8 @@ class AssistantConfig:
     vision_config: VisionConfig | None = None
     compute: ComputeMode = "thread"
     align_window_ms: int = 40
+    tts: TTSSpec = field(default_factory=TTSSpec)
+    speech: TtsConfig = field(default_factory=TtsConfig)
 
 
 def _load_lm(config: AssistantConfig) -> LMBackend | None:
@@ -139,14 +145,21 @@ class Models:
     whisper: WhisperModelShared
     lm: LMBackend | None
     turn: TurnModel | None = None
+    tts: TTSEngine | None = None
 
     @classmethod
     def load(cls, config: AssistantConfig) -> Models:
-        """Load Whisper, the language model and the end-of-turn model (blocking: seconds).
-        Raises with a message that says what to install or pass when a model or runtime is
-        missing."""
+        """Load Whisper, the language model, the end-of-turn model and the voice (blocking:
+        seconds). Raises with a message that says what to install or pass when a model or
+        runtime is missing."""
         whisper = WhisperModelShared(config.asr.whisper)
-        return cls(whisper=whisper, lm=_load_lm(config), turn=load_turn_model(config.asr.turn))
+        tts = load_tts(replace(config.tts, mode=config.compute))
+        return cls(
+            whisper=whisper,
+            lm=_load_lm(config),
+            turn=load_turn_model(config.asr.turn),
+            tts=tts,
+        )
 
 
 def load_turn_model(turn: TurnConfig | None) -> TurnModel | None:
@@ -180,6 +193,7 @@ class Controls:
         self._responder = responder
         self._pipeline = pipeline
         self.asr_in: Edge[Any] | None = None  # the ASR's input edge (commits wait for it)
+        self.tts: TtsStage | None = None  # the voice, when the pipeline speaks
 
     async def commit_input(self) -> tuple[str, ...]:
         """Finalise the current utterance now (the client's ``input.commit``), after every
@@ -228,8 +242,20 @@ class Controls:
             self._responder.discard(discard)
 
     def cancel_response(self) -> bool:
-        """Cancel the answer being generated (the client's ``response.cancel``)."""
-        return self._responder.cancel("client") if self._responder is not None else False
+        """Cancel the answer being generated and spoken (the client's ``response.cancel``)."""
+        spoken = self.tts.cancel("client") if self.tts is not None else False
+        generated = self._responder.cancel("client") if self._responder is not None else False
+        return generated or spoken
+
+    def set_output_audio(self, on: bool) -> None:
+        """Speak the answers or not (``session.update`` ``output_audio``); text stays."""
+        if self.tts is not None:
+            self.tts.set_enabled(on)
+
+    @property
+    def speaks(self) -> bool:
+        """Whether the pipeline has a voice."""
+        return self.tts is not None
 
     def set_turn_detection(self, detection: TurnDetection) -> None:
         """Switch the end-of-turn policy (``session.update`` ``turn_detection``); raises
@@ -293,8 +319,13 @@ def build(
     responder: Responder | None = None
     if models.lm is not None:
         transcript_ports["lm"] = _edge(pipe, "asr.lm")
+    speaks = models.lm is not None and models.tts is not None
+    if speaks:
+        transcript_ports["tts"] = _edge(pipe, "asr.tts", capacity=16)
     # turn events (pause/resume/end) are for the responder; clients see speech/transcripts
-    client_only = {"client": lambda p: not isinstance(p.payload, TurnUpdate)}
+    client_only: dict[str, Any] = {"client": lambda p: not isinstance(p.payload, TurnUpdate)}
+    if speaks:  # the voice only needs to know when the user starts speaking (barge-in)
+        client_only["tts"] = lambda p: isinstance(p.payload, SpeechStarted)
     tee = Tee("asr.tee", list(transcript_ports), accept=client_only)
     pipe.add(tee, {"in": asr_out}, transcript_ports)
 
@@ -318,10 +349,19 @@ def build(
             responder_in["vision"] = vision_ports["lm"]
         merge_ports["response"] = _edge(pipe, "responder.out")
         pipe.add(responder, responder_in, {"out": merge_ports["response"]})
+    tts: TtsStage | None = None
+    if speaks and responder is not None and models.tts is not None:
+        from streamkit.pipelines.voice import add_voice
+
+        tts, merge_ports["response"] = add_voice(
+            pipe, models.tts, config.speech, merge_ports["response"],
+            transcript_ports["tts"], responder.history,
+        )
 
     events = _edge(pipe, "events")
     pipe.add(Merge("events", list(merge_ports)), merge_ports, {"out": events})
     pipe.add(sink, inputs={"in": events})
     controls = Controls(asr, responder, pipe)
     controls.asr_in = asr_in
+    controls.tts = tts
     return pipe, controls
