@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 RESUME_CODES = frozenset({1001, 1006, 1012, 1013})
 """Close codes after which a resuming client reconnects (1006: no close frame at all)."""
 
-SETTLE_MARGIN_NS = 200 * NS_PER_MS
-"""Audio this long before an answered utterance's end is kept (the anchor is an estimate)."""
+SETTLE_MARGIN_NS = 300 * NS_PER_MS
+"""Audio up to this long after an answered utterance's last word is dropped with it: the
+tail of a word re-sent could become an utterance of its own (the anchor is an estimate)."""
 
 _decoder: msgspec.json.Decoder[ServerEvent] = msgspec.json.Decoder(ServerEvent)
 
@@ -114,11 +115,13 @@ class Resumer:
         if isinstance(event, TranscriptFinal):
             self._final_end[uid] = max(self._final_end.get(uid, event.end), event.end)
         if isinstance(event, ResponseDone):
-            self.answered += 1
+            self.answered += 1  # counted as the server counts them (cancelled ones too)
+            if event.cancelled:  # cut short (shutdown, barge-in): not settled
+                return
             self._open.discard(uid)
             end = self._final_end.pop(uid, None)
             if end is not None and self._anchor is not None:
-                self.buffer.settle(self._anchor.to_index(end - SETTLE_MARGIN_NS))
+                self.buffer.settle(self._anchor.to_index(end + SETTLE_MARGIN_NS))
         else:
             self._open.add(uid)
 
