@@ -79,11 +79,13 @@ class LMRequest:
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts of one completion (``prompt_cached``: prompt tokens reused from cache)."""
+    """Token counts of one completion (``prompt_cached``: prompt tokens reused from cache)
+    and ``compute_ns``: the model's CPU time spent on it so far (0 where not measured)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     prompt_cached: int = 0
+    compute_ns: int = 0
 
 
 @dataclass(slots=True)

@@ -185,15 +185,27 @@ class LlamaCppBackend:
 
     # -- model calls (run on the slot) ---------------------------------------------------
 
-    async def _call(self, fn: Callable[[], R]) -> R:
-        """Run ``fn`` on the model slot (CPU-time charging in virtual mode, see config)."""
+    async def _call(self, fn: Callable[[], R], usage: Usage | None = None) -> R:
+        """Run ``fn`` on the model slot (CPU-time charging in virtual mode, see config);
+        its CPU time (the calling thread's: all of it with ``n_threads=1``) is added to
+        ``usage.compute_ns``."""
         cfg = self.config
         if cfg.mode == "virtual" and cfg.charge == "cpu":
             before = time.process_time_ns()
             result = fn()  # inline, as the virtual slot would run it
             cost = (time.process_time_ns() - before) // max(1, cfg.n_threads)
+            if usage is not None:
+                usage.compute_ns += cost
             return await self.slot.call(lambda: result, charge=cost)
-        return await self.slot.call(fn)
+
+        def timed() -> tuple[R, int]:
+            before = time.thread_time_ns()
+            return fn(), time.thread_time_ns() - before
+
+        result, cost = await self.slot.call(timed)
+        if usage is not None:
+            usage.compute_ns += cost
+        return result
 
     def _evaluate(self, tokens: list[int]) -> int:
         """Make the KV cache hold exactly ``tokens`` with live logits; returns tokens reused."""
@@ -251,7 +263,7 @@ class LlamaCppBackend:
                 reset=True,
             )
             for _ in range(min(request.max_tokens, room - 1)):
-                token = await self._call(lambda: next(steps, None))
+                token = await self._call(lambda: next(steps, None), usage)
                 if token is None or self._lib.llama_vocab_is_eog(vocab, token):
                     break
                 usage.completion_tokens += 1

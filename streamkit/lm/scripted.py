@@ -80,10 +80,13 @@ class ScriptedBackend:
     async def _generate(self, request: LMRequest, usage: Usage) -> AsyncIterator[str]:
         prompt = render_plain(request)
         usage.prompt_tokens = approx_token_count(prompt)
+        fresh = approx_token_count(prompt[_common_prefix(self._cached, prompt) :])
         usage.prompt_cached = await self._evaluate(prompt)
+        usage.compute_ns += fresh * self.prompt_token_ns
         text = self.reply(request) if callable(self.reply) else self.reply
         for piece in re.findall(r"\s*\S+", text)[: request.max_tokens]:
             await self.clock.sleep(self.token_ns)
+            usage.compute_ns += self.token_ns
             usage.completion_tokens += 1
             self.generated += 1
             self._cached += piece
