@@ -6,11 +6,12 @@
 #              (desktop window screenshot test),
 #              Chromium (browser client test).
 #              HAProxy + Redis (the cluster test: tests/cluster, bench/cluster.py).
+#              prometheus (its promtool checks GET /metrics: tests/transport/test_prometheus.py).
 set -euo pipefail
 want=(libportaudio2 espeak-ng)
 if [ "${1:-runtime}" = dev ]; then
   want+=(flite pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth imagemagick chromium fonts-dejavu-core
-         haproxy redis-server)
+         haproxy redis-server prometheus)
 fi
 missing=()
 for pkg in "${want[@]}"; do

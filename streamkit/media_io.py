@@ -8,13 +8,14 @@ with real-time pacing and exact container pts; this returns the whole track at o
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from streamkit.media import ASR_SAMPLE_RATE
 
-__all__ = ["NoAudioTrack", "load_audio"]
+__all__ = ["NoAudioTrack", "has_video", "load_audio", "load_video_jpegs"]
 
 
 class NoAudioTrack(ValueError):
@@ -61,3 +62,53 @@ def load_audio(
     if peak > 1.0:  # a stereo downmix can exceed full scale: scale, never clip
         audio = (audio * np.float32(0.99 / peak)).astype(np.float32)
     return audio
+
+
+def has_video(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` opens and has a video stream (a still image counts as none)."""
+    import av
+
+    try:
+        with av.open(os.fspath(path)) as container:
+            stream = container.streams.video[0] if container.streams.video else None
+            return stream is not None and (stream.frames or 0) != 1
+    except (av.error.FFmpegError, OSError):
+        return False
+
+
+def load_video_jpegs(
+    path: str | os.PathLike[str], max_fps: float = 5.0, max_width: int = 640, quality: int = 70
+) -> list[tuple[int, bytes]]:
+    """``(container time ns from the first frame, JPEG bytes)`` of ``path``'s first video
+    stream, at most ``max_fps`` frames per second (later frames of a slot are skipped),
+    scaled down to ``max_width`` pixels. Empty when the file has no video (blocking)."""
+    import av
+    import cv2
+
+    from streamkit.sources.files import tb_to_ns
+
+    out: list[tuple[int, bytes]] = []
+    step = round(1e9 / max_fps) if max_fps > 0 else 0
+    with av.open(os.fspath(path)) as container:
+        if not container.streams.video:
+            return out
+        stream = container.streams.video[0]
+        first: int | None = None
+        next_slot = 0
+        for frame in container.decode(stream):
+            if frame.pts is None or stream.time_base is None:
+                continue
+            t = tb_to_ns(frame.pts, stream.time_base)
+            first = t if first is None else first
+            t -= first
+            if t < next_slot:
+                continue
+            next_slot = t + step
+            image: npt.NDArray[Any] = frame.to_ndarray(format="bgr24")
+            if image.shape[1] > max_width:
+                height = round(image.shape[0] * max_width / image.shape[1])
+                image = cv2.resize(image, (max_width, height), interpolation=cv2.INTER_AREA)
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if ok:
+                out.append((t, jpeg.tobytes()))
+    return out

@@ -174,6 +174,10 @@ class MetricsRegistry:
         """Include the edge stats returned by ``source`` in every snapshot."""
         self._edge_sources.append(source)
 
+    def edge_stats(self) -> list[EdgeStats]:
+        """The current stats of every watched edge."""
+        return [stats for source in self._edge_sources for stats in source()]
+
     def snapshot(self) -> dict[str, Any]:
         """Plain data: histograms (ns), counters, gauges, edges and lineage."""
         edges = [stats for source in self._edge_sources for stats in source()]

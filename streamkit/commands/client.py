@@ -1,20 +1,27 @@
 """``streamkit client``: stream a file or the microphone (and camera) to a server.
 
 ``--file`` streams the file at real-time pace (16 kHz PCM16 frames of 20 ms stamped with their
-capture time), then ``--tail-s`` of silence and an ``input.commit``, waits for the answer and
-exits. ``--mic`` streams until Ctrl-C; ``--camera`` adds a JPEG frame every 500 ms. Partials,
-finals and answers are printed live; at the end, the latencies this client saw.
+capture time, and its video frames as JPEG at their container times when it has a video
+track), then ``--tail-s`` of silence and an ``input.commit``, waits until the answer to its
+*last* utterance is done and exits. ``--mic`` streams until Ctrl-C; ``--camera`` adds a JPEG
+frame every 500 ms.
+
+Every turn is printed once it is complete, in order — what was heard, the answer, and its
+latency from the end of speech (→ final transcript, → first answer token) — then the
+session's p50/p90 of both. ``--verbose`` adds the per-stage breakdown; ``--json`` prints
+one JSON object per line instead (every event, every turn, the summary) for scripts.
+
+Exit status: 0 when every turn was answered; 1 on a server error, a closed session or a
+timeout; 2 for a usage problem (a missing file, an unknown pipeline, no microphone/camera).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import sys
-from collections import deque
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 from rich.console import Console
@@ -22,105 +29,227 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock
-from streamkit.events import (
-    ErrorEvent,
-    ResponseDelta,
-    ResponseDone,
-    TranscriptFinal,
-    TranscriptPartial,
-)
+from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos
+from streamkit.commands.errors import UserError, read_audio
+from streamkit.commands.model_options import PIPELINES, add_pipeline_argument
+from streamkit.events import ErrorEvent
 from streamkit.media import ASR_SAMPLE_RATE
-from streamkit.media_io import load_audio
-from streamkit.metrics import percentile
 from streamkit.transport.client import Client, Received
-from streamkit.transport.protocol import SessionCreated, SessionUpdated
+from streamkit.transport.protocol import MetricsEvent, SessionCreated, SessionUpdated
+from streamkit.transport.turns import Turn, summarize
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["HELP", "add_arguments", "run"]
 
-HELP = "stream a file or the microphone to a server and print what comes back"
+HELP = "stream a file or the microphone to a server and print every turn"
+
+FATAL_ERRORS = frozenset({"unknown_pipeline", "unsupported_source", "pipeline_error"})
+"""Error codes after which the session cannot do what was asked: the client stops."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--file", help="audio/video file to stream (any format PyAV reads)")
+    src.add_argument("--file", help="audio or video file to stream (any format PyAV reads)")
     src.add_argument("--mic", action="store_true", help="stream the default microphone")
-    parser.add_argument("--camera", action="store_true", help="also send camera frames")
-    parser.add_argument("--url", default="ws://127.0.0.1:8765/ws")
-    parser.add_argument("--token", default=None)
-    parser.add_argument("--pipeline", default=None, help="assistant, captions, echo…")
-    parser.add_argument("--tail-s", type=float, default=1.5, help="silence after the file (s)")
-    parser.add_argument("--no-realtime", action="store_true", help="send as fast as possible")
-    parser.add_argument("--timeout-s", type=float, default=60.0, help="wait for the answer")
+    parser.add_argument("--camera", action="store_true", help="also send camera frames (2/s)")
+    parser.add_argument(
+        "--no-video", action="store_true", help="with --file: send only its audio track"
+    )
+    parser.add_argument(
+        "--video-fps", type=float, default=5.0, help="with --file: most video frames sent per s"
+    )
+    parser.add_argument("--url", default="ws://127.0.0.1:8765/ws", help="the server's /ws URL")
+    parser.add_argument(
+        "--token", default=None, help="auth token, when the server was started with one"
+    )
+    add_pipeline_argument(parser, None, what="the pipeline to ask for (default: the server's)")
+    parser.add_argument(
+        "--tail-s", type=float, default=1.5, help="seconds of silence sent after the file"
+    )
+    parser.add_argument(
+        "--no-realtime", action="store_true", help="send the file as fast as possible"
+    )
+    parser.add_argument(
+        "--timeout-s", type=float, default=60.0, help="give up waiting for the answer after"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show partials and the per-stage breakdown"
+    )
 
 
-class _View:
-    """What the terminal shows: finals, the current partial, answers, errors."""
-
-    def __init__(self) -> None:
-        self.finals: list[str] = []
-        self.partial = ""
-        self.answers: dict[str, str] = {}
-        self.errors: deque[str] = deque(maxlen=5)
-        self.status = "connecting"
-
-    def on_event(self, item: Received) -> None:
-        ev = item.event
-        if isinstance(ev, SessionCreated):
-            self.status = f"session {ev.session_id} ({ev.protocol}), pipelines {ev.pipelines}"
-        elif isinstance(ev, SessionUpdated):
-            self.status = f"pipeline {ev.config.pipeline}"
-        elif isinstance(ev, TranscriptPartial):
-            self.partial = ev.text
-        elif isinstance(ev, TranscriptFinal):
-            self.finals.append(ev.text)
-            self.partial = ""
-        elif isinstance(ev, ResponseDelta):
-            self.answers[ev.response_id] = self.answers.get(ev.response_id, "") + ev.text
-        elif isinstance(ev, ResponseDone):
-            self.answers[ev.response_id] = ev.text + (" [cancelled]" if ev.cancelled else "")
-        elif isinstance(ev, ErrorEvent):
-            self.errors.append(f"{ev.code}: {ev.message}")
-
-    def render(self) -> Text:
-        text = Text()
-        text.append(self.status + "\n", style="dim")
-        text.append("you: ", style="bold cyan")
-        text.append(" ".join(self.finals[-6:]))
-        text.append(" " + self.partial + "\n", style="italic dim")
-        for answer in list(self.answers.values())[-3:]:
-            text.append("assistant: ", style="bold green")
-            text.append(answer + "\n")
-        for error in self.errors:
-            text.append(error + "\n", style="red")
-        return text
+# -- what is printed --------------------------------------------------------------------
 
 
-def _latency_table(client: Client) -> Table:
-    table = Table(title="latencies seen by this client")
-    for col in ("metric", "n", "p50", "p90", "max"):
-        table.add_column(col, justify="right" if col != "metric" else "left")
+def _s(value: Nanos | None) -> str:
+    return "-" if value is None else f"{value / NS_PER_S:.2f} s"
+
+
+def turn_lines(turn: Turn) -> Text:
+    """One turn: what was heard, the answer and its latencies."""
+    text = Text()
+    text.append("you: ", style="bold cyan")
+    text.append((turn.heard or "(no words)") + "\n")
+    if turn.answered or turn.answer:
+        text.append("assistant: ", style="bold green")
+        text.append(turn.answer.strip() + (" [cancelled]" if turn.cancelled else "") + "\n")
+    latency = f"  end of speech → final transcript {_s(turn.eos_to_final_ns)}"
+    if turn.answered:
+        latency += f" · → first answer token {_s(turn.eos_to_first_token_ns)}"
+    text.append(latency + "\n", style="dim")
+    return text
+
+
+def headline(client: Client) -> Table:
+    """The session's p50/p90 of the two per-turn latencies a user feels."""
+    turns = client.turns.ordered
+    table = Table(title="latency per turn (from the end of speech)")
+    for col in ("measure", "n", "p50", "p90"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    rows: list[tuple[str, list[Nanos]]] = [
+        ("→ first answer token", [v for t in turns if (v := t.eos_to_first_token_ns) is not None]),
+        ("→ final transcript", [v for t in turns if (v := t.eos_to_final_ns) is not None]),
+    ]
+    for name, values in rows:
+        n, p50, p90 = summarize(values)
+        if p50 is None or p90 is None:
+            table.add_row(name, "0", "-", "-")
+        else:
+            table.add_row(name, str(n), f"{p50:.2f} s", f"{p90:.2f} s")
+    return table
+
+
+def breakdown(client: Client, metrics: MetricsEvent | None) -> Table:
+    """One level down: word commit and first partial as this client saw them, then the
+    server's per-stage marks of the last turn (ms after its speech start)."""
+    table = Table(title="breakdown (latencies seen by this client)")
+    for col in ("measure", "n", "p50", "p90", "max"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
     log = client.latency
     for name, values in (
         ("word commit (final − word end)", log.commit),
         ("first partial (− first word start)", log.first_partial),
-        ("end of speech → first answer token", log.eos_to_first_token),
     ):
-        ordered = sorted(v / NS_PER_S for v in values)
-        if ordered:
-            p50, p90 = percentile(ordered, 50), percentile(ordered, 90)
-            table.add_row(
-                name, str(len(ordered)), f"{p50:.3f} s", f"{p90:.3f} s", f"{ordered[-1]:.3f} s"
-            )
-        else:
+        n, p50, p90 = summarize(values)
+        if p50 is None or p90 is None:
             table.add_row(name, "0", "-", "-", "-")
+        else:
+            table.add_row(name, str(n), f"{p50:.3f} s", f"{p90:.3f} s",
+                          f"{max(values) / NS_PER_S:.3f} s")
+    if metrics is not None and metrics.lineage:
+        uid, marks = list(metrics.lineage.items())[-1]
+        start = marks.get("asr.vad_start", min(marks.values()))
+        for name, t in sorted(marks.items(), key=lambda kv: kv[1]):
+            table.add_row(f"  {uid} {name}", "", f"+{(t - start) / NS_PER_MS:.0f} ms", "", "")
     return table
 
 
-async def _camera(client: Client) -> None:
+class _Printer:
+    """Prints turns as they complete, in order (or JSON lines); tracks errors."""
+
+    def __init__(self, console: Console, as_json: bool, verbose: bool) -> None:
+        self.console = console
+        self.as_json = as_json
+        self.verbose = verbose
+        self.client: Client | None = None
+        self.printed: set[str] = set()
+        self.errors: list[ErrorEvent] = []
+        self.metrics: MetricsEvent | None = None
+        self.answers = True  # whether the session's pipeline answers (captions does not)
+        self.t0: Nanos | None = None
+
+    def on_event(self, item: Received) -> None:
+        event = item.event
+        self.t0 = item.at if self.t0 is None else self.t0
+        if isinstance(event, MetricsEvent):
+            self.metrics = event
+            return  # not printed line by line: large, periodic
+        if isinstance(event, SessionCreated | SessionUpdated):
+            self.answers = event.config.pipeline != "captions"
+        if self.as_json:
+            record = {"at_s": round((item.at - self.t0) / NS_PER_S, 3),
+                      "event": msgspec.to_builtins(event)}
+            print(msgspec.json.encode(record).decode(), flush=True)
+        if isinstance(event, ErrorEvent):
+            self.errors.append(event)
+            if not self.as_json and event.code not in FATAL_ERRORS:  # fatal: said once at exit
+                self.console.print(f"[red]error {event.code}: {event.message}[/]")
+        self.flush()
+
+    def complete(self, turn: Turn) -> bool:
+        return turn.finalised and (turn.answered or not self.answers or not turn.heard)
+
+    def flush(self, everything: bool = False) -> None:
+        """Print the complete turns not printed yet, in order (all of them at the end)."""
+        if self.client is None:
+            return
+        for turn in self.client.turns.ordered:
+            if turn.utterance_id in self.printed:
+                continue
+            if not everything and not self.complete(turn):
+                return  # keep the order: a later turn waits for this one
+            self.printed.add(turn.utterance_id)
+            if not turn.heard and not turn.answer:
+                continue  # the VAD heard something that had no words
+            if self.as_json:
+                print(msgspec.json.encode({"turn": turn.as_dict()}).decode(), flush=True)
+            else:
+                self.console.print(turn_lines(turn), end="")
+
+    def live_text(self) -> Text:
+        """The turn being spoken or answered now (the terminal's live line)."""
+        text = Text()
+        if self.client is None:
+            return text
+        for turn in self.client.turns.ordered:
+            if turn.utterance_id in self.printed:
+                continue
+            if turn.heard or turn.partial:
+                text.append("you: ", style="bold cyan")
+                text.append(turn.heard + " ")
+                text.append(turn.partial, style="italic dim")
+                text.append("\n")
+            if turn.answer:
+                text.append("assistant: ", style="bold green")
+                text.append(turn.answer + "\n")
+        return text
+
+
+# -- media ------------------------------------------------------------------------------
+
+
+def _load_file(path: str, with_video: bool, max_fps: float) -> tuple[Any, list[tuple[int, bytes]]]:
+    from streamkit.media_io import has_video, load_video_jpegs
+
+    audio = read_audio(path)
+    frames = load_video_jpegs(path, max_fps=max_fps) if with_video and has_video(path) else []
+    return audio, frames
+
+
+def _check_url(url: str) -> None:
+    if url.startswith(("http://", "https://")):
+        raise UserError(f"{url} is the browser page's HTTP address; the client needs the "
+                        "WebSocket URL: ws://HOST:PORT/ws")
+    if not url.startswith(("ws://", "wss://")):
+        raise UserError(f"{url!r} is not a WebSocket URL: use ws://HOST:PORT/ws")
+
+
+def _open_camera() -> Any:
+    """The default camera, opened, or a UserError saying there is none (no OpenCV noise)."""
     import cv2
 
-    cap = await asyncio.to_thread(cv2.VideoCapture, 0)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    cap = cv2.VideoCapture(0)
+    ok = cap.isOpened() and cap.read()[0]
+    if not ok:
+        cap.release()
+        raise UserError("no camera found (camera 0 does not open); drop --camera, or "
+                        "stream a video file with --file")
+    return cap
+
+
+async def _camera(client: Client, cap: Any) -> None:
+    import cv2
+
     clock = LoopClock()
     try:
         while True:
@@ -133,6 +262,19 @@ async def _camera(client: Client) -> None:
             await clock.sleep(500 * NS_PER_MS)
     finally:
         cap.release()
+
+
+def _check_mic() -> None:
+    from streamkit.sources.mic import MicError, _sounddevice
+
+    try:
+        sd = _sounddevice()
+        sd.query_devices(kind="input")
+    except MicError as error:
+        raise UserError(str(error)) from None
+    except Exception as error:  # PortAudioError: no default input device
+        raise UserError(f"no microphone ({error}); plug one in, or stream a file with --file"
+                        ) from None
 
 
 async def _mic(client: Client) -> None:
@@ -158,55 +300,145 @@ async def _mic(client: Client) -> None:
             await client.send_audio(await chunks.get())
 
 
-async def _main(args: argparse.Namespace, console: Console) -> int:
-    view = _View()
-    audio = load_audio(args.file) if args.file else None
-    async with Client.connect(args.url, token=args.token, on_event=view.on_event) as client:
-        fields: dict[str, Any] = {"video": bool(args.camera)}
-        if args.pipeline:
-            fields["pipeline"] = args.pipeline
-        await client.update(**fields)
-        with Live(view.render(), console=console, refresh_per_second=8) as live:
+async def _video(client: Client, frames: list[tuple[int, bytes]], t0: Nanos,
+                 realtime: bool) -> None:
+    for t, jpeg in frames:
+        if realtime:
+            await client.clock.sleep_until(t0 + t)
+        await client.send_video(jpeg, t0 + t)
 
-            async def refresh() -> None:
-                while True:
-                    live.update(view.render())
-                    await LoopClock().sleep(125 * NS_PER_MS)
 
-            async with asyncio.TaskGroup() as group:
-                painter = group.create_task(refresh())
-                camera = group.create_task(_camera(client)) if args.camera else None
-                try:
-                    if audio is None:
-                        await _mic(client)
-                    else:
-                        await client.stream_audio(audio, realtime=not args.no_realtime)
-                        tail = np.zeros(int(args.tail_s * ASR_SAMPLE_RATE), np.float32)
-                        await client.stream_audio(tail, realtime=not args.no_realtime)
-                        await client.commit()
-                        pipeline = (
-                            client.created.config.pipeline if not args.pipeline else args.pipeline
-                        )
-                        want = TranscriptFinal if pipeline == "captions" else ResponseDone
-                        with contextlib.suppress(TimeoutError, ConnectionError):
-                            await client.wait_for(
-                                lambda r: isinstance(r.event, want), args.timeout_s
-                            )
-                finally:
-                    painter.cancel()
-                    if camera is not None:
-                        camera.cancel()
-                live.update(view.render())
-        console.print(_latency_table(client))
+# -- the session ------------------------------------------------------------------------
+
+
+async def _stream_file(client: Client, args: argparse.Namespace, audio: Any,
+                       frames: list[tuple[int, bytes]]) -> None:
+    realtime = not args.no_realtime
+    t0 = client.start_audio_clock()
+    async with asyncio.TaskGroup() as group:
+        if frames:
+            group.create_task(_video(client, frames, t0, realtime))
+        await client.stream_audio(audio, realtime=realtime)
+        tail = np.zeros(int(args.tail_s * ASR_SAMPLE_RATE), np.float32)
+        await client.stream_audio(tail, realtime=realtime)
+    await client.commit()
+
+
+async def _session(args: argparse.Namespace, printer: _Printer, client: Client,
+                   audio: Any, frames: list[tuple[int, bytes]], camera: Any) -> int:
+    printer.client = client
+    fields: dict[str, Any] = {"video": bool(frames) or camera is not None}
+    if args.pipeline:
+        fields["pipeline"] = args.pipeline
+    if args.verbose:
+        fields["metrics_interval_ms"] = 1000
+    since = client.event_count
+    await client.update(**fields)
+    # the server confirms (or refuses) the settings before any media is sent
+    reply = await client.wait_for(
+        lambda r: isinstance(r.event, SessionUpdated | ErrorEvent), 30, since=since
+    )
+    if isinstance(reply.event, ErrorEvent) and reply.event.code in FATAL_ERRORS:
+        raise UserError(f"the server refused: {reply.event.message}")
+    async with asyncio.TaskGroup() as group:
+        cam = group.create_task(_camera(client, camera)) if camera is not None else None
+        try:
+            if audio is None:
+                await _mic(client)
+            else:
+                await _stream_file(client, args, audio, frames)
+                await _settle(client, printer, args.timeout_s)
+        finally:
+            if cam is not None:
+                cam.cancel()
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    console = Console()
+async def _settle(client: Client, printer: _Printer, timeout_s: float) -> None:
+    """Wait until every utterance is final and answered, then a short quiet spell (the
+    commit flushed the server; an utterance still being decoded shows up within it)."""
+    quiet_ns = 500 * NS_PER_MS
+    last_count = -1
+    quiet_since = client.clock.now()
+    deadline = client.clock.now() + round(timeout_s * NS_PER_S)
+
+    def done() -> bool:
+        nonlocal last_count, quiet_since
+        if any(e.code in FATAL_ERRORS for e in printer.errors):
+            return True
+        count = len(client.turns.turns) + sum(t.answered for t in client.turns.ordered)
+        if count != last_count:
+            last_count, quiet_since = count, client.clock.now()
+        settled = client.turns.settled(answers=printer.answers)
+        return settled and client.clock.now() - quiet_since >= quiet_ns
+
+    remaining = (deadline - client.clock.now()) / NS_PER_S
     try:
-        return asyncio.run(_main(args, console))
-    except KeyboardInterrupt:
-        return 0
-    except (OSError, ConnectionError) as error:
-        print(f"streamkit client: {error}", file=sys.stderr)
+        await client.wait_until(done, remaining)
+    except TimeoutError:
+        pending = [t.utterance_id for t in client.turns.ordered if not printer.complete(t)]
+        raise UserError(f"timed out after {timeout_s:g} s waiting for "
+                        f"{', '.join(pending) or 'the answer'} (--timeout-s)", 1) from None
+
+
+async def _main(args: argparse.Namespace, console: Console) -> int:
+    _check_url(args.url)
+    audio: Any = None
+    frames: list[tuple[int, bytes]] = []
+    if args.file:
+        audio, frames = _load_file(args.file, not args.no_video, args.video_fps)
+    else:
+        _check_mic()
+    camera = _open_camera() if args.camera else None
+    printer = _Printer(console, args.json, args.verbose)
+    status = 0
+    async with Client.connect(args.url, token=args.token, on_event=printer.on_event) as client:
+        if args.json or not console.is_terminal:
+            status = await _session(args, printer, client, audio, frames, camera)
+        else:
+            with Live(printer.live_text(), console=console, refresh_per_second=8,
+                      transient=True) as live:
+
+                async def refresh() -> None:
+                    while True:
+                        live.update(printer.live_text())
+                        await LoopClock().sleep(125 * NS_PER_MS)
+
+                async with asyncio.TaskGroup() as group:
+                    painter = group.create_task(refresh())
+                    try:
+                        status = await _session(args, printer, client, audio, frames, camera)
+                    finally:
+                        painter.cancel()
+    printer.flush(everything=True)
+    if args.json:
+        print(msgspec.json.encode({"summary": _summary(client, printer)}).decode())
+    else:
+        table = headline(client)
+        if args.no_realtime:
+            table.caption = "sent faster than real time: these latencies mean little"
+        console.print(table)
+        if args.verbose:
+            console.print(breakdown(client, printer.metrics))
+    if printer.errors:
         return 1
+    return status
+
+
+def _summary(client: Client, printer: _Printer) -> dict[str, Any]:
+    turns = client.turns.ordered
+    out: dict[str, Any] = {"turns": sum(1 for t in turns if t.heard or t.answer),
+                           "errors": [e.code for e in printer.errors]}
+    for key, values in (
+        ("eos_to_first_token", [v for t in turns if (v := t.eos_to_first_token_ns) is not None]),
+        ("eos_to_final", [v for t in turns if (v := t.eos_to_final_ns) is not None]),
+    ):
+        n, p50, p90 = summarize(values)
+        out[key] = {"n": n, "p50_s": p50, "p90_s": p90}
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.pipeline and args.pipeline not in PIPELINES:
+        raise UserError(f"unknown pipeline {args.pipeline!r}: choose from {', '.join(PIPELINES)}")
+    return asyncio.run(_main(args, Console()))

@@ -10,7 +10,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from streamkit.commands.model_options import add_model_arguments, assistant_config
+from streamkit.commands.model_options import (
+    add_model_arguments,
+    add_pipeline_argument,
+    assistant_config,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -20,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replay this MCAP session instead of live devices")
     parser.add_argument("--live", default="auto", choices=["auto", "yes", "no"],
                         help="use live devices: auto (when present), yes (require), no")
-    parser.add_argument("--pipeline", default="best", choices=["best", "assistant", "asr", "vad"])
+    add_pipeline_argument(parser, "auto", auto=True, what="what the demo runs")
     parser.add_argument("--window", default="auto", choices=["auto", "yes", "no"],
                         help="OpenCV window (auto: when a display exists) or terminal view")
     parser.add_argument("--speed", type=float, default=1.0, help="replay pace factor")

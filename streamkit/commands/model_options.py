@@ -15,7 +15,52 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from streamkit.pipelines.assistant import AssistantConfig
 
-__all__ = ["add_model_arguments", "assistant_config"]
+__all__ = [
+    "PIPELINES",
+    "add_model_arguments",
+    "add_pipeline_argument",
+    "assistant_config",
+    "pipeline_name",
+]
+
+PIPELINES: dict[str, str] = {
+    "assistant": "ASR + vision + language model: transcripts and spoken-to answers",
+    "captions": "the same ASR, no language model: transcripts only (cheap)",
+    "echo": "no model at all: protocol and plumbing checks",
+}
+"""The one list of pipeline names, shared by ``demo``, ``replay``, ``report``, ``serve`` and
+``client``. Locally (demo/replay/report) ``echo`` is the no-model pipeline: an energy VAD."""
+
+_ALIASES = {"best": "auto", "asr": "captions", "vad": "echo"}
+
+
+def pipeline_name(value: str) -> str:
+    """Canonical pipeline name (``auto`` or a key of :data:`PIPELINES`); the old names
+    ``best``/``asr``/``vad`` are accepted for ``auto``/``captions``/``echo``."""
+    name = _ALIASES.get(value, value)
+    if name != "auto" and name not in PIPELINES:
+        raise argparse.ArgumentTypeError(
+            f"unknown pipeline {value!r}: choose from {', '.join(PIPELINES)}"
+        )
+    return name
+
+
+def add_pipeline_argument(
+    parser: argparse.ArgumentParser, default: str | None, *, auto: bool = False, what: str = ""
+) -> None:
+    """``--pipeline`` with the shared names (``auto``: the best this install can run)."""
+    names = (["auto"] if auto else []) + list(PIPELINES)
+    lines = "; ".join(f"{name}: {text}" for name, text in PIPELINES.items())
+    parser.add_argument(
+        "--pipeline",
+        default=default,
+        type=pipeline_name,
+        choices=names,
+        metavar="{" + ",".join(names) + "}",
+        help=(what or "which pipeline runs")
+        + (" (auto: the best installed)" if auto else "")
+        + f" — {lines}",
+    )
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,11 @@ from typing import Any
 from rich.console import Console
 
 from streamkit.clock import LoopClock
-from streamkit.commands.model_options import add_model_arguments, assistant_config
+from streamkit.commands.model_options import (
+    add_model_arguments,
+    add_pipeline_argument,
+    assistant_config,
+)
 from streamkit.events import ResponseDone, TranscriptFinal
 from streamkit.metrics import MetricsRegistry
 from streamkit.packet import Packet
@@ -32,7 +36,7 @@ __all__ = ["add_arguments", "replay_session", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", nargs="?", type=Path, default=None,
                         help="MCAP session (default: the bundled session)")
-    parser.add_argument("--pipeline", default="best", choices=["best", "assistant", "asr", "vad"])
+    add_pipeline_argument(parser, "auto", auto=True, what="what the session is replayed through")
     parser.add_argument("--speed", type=float, default=1.0, help="pace factor (default 1)")
     parser.add_argument("--virtual", action="store_true", help="run on virtual time (fast)")
     parser.add_argument("--timing", default="arrival", choices=["arrival", "pts"],

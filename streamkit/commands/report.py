@@ -10,7 +10,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from streamkit.commands.model_options import add_model_arguments, assistant_config
+from streamkit.commands.model_options import (
+    add_model_arguments,
+    add_pipeline_argument,
+    assistant_config,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -23,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", action="store_true",
                         help="first replay the session through the best pipeline on virtual "
                              "time (recorded next to OUT as OUT.mcap), then report on that")
-    parser.add_argument("--pipeline", default="best", choices=["best", "assistant", "asr", "vad"])
+    add_pipeline_argument(parser, "auto", auto=True, what="with --run: the pipeline it runs")
     add_model_arguments(parser)
 
 

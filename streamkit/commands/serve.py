@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -28,7 +27,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from streamkit.commands.model_options import add_model_arguments, assistant_config
+from streamkit.commands.logs import add_log_arguments, configure_logging
+from streamkit.commands.model_options import (
+    add_model_arguments,
+    add_pipeline_argument,
+    assistant_config,
+)
 from streamkit.metrics import MetricsRegistry
 from streamkit.pipeline import Pipeline
 from streamkit.stage import Stage
@@ -59,11 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="extra name clients reach the server by (Host header, e.g. behind a proxy; repeat)",
     )
-    parser.add_argument(
-        "--pipeline",
-        default="assistant",
-        choices=["assistant", "captions", "echo"],
-        help="default pipeline of a session (clients may pick another)",
+    add_pipeline_argument(
+        parser, "assistant", what="the default pipeline of a session (clients may pick another)"
     )
     add_model_arguments(parser)
     parser.add_argument("--no-models", action="store_true", help="offer only the echo pipeline")
@@ -71,6 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sessions", type=int, default=16, help="concurrent sessions")
     parser.add_argument("--send-deadline-ms", type=int, default=Limits().send_deadline_ms)
     parser.add_argument("--port-file", default=None, help="write the bound port here once up")
+    parser.add_argument(
+        "--metrics-session-labels", action="store_true",
+        help="label /metrics gauges by session id (unbounded series: debugging only)",
+    )
+    add_log_arguments(parser)
 
 
 Warmup = Callable[[], Awaitable[None]]
@@ -147,6 +153,7 @@ async def _serve(
         limits=Limits(send_deadline_ms=args.send_deadline_ms),
         config=SessionConfig(pipeline=default),
         max_sessions=args.max_sessions,
+        metrics_session_labels=args.metrics_session_labels,
     )
     server = Server(pipelines, options, device_source=_device_source(args))
     async with server.running():
@@ -163,7 +170,7 @@ async def _serve(
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING)
+    configure_logging(args.log_level, args.log_json)
     try:
         options_check = ServerOptions(host=args.host, token=args.token)
         Server({"echo": echo_factory()}, options_check)

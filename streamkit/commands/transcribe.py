@@ -11,6 +11,7 @@ emission time; ``--realtime`` streams on the wall clock instead (decodes in a th
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 HELP = "transcribe a media file (offline, or --stream through the streaming ASR)"
@@ -20,31 +21,48 @@ __all__ = ["HELP", "add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="any media file with an audio track (decoded with PyAV)")
-    parser.add_argument("--stream", action="store_true", help="use the streaming ASR stage")
+    parser.add_argument(
+        "--stream", action="store_true",
+        help="run the streaming ASR as it would run live (events with their times)",
+    )
     parser.add_argument(
         "--realtime", action="store_true", help="with --stream: wall-clock pace, not virtual"
     )
-    parser.add_argument("--json", action="store_true", help="with --stream: JSON lines")
-    parser.add_argument("--partials", action="store_true", help="with --stream: show partials")
-    parser.add_argument("--model", default=None, help="model dir or size name (default tiny.en)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--compute-type", default="int8")
-    parser.add_argument("--threads", type=int, default=1, help="CTranslate2 CPU threads")
-    parser.add_argument("--beam", type=int, default=5, help="offline beam size")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="one JSON object per line: a segment (offline) or an event (--stream)",
+    )
+    parser.add_argument(
+        "--partials", action="store_true", help="with --stream: also print the partials"
+    )
+    parser.add_argument(
+        "--language", default="auto",
+        help="spoken language for a multilingual model (en, de, …; auto: detect); "
+        "English-only models (the bundled tiny.en) ignore it",
+    )
+    parser.add_argument(
+        "--asr-model", "--model", dest="model", default=None,
+        help="CTranslate2 Whisper model directory or size name (default: bundled tiny.en)",
+    )
+    parser.add_argument("--asr-device", "--device", dest="device", default="cpu",
+                        help="cpu or cuda")
+    parser.add_argument("--asr-compute-type", "--compute-type", dest="compute_type",
+                        default="int8", help="int8, float16, …")
+    parser.add_argument("--asr-threads", "--threads", dest="threads", type=int, default=1,
+                        help="CTranslate2 CPU threads")
+    parser.add_argument("--beam", type=int, default=5, help="offline: beam size")
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamkit.commands.errors import UserError, read_audio
     from streamkit.encoders.whisper_model import ModelNotFound, WhisperConfig, WhisperModelShared
-    from streamkit.media_io import NoAudioTrack, load_audio
 
-    try:
-        audio = load_audio(args.file)
-    except FileNotFoundError:
-        print(f"transcribe: no such file: {args.file}", file=sys.stderr)
-        return 2
-    except NoAudioTrack as error:
-        print(f"transcribe: {error}", file=sys.stderr)
-        return 2
+    if (args.partials or args.realtime) and not args.stream:
+        raise UserError("--partials and --realtime describe the streaming run: add --stream")
+    if args.stream and args.language not in ("auto", "en"):
+        raise UserError("--stream decodes English (the streaming decoder's prompt is English); "
+                        "drop --stream to transcribe other languages")
+    audio = read_audio(args.file)
     try:
         model = WhisperModelShared(
             WhisperConfig(
@@ -55,12 +73,19 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     except ModelNotFound as error:
-        print(f"transcribe: {error}", file=sys.stderr)
-        return 3
+        raise UserError(str(error), 3) from None
     if not args.stream:
-        segments, _ = model.model.transcribe(audio, beam_size=args.beam, vad_filter=True)
+        language = None if args.language == "auto" or not model.multilingual else args.language
+        segments, info = model.model.transcribe(
+            audio, beam_size=args.beam, vad_filter=True, language=language
+        )
         for segment in segments:
-            print(f"[{segment.start:7.2f} → {segment.end:7.2f}] {segment.text.strip()}")
+            if args.json:
+                record = {"start_s": round(segment.start, 3), "end_s": round(segment.end, 3),
+                          "text": segment.text.strip(), "language": info.language}
+                print(json.dumps(record, ensure_ascii=False))
+            else:
+                print(f"[{segment.start:7.2f} → {segment.end:7.2f}] {segment.text.strip()}")
         return 0
     return _stream(audio, model, args)
 

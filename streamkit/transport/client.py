@@ -43,6 +43,7 @@ from streamkit.transport.protocol import (
     encode_audio,
     encode_video,
 )
+from streamkit.transport.turns import TurnLog
 
 __all__ = ["Client", "LatencyLog", "Received"]
 
@@ -103,12 +104,15 @@ class Client:
         self.clock = clock
         self.received: deque[Received] = deque(maxlen=100_000)
         self.latency = LatencyLog()
+        self.turns = TurnLog()
+        """The conversation so far, turn by turn (see :mod:`streamkit.transport.turns`)."""
         self.on_event: Callable[[Received], None] | None = None
         self.samples_sent = 0
         self._audio_seq = 0
         self._video_seq = 0
         self._audio_t0: Nanos | None = None
         self._changed = asyncio.Event()
+        self._count = 0  # events received (``received`` keeps only the latest)
         self.closed_code: int | None = None
 
     @classmethod
@@ -141,6 +145,7 @@ class Client:
             client = cls(ws, created, clock)
             client.on_event = on_event
             client.latency.offset = created.server_time_ns - at
+            client.turns.offset = client.latency.offset
             client._keep(Received(created, at))
             async with asyncio.TaskGroup() as group:
                 reader = group.create_task(client._reader())
@@ -181,6 +186,16 @@ class Client:
         await self.ws.send(encode_video(jpeg, self._video_seq, capture))
         self._video_seq += 1
 
+    def start_audio_clock(self, t0: Nanos | None = None) -> Nanos:
+        """Fix the capture time of the first audio sample (default: now); returns it.
+
+        Audio capture times then follow the sample count from ``t0``; send video stamped
+        ``t0 + its media time`` to keep both on one timeline.
+        """
+        if self._audio_t0 is None:
+            self._audio_t0 = self.clock.now() if t0 is None else t0
+        return self._audio_t0
+
     async def stream_audio(
         self, samples: npt.NDArray[np.float32], *, chunk_ms: int = 20, realtime: bool = True
     ) -> None:
@@ -190,9 +205,8 @@ class Client:
         is when its first sample was.
         """
         step = ASR_SAMPLE_RATE * chunk_ms // 1000
-        t0 = self.clock.now()
-        if self._audio_t0 is None:
-            self._audio_t0 = t0
+        self.start_audio_clock()
+        assert self._audio_t0 is not None
         base = self._audio_t0 + samples_to_ns(self.samples_sent, ASR_SAMPLE_RATE)
         for start in range(0, len(samples), step):
             chunk = samples[start : start + step]
@@ -205,7 +219,9 @@ class Client:
 
     def _keep(self, item: Received) -> None:
         self.received.append(item)
+        self._count += 1
         self.latency.observe(item.event, item.at)
+        self.turns.observe(item.event, item.at)
         if self.on_event is not None:
             self.on_event(item)
         self._changed.set()
@@ -226,6 +242,11 @@ class Client:
             self._changed.set()
 
     @property
+    def event_count(self) -> int:
+        """How many events were received so far (``received`` keeps only the latest)."""
+        return self._count
+
+    @property
     def events(self) -> list[ServerEvent]:
         return [r.event for r in self.received]
 
@@ -233,28 +254,49 @@ class Client:
         """Received events of one struct type, in order."""
         return [r.event for r in self.received if isinstance(r.event, kind)]
 
-    async def wait_for(
-        self, predicate: Callable[[Received], bool], timeout_s: float = 30.0
-    ) -> Received:
-        """The first received event (past or future) matching ``predicate``.
+    async def wait_until(self, condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+        """Return once ``condition()`` is true, re-checked after every received event.
 
         Raises ``TimeoutError`` after ``timeout_s`` and ``ConnectionError`` if the server
         closes first.
         """
         deadline = self.clock.now() + round(timeout_s * NS_PER_S)
-        seen = 0
+        while not condition():
+            await self._wait_change(deadline)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[Received], bool],
+        timeout_s: float = 30.0,
+        *,
+        since: int = 0,
+    ) -> Received:
+        """The first event matching ``predicate`` among those received from event number
+        ``since`` on (0: all of them, past and future). Take ``since = client.event_count``
+        *before* sending a request to wait for the reply to it, not to an earlier one.
+
+        Raises ``TimeoutError`` after ``timeout_s`` and ``ConnectionError`` if the server
+        closes first.
+        """
+        deadline = self.clock.now() + round(timeout_s * NS_PER_S)
+        seen = since
         while True:
             items = list(self.received)
-            for item in items[seen:]:
+            first = self._count - len(items)  # index (in all events) of items[0]
+            for item in items[max(0, seen - first) :]:
                 if predicate(item):
                     return item
-            seen = len(items)
-            if self.closed_code is not None:
-                raise ConnectionError(f"server closed the session (code {self.closed_code})")
-            remaining = deadline - self.clock.now()
-            if remaining <= 0:
-                raise TimeoutError("no matching event")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(remaining, 100 * NS_PER_MS) / NS_PER_S):
-                    await self._changed.wait()
+            seen = self._count
+            await self._wait_change(deadline)
+
+    async def _wait_change(self, deadline: Nanos) -> None:
+        """Wait for the next event (or 100 ms); raise at ``deadline`` or once closed."""
+        if self.closed_code is not None:
+            raise ConnectionError(f"server closed the session (code {self.closed_code})")
+        remaining = deadline - self.clock.now()
+        if remaining <= 0:
+            raise TimeoutError("no matching event")
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(remaining, 100 * NS_PER_MS) / NS_PER_S):
+                await self._changed.wait()

@@ -114,6 +114,7 @@ class Deployment:
         text = self.readiness(sessions, max_sessions).prometheus()
         stats = self.traces.stats()
         return text + (
+            "# HELP streamkit_telemetry_dropped_total Turn traces dropped (exporter behind).\n"
             "# TYPE streamkit_telemetry_dropped_total counter\n"
             f"streamkit_telemetry_dropped_total {stats.dropped}\n"
         )

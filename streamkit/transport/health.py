@@ -86,13 +86,16 @@ class Readiness:
         """Gauges for a scrape: ``streamkit_ready``, ``_draining``, ``_capacity_left``,
         ``_max_sessions`` (``streamkit_sessions`` is written by the server)."""
         lines = []
-        for name, value in (
-            ("ready", int(self.ready)),
-            ("draining", int(self.draining)),
-            ("capacity_left", self.capacity_left),
-            ("max_sessions", self.max_sessions),
+        for name, value, text in (
+            ("ready", int(self.ready), "1 when the server accepts sessions (models loaded)."),
+            ("draining", int(self.draining), "1 while the server drains for a shutdown."),
+            ("capacity_left", self.capacity_left, "Sessions the server can still accept."),
+            ("max_sessions", self.max_sessions, "Most sessions the server accepts at once."),
         ):
-            lines.append(f"# TYPE streamkit_{name} gauge\nstreamkit_{name} {value}\n")
+            lines.append(
+                f"# HELP streamkit_{name} {text}\n"
+                f"# TYPE streamkit_{name} gauge\nstreamkit_{name} {value}\n"
+            )
         return "".join(lines)
 
 

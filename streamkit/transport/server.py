@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import mimetypes
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,8 +39,8 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from streamkit.clock import Clock
-from streamkit.metrics import to_prometheus_labelled
+from streamkit.clock import NS_PER_S, Clock, LoopClock
+from streamkit.prometheus import ServerMetrics
 from streamkit.transport.access import (
     host_allowed,
     is_loopback,
@@ -58,6 +59,28 @@ METRICS_PATH = "/metrics"
 PROMETHEUS_TYPE = "text/plain"  # + "; charset=utf-8" from _response; format 0.0.4
 WS_PATH = "/ws"
 REALTIME_PATH = "/v1/realtime"  # the OpenAI Realtime protocol (docs/realtime.md)
+
+
+log = logging.getLogger("streamkit.server")
+
+CLOSE_REASONS: dict[int, str] = {
+    1000: "closed",
+    1001: "going_away",
+    1005: "closed",
+    1006: "connection_lost",
+    1009: "message_too_big",
+    1011: "pipeline_error",
+    4003: "slow_consumer",
+    4008: "protocol_errors",
+}
+"""Close code → the bounded ``reason`` of the session-end log line and metric."""
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address or "?")
 REALTIME_SUBPROTOCOL = "realtime"
 _KEY_SUBPROTOCOL = "openai-insecure-api-key."
 
@@ -83,6 +106,8 @@ class ServerOptions:
     max_sessions: int = 16
     ping_interval_s: float | None = 20.0
     hosts: Sequence[str] = ()
+    metrics_session_labels: bool = False
+    """Also label live sessions' gauges in ``/metrics`` by session id (debugging only)."""
 
 
 class Server:
@@ -119,6 +144,8 @@ class Server:
         self.finished: list[Session] = []
         self._ws: WsServer | None = None
         self._closing = False
+        self.prom = ServerMetrics(session_labels=self.options.metrics_session_labels)
+        """Server-wide Prometheus series (``GET /metrics``), folded from every session."""
 
     @property
     def port(self) -> int:
@@ -206,40 +233,81 @@ class Server:
             **extra,
         )
         self.sessions[session.id] = session
+        self.prom.session_started()
+        clock = self.clock or LoopClock()
+        began = clock.now()
+        peer = _peer(ws)
+        log.info("session %s started: peer %s, path %s", session.id, peer, url.path,
+                 extra={"event": "session.start", "session": session.id, "peer": peer})
         try:
             await session.run()
         finally:
             del self.sessions[session.id]
+            self._ended(session, peer, (clock.now() - began) / NS_PER_S)
             self.finished.append(session)
             del self.finished[:-64]
+
+    def _ended(self, session: Session, peer: str, duration_s: float) -> None:
+        code = session.close_code or session.ws.close_code
+        reason = CLOSE_REASONS.get(code or 0, "other")
+        pipeline = session.config.pipeline
+        turns = sum("asr.final" in m for m in session.metrics.lineage.snapshot().values())
+        self.prom.session_ended(session.id, session.metrics, pipeline=pipeline, reason=reason,
+                                duration_s=duration_s)
+        log.info(
+            "session %s ended: peer %s, pipeline %s, %.1f s, %d turns, %d errors, %s (%s)",
+            session.id, peer, pipeline, duration_s, turns, session.errors, reason, code,
+            extra={"event": "session.end", "session": session.id, "peer": peer,
+                   "pipeline": pipeline, "duration_s": round(duration_s, 3), "turns": turns,
+                   "errors": session.errors, "reason": reason, "close_code": code},
+        )
+
+    def _refuse(self, connection: ServerConnection, request: Request, status: HTTPStatus,
+                reason: str) -> Response:
+        """Answer a refused handshake or request: count it, log one line, say why."""
+        self.prom.refused(status.value)
+        peer, path = _peer(connection), request.path.split("?")[0]
+        log.warning("refused %s from %s: %d %s", path, peer, status.value, reason,
+                    extra={"event": "refused", "status": status.value, "reason": reason,
+                           "peer": peer, "path": path})
+        return connection.respond(status, reason + "\n")
 
     # -- HTTP side -----------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         if not self._host_ok(request):
-            return connection.respond(HTTPStatus.FORBIDDEN, "host not allowed\n")
+            return self._refuse(connection, request, HTTPStatus.FORBIDDEN, "host not allowed")
         if url.path in (WS_PATH, REALTIME_PATH):
             if not self._authorized(request, url.query, url.path == REALTIME_PATH):
-                return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+                return self._refuse(
+                    connection, request, HTTPStatus.UNAUTHORIZED, "missing or wrong token"
+                )
             if not self._origin_ok(request):
-                return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+                return self._refuse(
+                    connection, request, HTTPStatus.FORBIDDEN, "origin not allowed"
+                )
             if self._closing:
-                return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n")
+                return self._refuse(
+                    connection, request, HTTPStatus.SERVICE_UNAVAILABLE, "shutting down"
+                )
             if len(self.sessions) >= self.options.max_sessions:
-                return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "server full\n")
+                return self._refuse(
+                    connection, request, HTTPStatus.SERVICE_UNAVAILABLE, "server full"
+                )
             return None
         if url.path == METRICS_PATH:
             if not self._authorized(request, url.query):
-                return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+                return self._refuse(
+                    connection, request, HTTPStatus.UNAUTHORIZED, "missing or wrong token"
+                )
             return _response(HTTPStatus.OK, self.prometheus().encode(), PROMETHEUS_TYPE)
         return self._static(url.path)
 
     def prometheus(self) -> str:
-        """Prometheus text exposition of every live session's metrics (label ``session``)."""
-        live = {sid: session.metrics.snapshot() for sid, session in self.sessions.items()}
-        text = to_prometheus_labelled(live) if live else ""
-        return text + f"# TYPE streamkit_sessions gauge\nstreamkit_sessions {len(live)}\n"
+        """Prometheus text exposition: server-wide series folded from every session, live
+        or ended (:mod:`streamkit.prometheus`; no session label unless opted in)."""
+        return self.prom.render({sid: s.metrics for sid, s in self.sessions.items()})
 
     def _authorized(self, request: Request, query: str, realtime: bool = False) -> bool:
         """The token rules of :func:`~streamkit.transport.access.token_ok`; a Realtime

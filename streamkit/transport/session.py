@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -70,6 +71,9 @@ __all__ = [
     "Session",
     "SessionControls",
 ]
+
+
+log = logging.getLogger("streamkit.session")
 
 
 class SessionControls(Protocol):
@@ -338,6 +342,9 @@ class Session:
         self.errors += 1
         self._consecutive_errors += 1
         self.metrics.counter("ws.errors").inc()
+        self.metrics.counter(f"ws.errors.{problem.code}").inc()  # by code: /metrics
+        log.info("session %s: error %s: %s", self.id, problem.code, problem.message,
+                 extra={"event": "error", "session": self.id, "code": problem.code})
         await self.send_event(problem.event())
         limit = self.limits.max_consecutive_errors
         if limit and self._consecutive_errors >= limit:

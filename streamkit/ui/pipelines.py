@@ -35,7 +35,7 @@ Factory = Callable[[Stage, Stage, MetricsRegistry], tuple[Pipeline, Any]]
 
 @dataclass
 class LoadedPipeline:
-    """A factory and what it is (``kind``: assistant / asr / vad) with a human note."""
+    """A factory and what it is (``kind``: assistant / captions / asr / echo) with a human note."""
 
     kind: str
     factory: Factory
@@ -118,9 +118,9 @@ def _audio_only(stage: Stage) -> Factory:
     return factory
 
 
-def _assistant(virtual: bool, base: Any = None) -> LoadedPipeline | None:
+def _assistant(virtual: bool, base: Any = None, lm: bool = True) -> LoadedPipeline | None:
     try:
-        assistant: Any = importlib.import_module("pipelines.assistant")
+        assistant: Any = importlib.import_module("streamkit.pipelines.assistant")
     except ImportError:
         return None
     # pipelines/assistant.py is the lead's; vision is optional until its encoder is installed.
@@ -131,12 +131,16 @@ def _assistant(virtual: bool, base: Any = None) -> LoadedPipeline | None:
     config = replace(
         base, compute="virtual" if virtual else "thread", vision=base.vision and has_vision
     )
+    if not lm:
+        config = replace(config, lm="none")
     models = assistant.Models.load(config)
 
     def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
         pipe, controls = assistant.build(config, models, source, sink, metrics=metrics)
         return pipe, controls
 
+    if not lm:
+        return LoadedPipeline("captions", factory, "ASR + vision, no language model")
     return LoadedPipeline("assistant", factory, "full assistant (ASR + vision + LM)")
 
 
@@ -159,26 +163,33 @@ def _asr(virtual: bool) -> LoadedPipeline | None:
 
 
 def load_pipeline(
-    prefer: str = "best", *, virtual: bool = False, config: Any = None
+    prefer: str = "auto", *, virtual: bool = False, config: Any = None
 ) -> LoadedPipeline:
-    """Load the preferred pipeline (``best``, ``assistant``, ``asr`` or ``vad``).
+    """Load the preferred pipeline: ``auto`` (the best installed), ``assistant``,
+    ``captions`` (no language model) or ``echo`` (no model: an energy VAD); the old names
+    ``best``, ``asr`` and ``vad`` mean ``auto``, ``captions`` and ``echo``.
 
-    ``config``: an :class:`~pipelines.assistant.AssistantConfig` choosing the models (from
-    :func:`streamkit.commands.model_options.assistant_config`); ``None`` → the bundled ones.
-    Raises ``RuntimeError`` when an explicitly requested kind is not available.
+    ``config``: an :class:`~streamkit.pipelines.assistant.AssistantConfig` choosing the models
+    (from :func:`streamkit.commands.model_options.assistant_config`); ``None`` → the bundled
+    ones. Raises ``RuntimeError`` when an explicitly requested kind is not available.
     """
-    if prefer not in ("best", "assistant", "asr", "vad"):
-        raise ValueError(f"unknown pipeline {prefer!r}: use best, assistant, asr or vad")
-    if prefer in ("best", "assistant"):
+    prefer = {"best": "auto", "asr": "captions", "vad": "echo"}.get(prefer, prefer)
+    if prefer not in ("auto", "assistant", "captions", "echo"):
+        raise ValueError(f"unknown pipeline {prefer!r}: use auto, assistant, captions or echo")
+    if prefer in ("auto", "assistant"):
         loaded = _assistant(virtual, config)
         if loaded is not None:
             return loaded
         if prefer == "assistant":
-            raise RuntimeError("pipelines.assistant is not available in this install")
-    if prefer in ("best", "asr"):
+            raise RuntimeError("streamkit.pipelines.assistant is not available in this install")
+    if prefer == "captions":
+        loaded = _assistant(virtual, config, lm=False)
+        if loaded is not None:
+            return loaded
+    if prefer in ("auto", "captions"):
         loaded = _asr(virtual)
         if loaded is not None:
             return loaded
-        if prefer == "asr":
+        if prefer == "captions":
             raise RuntimeError("ASR needs `pip install streamkit[asr]` (faster-whisper)")
-    return LoadedPipeline("vad", _audio_only(EnergyVad()), "energy VAD only (no models)")
+    return LoadedPipeline("echo", _audio_only(EnergyVad()), "energy VAD only (no models)")
