@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMPS := .stamps
 
-.PHONY: demo test setup setup-dev bench clean
+.PHONY: demo test setup setup-dev bench bench-cluster clean
 
 demo: $(STAMPS)/runtime $(STAMPS)/smart-turn
 	$(PY) -m streamkit demo $(ARGS)
@@ -63,6 +63,10 @@ bench: $(STAMPS)/dev $(STAMPS)/bench
 	$(PY) -m bench.asr
 	$(PY) -m bench.lm
 	$(PY) -m bench.sessions --sessions 1
+
+# The deployment under load (HAProxy + 3 workers + LM server + Redis, real speech; minutes).
+bench-cluster: $(STAMPS)/dev
+	$(PY) -m bench.cluster --spread
 
 $(STAMPS)/bench:
 	$(PYTHON) -m venv .venv-bench
