@@ -225,6 +225,7 @@ async def speak(client: Any, audio: list[Any], gap_s: float, timeout_s: float = 
     until every utterance is answered (a live microphone never stops)."""
     import numpy as np
 
+    target = answered(client) + len(audio)
     await client.update(pipeline="assistant", metrics_interval_ms=0)
     await client.stream_audio(np.zeros(8000, np.float32))
     silence = np.zeros(int(gap_s * 16000), np.float32)
@@ -233,6 +234,6 @@ async def speak(client: Any, audio: list[Any], gap_s: float, timeout_s: float = 
         await client.stream_audio(silence)
     tick = np.zeros(8000, np.float32)
     waited = 0.0
-    while answered(client) < len(audio) and waited < timeout_s:
+    while answered(client) < target and waited < timeout_s:
         await client.stream_audio(tick)
         waited += 0.5

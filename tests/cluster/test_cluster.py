@@ -73,8 +73,8 @@ def worker_of(client: Client) -> str:
     return str(response.headers.get("X-Streamkit-Worker", "?"))
 
 
-async def speak(client: Client, audio: list[npt.NDArray[np.float32]], gap_s: float = GAP_S) -> None:
-    await services.speak(client, audio, gap_s)
+async def speak(client: Client, audio: list[npt.NDArray[np.float32]]) -> None:
+    await services.speak(client, audio, GAP_S)
 
 
 def assert_exactly_once(client: Client, expected: int) -> None:
@@ -158,6 +158,15 @@ async def test_spread_then_kill_9_mid_turn_resumes_elsewhere_exactly_once(
     assert "stars" in said
 
 
+async def speak_across_the_drain(
+    client: Client, before: npt.NDArray[np.float32], after: npt.NDArray[np.float32]
+) -> None:
+    """One utterance (drained mid-turn: answered there), then, once resumed, another."""
+    await speak(client, [before])
+    await client.wait_until(lambda: client.connection == 1, 60)
+    await speak(client, [after])
+
+
 async def test_sigterm_drains_finishes_the_turn_and_routes_nothing_new_there(
     cluster: Cluster, clips: list[npt.NDArray[np.float32]]
 ) -> None:
@@ -184,7 +193,7 @@ async def test_sigterm_drains_finishes_the_turn_and_routes_nothing_new_there(
 
         async with asyncio.TaskGroup() as group:
             group.create_task(drain_mid_turn())
-            group.create_task(speak(c0, clips[1:3], gap_s=8.0))  # answered before it speaks on
+            group.create_task(speak_across_the_drain(c0, clips[1], clips[2]))
             group.create_task(speak(c1, clips[3:5]))
         assert late_workers
         assert draining.name not in late_workers  # nothing new routed to the draining worker
