@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamkit.commands.errors import UserError
 from streamkit.commands.model_options import (
     add_model_arguments,
     add_pipeline_argument,
@@ -52,5 +53,4 @@ def run(args: argparse.Namespace) -> int:
     try:
         return run_demo(options)
     except (RuntimeError, FileNotFoundError) as error:
-        print(f"streamkit demo: {error}")
-        return 2
+        raise UserError(str(error)) from None

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from streamkit.clock import LoopClock
+from streamkit.commands.errors import UserError
 from streamkit.commands.model_options import (
     add_model_arguments,
     add_pipeline_argument,
@@ -109,8 +110,7 @@ async def replay_session(
 def run(args: argparse.Namespace) -> int:
     session = args.session or default_session_path()
     if not session.exists():
-        print(f"streamkit replay: no session file at {session}")
-        return 2
+        raise UserError(f"no session file at {session} (record one with `streamkit record`)")
     console = Console(quiet=False)
     coro = replay_session(session, pipeline=args.pipeline, speed=args.speed,
                           virtual=args.virtual, timing=args.timing, out=args.out,

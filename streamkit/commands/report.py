@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamkit.commands.errors import UserError
 from streamkit.commands.model_options import (
     add_model_arguments,
     add_pipeline_argument,
@@ -36,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     session: Path = args.session or default_session_path()
     if not session.exists():
-        print(f"streamkit report: no session file at {session}")
-        return 2
+        raise UserError(f"no session file at {session} (record one with `streamkit record`)")
     if args.run:
         from rich.console import Console
 
@@ -55,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         png, page = write_report(session, args.out)
     except ValueError as error:
-        print(f"streamkit report: {error}")
-        return 2
+        raise UserError(str(error)) from None
     print(f"wrote {png} and {page}")
     return 0
