@@ -163,6 +163,11 @@ async def _serve(
             f"ws://{shown}:{server.port}/ws — browser client http://{shown}:{server.port}/",
             flush=True,
         )
+        print(
+            f"streamkit: OpenAI Realtime clients: base URL ws://{shown}:{server.port}/v1 "
+            "(docs/realtime.md)",
+            flush=True,
+        )
         if args.port_file:
             await asyncio.to_thread(Path(args.port_file).write_text, str(server.port))
         await stopping.wait()
