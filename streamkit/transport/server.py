@@ -48,6 +48,7 @@ from streamkit.transport.access import (
     split_host,
     token_ok,
 )
+from streamkit.transport.deployment import DRAIN_REASON, Deployment
 from streamkit.transport.protocol import Limits, SessionConfig
 from streamkit.transport.realtime_session import RealtimeSession
 from streamkit.transport.session import DeviceSourceFactory, PipelineFactory, Session
@@ -59,7 +60,8 @@ METRICS_PATH = "/metrics"
 PROMETHEUS_TYPE = "text/plain"  # + "; charset=utf-8" from _response; format 0.0.4
 WS_PATH = "/ws"
 REALTIME_PATH = "/v1/realtime"  # the OpenAI Realtime protocol (docs/realtime.md)
-
+REALTIME_SUBPROTOCOL = "realtime"
+_KEY_SUBPROTOCOL = "openai-insecure-api-key."
 
 log = logging.getLogger("streamkit.server")
 
@@ -81,8 +83,6 @@ def _peer(connection: ServerConnection) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         return f"{address[0]}:{address[1]}"
     return str(address or "?")
-REALTIME_SUBPROTOCOL = "realtime"
-_KEY_SUBPROTOCOL = "openai-insecure-api-key."
 
 
 @dataclass
@@ -108,6 +108,8 @@ class ServerOptions:
     hosts: Sequence[str] = ()
     metrics_session_labels: bool = False
     """Also label live sessions' gauges in ``/metrics`` by session id (debugging only)."""
+    reuse_port: bool = False
+    """SO_REUSEPORT: several worker processes listen on one port (``serve --workers``)."""
 
 
 class Server:
@@ -125,8 +127,11 @@ class Server:
         options: ServerOptions | None = None,
         device_source: DeviceSourceFactory | None = None,
         clock: Clock | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
         self.options = options or ServerOptions()
+        self.deployment = deployment if deployment is not None else Deployment(clock=clock)
+        """Readiness, drain, session store, telemetry (:mod:`~streamkit.transport.deployment`)."""
         if not is_loopback(self.options.host) and not self.options.token:
             raise ValueError(
                 f"binding to {self.options.host!r} (not loopback) requires an auth token"
@@ -179,16 +184,34 @@ class Server:
             close_timeout=opts.close_timeout_s,
             ping_interval=opts.ping_interval_s,
             server_header="streamkit",
+            reuse_port=opts.reuse_port or None,
             select_subprotocol=_select_subprotocol,
         ) as ws_server:
             self._ws = ws_server
+            failed: BaseException | None = None  # the block's own error, raised as is
             try:
-                yield self
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self.deployment.run_telemetry(), name="telemetry")
+                    try:
+                        yield self
+                    except BaseException as error:
+                        failed = error
+                    finally:
+                        await self.close_sessions()
+                        ws_server.close(close_connections=True)
+                        await ws_server.wait_closed()
+                        self.deployment.close()
             finally:
-                await self.close_sessions()
-                ws_server.close(close_connections=True)
-                await ws_server.wait_closed()
                 self._ws = None
+            if failed is not None:
+                raise failed
+
+    async def drain(self) -> None:
+        """Graceful drain (SIGTERM): readiness false and new sessions refused at once, the
+        turns in flight finish (up to the deployment's deadline), then every session is
+        closed with 1001 and a reason telling the client to reconnect and resume."""
+        await self.deployment.drain(self.sessions)
+        await self.close_sessions(1001, DRAIN_REASON)
 
     async def serve_forever(self) -> None:
         """Listen until cancelled."""
@@ -222,16 +245,21 @@ class Server:
         if url.path == REALTIME_PATH:
             kind = RealtimeSession
             extra["model"] = parse_qs(url.query).get("model", [None])[0]
+        keeper = await self.deployment.keeper(ws.request.path if ws.request else "")
         session = kind(
             ws,
-            self.pipelines,
-            self.options.config,
+            keeper.wrap(self.pipelines),
+            keeper.config(self.options.config),
             self.options.limits,
             self.device_source,
             self.clock,
             self.options.close_timeout_s,
             **extra,
         )
+        self.deployment.attach(session, keeper)
+        stale = self.sessions.get(session.id)
+        if stale is not None:  # resumed here while the old connection lingers: drop it
+            stale.ws.transport.abort()
         self.sessions[session.id] = session
         self.prom.session_started()
         clock = self.clock or LoopClock()
@@ -240,9 +268,16 @@ class Server:
         log.info("session %s started: peer %s, path %s", session.id, peer, url.path,
                  extra={"event": "session.start", "session": session.id, "peer": peer})
         try:
-            await session.run()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(keeper.run(), name=f"keeper:{session.id}")
+                try:
+                    await session.run()
+                finally:
+                    keeper.close()
         finally:
-            del self.sessions[session.id]
+            if self.sessions.get(session.id) is session:
+                del self.sessions[session.id]
+            self.deployment.detach(session, keeper)
             self._ended(session, peer, (clock.now() - began) / NS_PER_S)
             self.finished.append(session)
             del self.finished[:-64]
@@ -276,6 +311,11 @@ class Server:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
+        probe = self.deployment.probe(
+            connection, url.path, len(self.sessions), self.options.max_sessions
+        )
+        if probe is not None:  # /healthz, /readyz: counts only, for balancers and kubelets
+            return probe
         if not self._host_ok(request):
             return self._refuse(connection, request, HTTPStatus.FORBIDDEN, "host not allowed")
         if url.path in (WS_PATH, REALTIME_PATH):
@@ -291,6 +331,9 @@ class Server:
                 return self._refuse(
                     connection, request, HTTPStatus.SERVICE_UNAVAILABLE, "shutting down"
                 )
+            refusal = self.deployment.refusal()
+            if refusal is not None:  # loading models or draining
+                return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, refusal)
             if len(self.sessions) >= self.options.max_sessions:
                 return self._refuse(
                     connection, request, HTTPStatus.SERVICE_UNAVAILABLE, "server full"
@@ -306,8 +349,10 @@ class Server:
 
     def prometheus(self) -> str:
         """Prometheus text exposition: server-wide series folded from every session, live
-        or ended (:mod:`streamkit.prometheus`; no session label unless opted in)."""
-        return self.prom.render({sid: s.metrics for sid, s in self.sessions.items()})
+        or ended (:mod:`streamkit.prometheus`; no session label unless opted in), then the
+        deployment's (readiness, telemetry)."""
+        text = self.prom.render({sid: s.metrics for sid, s in self.sessions.items()})
+        return text + self.deployment.prometheus(len(self.sessions), self.options.max_sessions)
 
     def _authorized(self, request: Request, query: str, realtime: bool = False) -> bool:
         """The token rules of :func:`~streamkit.transport.access.token_ok`; a Realtime
