@@ -153,7 +153,7 @@ class SmartTurnModel:
         self.config = cfg = config or SmartTurnConfig()
         self.path = smart_turn_path(cfg.model_path)
         try:
-            import onnxruntime as ort  # type: ignore[import-untyped]
+            import onnxruntime as ort
         except ImportError as error:
             raise TurnUnavailable(
                 "onnxruntime is missing: `pip install onnxruntime` (or turn_detection=vad)"
