@@ -33,6 +33,12 @@ from streamkit.commands.model_options import (
     add_pipeline_argument,
     assistant_config,
 )
+from streamkit.commands.serve_deploy import (
+    add_deploy_arguments,
+    build_deployment,
+    check_deployment,
+    run_workers,
+)
 from streamkit.metrics import MetricsRegistry
 from streamkit.pipeline import Pipeline
 from streamkit.stage import Stage
@@ -73,10 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--send-deadline-ms", type=int, default=Limits().send_deadline_ms)
     parser.add_argument("--port-file", default=None, help="write the bound port here once up")
     parser.add_argument(
-        "--metrics-session-labels", action="store_true",
+        "--metrics-session-labels",
+        action="store_true",
         help="label /metrics gauges by session id (unbounded series: debugging only)",
     )
     add_log_arguments(parser)
+    add_deploy_arguments(parser)
 
 
 Warmup = Callable[[], Awaitable[None]]
@@ -121,28 +129,38 @@ def _device_source(args: argparse.Namespace) -> DeviceSourceFactory | None:
     return open_devices
 
 
-def on_shutdown_signals(stop: Callable[[], None]) -> None:
-    """Call ``stop`` on the first SIGTERM or SIGINT; the next one acts as by default (exit)."""
+def on_shutdown_signals(stop: Callable[[], None], drain: Callable[[], None] | None = None) -> None:
+    """Call ``stop`` on the first SIGTERM or SIGINT; the next one acts as by default (exit).
+    With ``drain``, SIGTERM calls it instead of ``stop`` (graceful drain; see
+    :meth:`~streamkit.transport.server.Server.drain`)."""
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
 
-    def first() -> None:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-        stop()
+    def first(sig: signal.Signals) -> None:
+        for each in signals:
+            loop.remove_signal_handler(each)
+        if drain is not None and sig == signal.SIGTERM:
+            drain()
+        else:
+            stop()
 
     for sig in signals:
         with contextlib.suppress(NotImplementedError):  # no signal handlers on this loop
-            loop.add_signal_handler(sig, first)
+            loop.add_signal_handler(sig, first, sig)
 
 
 async def _serve(
     args: argparse.Namespace, pipelines: dict[str, PipelineFactory], warmups: list[Warmup]
 ) -> None:
     stopping = asyncio.Event()
-    on_shutdown_signals(stopping.set)
-    for warmup in warmups:
-        await warmup()
+    draining = asyncio.Event()
+
+    def drain() -> None:  # SIGTERM: drain first (see Server.drain), then stop
+        draining.set()
+        stopping.set()
+
+    on_shutdown_signals(stopping.set, drain)
+    deployment = build_deployment(args)
     default = args.pipeline if args.pipeline in pipelines else sorted(pipelines)[0]
     options = ServerOptions(
         host=args.host,
@@ -155,8 +173,13 @@ async def _serve(
         max_sessions=args.max_sessions,
         metrics_session_labels=args.metrics_session_labels,
     )
-    server = Server(pipelines, options, device_source=_device_source(args))
+    options.reuse_port = bool(args.reuse_port)
+    server = Server(pipelines, options, device_source=_device_source(args), deployment=deployment)
+    deployment.models_loaded = False  # /readyz says "loading" until the warm-ups are done
     async with server.running():
+        for warmup in warmups:
+            await warmup()
+        deployment.models_loaded = True
         shown = "localhost" if args.host in ("127.0.0.1", "::1") else args.host
         print(
             f"streamkit: serving {sorted(pipelines)} (default {default}) on "
@@ -171,6 +194,8 @@ async def _serve(
         if args.port_file:
             await asyncio.to_thread(Path(args.port_file).write_text, str(server.port))
         await stopping.wait()
+        if draining.is_set():  # SIGTERM: finish the turns in flight, then 1001 (resume)
+            await server.drain()
     # leaving running(): answers cut short (response.done, cancelled), every client 1001
 
 
@@ -181,6 +206,17 @@ def run(args: argparse.Namespace) -> int:
         Server({"echo": echo_factory()}, options_check)
     except ValueError as error:
         print(f"streamkit serve: {error} (pass --token or set STREAMKIT_TOKEN)", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        if args.port == 0:
+            print("streamkit serve: --workers needs a fixed --port", file=sys.stderr)
+            return 2
+        argv = sys.argv[sys.argv.index("serve") + 1 :] if "serve" in sys.argv else []
+        return run_workers(argv, args.workers)
+    try:  # a bad --store or a missing package: say so before loading models
+        check_deployment(args)
+    except Exception as error:
+        print(f"streamkit serve: {error}", file=sys.stderr)
         return 2
     try:
         pipelines, warmups = build_pipelines(args)
