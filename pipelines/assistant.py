@@ -22,23 +22,26 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from streamkit.align import AlignerConfig
 from streamkit.align_stage import AlignStage
-from streamkit.clock import NS_PER_MS, NS_PER_S, Clock
+from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, Nanos
 from streamkit.compute import ComputeMode
 from streamkit.edge import Edge, Policy
 from streamkit.encoders.asr import AsrConfig, AsrStage
 from streamkit.encoders.whisper_model import WhisperConfig, WhisperModelShared
 from streamkit.events import SpeechStarted, TurnUpdate
 from streamkit.lm.backend import BackendUnavailable, LMBackend
+from streamkit.lm.fusion import Turn
 from streamkit.lm.responder import Responder, ResponderConfig
 from streamkit.metrics import MetricsRegistry
 from streamkit.operators import Merge, Tee
 from streamkit.pipeline import Pipeline
 from streamkit.stage import Stage
+from streamkit.store.backend import StoredTurn
 from streamkit.tts import TtsConfig, TTSEngine, TTSSpec, TtsStage
 from streamkit.tts import load as load_tts
 from streamkit.turn.backend import TurnModel, TurnUnavailable
@@ -184,7 +187,12 @@ def load_turn_model(turn: TurnConfig | None) -> TurnModel | None:
 
 
 class Controls:
-    """Session controls callable from any task on the session's loop."""
+    """Session controls callable from any task on the session's loop.
+
+    ``history``/``restore`` move the conversation in and out as
+    :class:`~streamkit.store.StoredTurn` values (times relative to the session's origin), so
+    a session store can resume it on another worker.
+    """
 
     def __init__(
         self, asr: AsrStage, responder: Responder | None, pipeline: Pipeline | None = None
@@ -194,6 +202,37 @@ class Controls:
         self._pipeline = pipeline
         self.asr_in: Edge[Any] | None = None  # the ASR's input edge (commits wait for it)
         self.tts: TtsStage | None = None  # the voice, when the pipeline speaks
+
+    @property
+    def answers(self) -> bool:
+        """Whether each utterance gets an answer (a language model is in the pipeline)."""
+        return self._responder is not None
+
+    def _origin(self) -> Nanos:
+        if self._pipeline is None or self._pipeline.state.base_time is None:
+            return 0
+        return self._pipeline.state.base_time
+
+    def history(self) -> list[StoredTurn]:
+        """The finished turns the language model remembers, oldest first."""
+        if self._responder is None:
+            return []
+        origin = self._origin()
+        return [
+            StoredTurn(t.user, t.assistant, t.start - origin, t.end - origin)
+            for t in self._responder.history
+        ]
+
+    def restore(self, turns: Sequence[StoredTurn], age_ns: Nanos) -> None:
+        """Put a resumed session's turns back before the first utterance. ``age_ns``: the
+        session's age when they were saved; they are placed that long before now."""
+        if self._responder is None:
+            return
+        now = self._pipeline.clock.now() if self._pipeline is not None else age_ns
+        shift = now - age_ns
+        self._responder.history.extend(
+            Turn(t.user, t.start_ns + shift, t.end_ns + shift, t.assistant) for t in turns
+        )
 
     async def commit_input(self) -> tuple[str, ...]:
         """Finalise the current utterance now (the client's ``input.commit``), after every
