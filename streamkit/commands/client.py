@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import pathlib
 from typing import Any
 
 import msgspec
@@ -72,6 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout-s", type=float, default=60.0, help="give up waiting for the answer after"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+    parser.add_argument("--play", action="store_true",
+                        help="speak the answers on the default output device (server --tts)")
+    parser.add_argument("--save-audio", default=None, metavar="FILE.wav",
+                        help="write the answers' audio, as heard, to a WAV file")
     parser.add_argument(
         "--verbose", action="store_true", help="also show partials and the per-stage breakdown"
     )
@@ -328,6 +333,8 @@ async def _session(args: argparse.Namespace, printer: _Printer, client: Client,
                    audio: Any, frames: list[tuple[int, bytes]], camera: Any) -> int:
     printer.client = client
     fields: dict[str, Any] = {"video": bool(frames) or camera is not None}
+    if args.play or args.save_audio:
+        fields["output_audio"] = True
     if args.pipeline:
         fields["pipeline"] = args.pipeline
     if args.verbose:
@@ -393,6 +400,9 @@ async def _main(args: argparse.Namespace, console: Console) -> int:
     printer = _Printer(console, args.json, args.verbose)
     status = 0
     async with Client.connect(args.url, token=args.token, on_event=printer.on_event) as client:
+        from streamkit.transport import speaker as answer_audio
+
+        speaker = answer_audio.attach(client, args.play) if args.play or args.save_audio else None
         if args.json or not console.is_terminal:
             status = await _session(args, printer, client, audio, frames, camera)
         else:
@@ -410,7 +420,15 @@ async def _main(args: argparse.Namespace, console: Console) -> int:
                         status = await _session(args, printer, client, audio, frames, camera)
                     finally:
                         painter.cancel()
+        if speaker is not None:
+            await answer_audio.finish(client, speaker, args.timeout_s)
     printer.flush(everything=True)
+    if speaker is not None:
+        if speaker.message:
+            console.print(speaker.message)
+        if args.save_audio:
+            seconds = speaker.save(pathlib.Path(args.save_audio))
+            console.print(f"answer audio: {seconds:.1f} s → {args.save_audio}")
     if args.json:
         print(msgspec.json.encode({"summary": _summary(client, printer)}).decode())
     else:

@@ -107,6 +107,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="API key for --lm http (env STREAMKIT_LM_API_KEY)",
     )
     group.add_argument("--lm-threads", type=int, default=1, help="CPU threads of a local LM")
+    from streamkit.commands.tts_options import add_tts_arguments
+
+    add_tts_arguments(parser)
 
 
 def assistant_config(args: argparse.Namespace) -> AssistantConfig:
@@ -130,6 +133,9 @@ def assistant_config(args: argparse.Namespace) -> AssistantConfig:
         whisper = replace(whisper, cpu_threads=args.asr_threads)
     if args.asr_workers is not None:
         whisper = replace(whisper, num_workers=args.asr_workers)
+    from streamkit.commands.tts_options import tts_spec
+
+    config = replace(config, tts=tts_spec(args))
     asr = replace(config.asr, whisper=whisper)
     if args.asr_tick_s is not None:
         asr = replace(asr, tick_s=args.asr_tick_s)

@@ -36,10 +36,12 @@ from streamkit.events import ResponseDelta, SpeechStopped, TranscriptFinal, Tran
 from streamkit.media import ASR_SAMPLE_RATE, samples_to_ns
 from streamkit.transport.protocol import (
     InputCommit,
+    OutputAudio,
     ResponseCancel,
     ServerEvent,
     SessionCreated,
     SessionUpdate,
+    decode_output_audio,
     encode_audio,
     encode_video,
 )
@@ -107,6 +109,9 @@ class Client:
         self.turns = TurnLog()
         """The conversation so far, turn by turn (see :mod:`streamkit.transport.turns`)."""
         self.on_event: Callable[[Received], None] | None = None
+        self.on_audio: Callable[[OutputAudio, Nanos], None] | None = None
+        """Called with each ``response.audio`` frame and its arrival time (local clock, ns)."""
+        self.audio_frames = 0
         self.samples_sent = 0
         self._audio_seq = 0
         self._video_seq = 0
@@ -226,10 +231,21 @@ class Client:
             self.on_event(item)
         self._changed.set()
 
+    def _audio(self, data: bytes, at: Nanos) -> None:
+        """A binary frame from the server: the spoken answer (``response.audio``)."""
+        frame = decode_output_audio(data)
+        if isinstance(frame, OutputAudio):
+            self.audio_frames += 1
+            if self.on_audio is not None:
+                self.on_audio(frame, at)
+
     async def _reader(self) -> None:
         try:
             async for message in self.ws:
                 at = self.clock.now()
+                if isinstance(message, bytes):
+                    self._audio(message, at)
+                    continue
                 try:
                     event = _decoder.decode(message)
                 except msgspec.MsgspecError:

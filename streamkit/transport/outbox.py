@@ -26,13 +26,15 @@ __all__ = ["OutItem", "Outbox", "OutboxClosed", "OutboxCore"]
 
 @dataclass(frozen=True, slots=True)
 class OutItem:
-    """One encoded event waiting to be sent; ``lineage`` is its utterance id (or None)."""
+    """One encoded event waiting to be sent; ``lineage`` is its utterance id (or None);
+    ``binary``: sent as a binary frame (media), else as a text frame (JSON)."""
 
     type: str
     data: bytes
     droppable: bool = False
     key: str | None = None
     lineage: str | None = None
+    binary: bool = False
 
 
 class OutboxClosed(Exception):

@@ -35,6 +35,8 @@ from streamkit.clock import Nanos
 from streamkit.events import (
     ErrorEvent,
     Observation,
+    ResponseAudio,
+    ResponseAudioDone,
     ResponseDelta,
     ResponseDone,
     SpeechStarted,
@@ -50,6 +52,7 @@ __all__ = [
     "ERROR_CODES",
     "HEADER",
     "KIND_AUDIO",
+    "KIND_OUTPUT_AUDIO",
     "KIND_VIDEO",
     "PROTOCOL",
     "SERVER_EVENTS",
@@ -61,6 +64,7 @@ __all__ = [
     "InputCommit",
     "Limits",
     "MetricsEvent",
+    "OutputAudio",
     "ProtocolError",
     "ResponseCancel",
     "ServerEvent",
@@ -70,9 +74,11 @@ __all__ = [
     "SessionUpdated",
     "VideoFrameIn",
     "decode_binary",
+    "decode_output_audio",
     "decode_text",
     "encode_audio",
     "encode_event",
+    "encode_output_audio",
     "encode_video",
     "is_droppable",
 ]
@@ -88,6 +94,9 @@ MAGIC: Final = b"SK"
 VERSION: Final = 1
 KIND_AUDIO: Final = 1
 KIND_VIDEO: Final = 2
+KIND_OUTPUT_AUDIO: Final = 3
+"""Server → client ``response.audio``: the spoken answer (the header's ``reserved`` field is the
+length of a JSON metadata object between the header and the PCM16LE payload)."""
 AUDIO_FORMAT_PCM16: Final = 1
 VIDEO_FORMAT_JPEG: Final = 2
 AUDIO_SAMPLE_RATE: Final = 16_000
@@ -157,7 +166,11 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     the first ``session.update`` naming a pipeline, media frame or ``input.commit``).
     ``metrics_interval_ms`` 0 turns
     metrics off. ``video``: the client will send ``video.frame`` (the pipeline then runs its
-    aligner and vision encoder); without it video frames are refused.
+    aligner and vision encoder); without it video frames are refused. ``turn_detection``: how
+    the end of the user's turn is decided (``vad``: silence only; ``smart``: the Smart Turn
+    model at short pauses; ``auto``: the server's default), changeable at any time. ``output_audio``: send
+    the spoken answer (``response.audio`` binary frames and ``response.audio.done``); off, the
+    answer is text only and the voice does not run.
     """
 
     pipeline: str = "assistant"
@@ -166,6 +179,8 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     metrics_interval_ms: int = 1000
     keyframes: bool = False
     video: bool = False
+    turn_detection: Literal["auto", "vad", "smart"] = "auto"
+    output_audio: bool = False
 
 
 class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_unknown_fields=True):
@@ -177,6 +192,8 @@ class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_un
     metrics_interval_ms: int | None = None
     keyframes: bool | None = None
     video: bool | None = None
+    turn_detection: Literal["auto", "vad", "smart"] | None = None
+    output_audio: bool | None = None
 
 
 class InputCommit(msgspec.Struct, frozen=True, tag="input.commit", forbid_unknown_fields=True):
@@ -310,10 +327,12 @@ ServerEvent = (
     | Observation
     | ResponseDelta
     | ResponseDone
+    | ResponseAudioDone
     | MetricsEvent
     | ErrorEvent
 )
-"""Any server → client event."""
+"""Any server → client event (JSON; ``response.audio`` is a binary frame, see
+:func:`encode_output_audio`)."""
 
 SERVER_EVENTS: Final = (
     "session.created",
@@ -325,6 +344,8 @@ SERVER_EVENTS: Final = (
     "vision.observation",
     "response.delta",
     "response.done",
+    "response.audio",
+    "response.audio.done",
     "metrics",
     "error",
 )
@@ -485,3 +506,63 @@ def encode_audio(samples: npt.NDArray[Any], seq: int, capture_ns: Nanos) -> byte
 def encode_video(jpeg: bytes, seq: int, capture_ns: Nanos) -> bytes:
     """A ``video.frame`` frame from JPEG bytes."""
     return FrameHeader(KIND_VIDEO, VIDEO_FORMAT_JPEG, 0, 0, seq, capture_ns).pack() + jpeg
+
+
+@dataclass(frozen=True, slots=True)
+class OutputAudio:
+    """A decoded ``response.audio`` frame (what a client receives): header, metadata, samples.
+
+    ``header.capture_ns`` is the chunk's playout time on the server's shared clock,
+    ``header.seq`` its index in the answer, ``header.sample_rate`` its rate.
+    """
+
+    header: FrameHeader
+    response_id: str
+    utterance_id: str
+    text: str
+    samples: npt.NDArray[np.float32]
+
+
+class _AudioMeta(msgspec.Struct, frozen=True):
+    type: str
+    response_id: str
+    utterance_id: str
+    text: str = ""
+
+
+_meta_decoder = msgspec.json.Decoder(_AudioMeta)
+
+
+def encode_output_audio(event: ResponseAudio) -> bytes:
+    """A ``response.audio`` frame: header (kind 3, PCM16, mono, the voice's rate, seq = chunk
+    index, capture_ns = playout pts, reserved = metadata length) + JSON metadata + PCM16LE."""
+    meta = _encoder.encode(
+        _AudioMeta("response.audio", event.response_id, event.utterance_id, event.text)
+    )
+    header = HEADER.pack(
+        MAGIC, VERSION, KIND_OUTPUT_AUDIO, AUDIO_FORMAT_PCM16, 1, len(meta),
+        event.sample_rate, event.index, event.pts,
+    )
+    return header + meta + event.pcm
+
+
+def decode_output_audio(data: bytes) -> OutputAudio | ProtocolError:
+    """Decode a ``response.audio`` frame (client side), or say why not."""
+    if len(data) < HEADER.size:
+        return ProtocolError("invalid_frame", f"binary frame of {len(data)} bytes < header")
+    magic, version, kind, fmt, channels, meta_len, rate, seq, pts = HEADER.unpack_from(data)
+    if magic != MAGIC or version != VERSION or kind != KIND_OUTPUT_AUDIO:
+        return ProtocolError("invalid_frame", f"not a response.audio frame (kind {kind})")
+    if fmt != AUDIO_FORMAT_PCM16 or channels != 1 or rate <= 0:
+        return ProtocolError("unsupported_format", f"audio format={fmt} channels={channels}")
+    end = HEADER.size + meta_len
+    if len(data) < end or (len(data) - end) % 2:
+        return ProtocolError("invalid_frame", "truncated response.audio frame")
+    try:
+        meta = _meta_decoder.decode(data[HEADER.size : end])
+    except msgspec.DecodeError as error:
+        return ProtocolError("invalid_frame", f"response.audio metadata: {error}")
+    pcm = np.frombuffer(data[end:], dtype="<i2")
+    samples = (pcm.astype(np.float32) / 32768.0).astype(np.float32, copy=False)
+    header = FrameHeader(kind, fmt, channels, rate, seq, pts, version)
+    return OutputAudio(header, meta.response_id, meta.utterance_id, meta.text, samples)

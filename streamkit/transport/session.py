@@ -32,6 +32,8 @@ from streamkit.events import (
     ErrorEvent,
     Event,
     Observation,
+    ResponseAudio,
+    ResponseAudioDone,
     ResponseDelta,
     ResponseDone,
     TranscriptPartial,
@@ -59,6 +61,7 @@ from streamkit.transport.protocol import (
     decode_binary,
     decode_text,
     encode_event,
+    encode_output_audio,
     is_droppable,
 )
 from streamkit.transport.ratelimit import RateLimiter
@@ -292,8 +295,16 @@ class Session:
         if not 0 <= changes.get("metrics_interval_ms", 0) <= 3_600_000:
             return ProtocolError("invalid_message", "metrics_interval_ms must be 0 … 3600000")
         self.config = msgspec.structs.replace(self.config, **changes)
+        if "output_audio" in changes:
+            self._apply_output_audio()
         self._offer(SessionUpdated(config=self.config))
         return None
+
+    def _apply_output_audio(self) -> None:
+        """Tell the pipeline whether to speak (pipelines without a voice ignore it)."""
+        setter = getattr(self.controls, "set_output_audio", None)
+        if setter is not None:
+            setter(self.config.output_audio)
 
     async def _client_source(self) -> WsSource | ProtocolError:
         if self.config.source != "client":
@@ -319,6 +330,7 @@ class Session:
             source = self.source
         try:
             self.pipeline, self.controls = factory(source, ClientSink(self), self.metrics)
+            self._apply_output_audio()
         except Exception as error:  # a factory bug must not kill the server
             self.source = None
             return ProtocolError("pipeline_error", f"could not build the pipeline: {error!r}"[:300])
@@ -389,6 +401,11 @@ class Session:
 
     def _item(self, event: msgspec.Struct, lineage: str | None) -> OutItem | None:
         kind = _event_type(event)
+        if isinstance(event, ResponseAudio | ResponseAudioDone):
+            if not self.config.output_audio:
+                return None
+            if isinstance(event, ResponseAudio):  # a binary frame, never dropped
+                return OutItem(kind, encode_output_audio(event), False, None, lineage, True)
         if isinstance(event, TranscriptPartial):
             if not self.config.partials:
                 return None
@@ -425,7 +442,7 @@ class Session:
         while (item := await self.outbox.get()) is not None:
             try:
                 async with asyncio.timeout(deadline):
-                    await self.ws.send(item.data, text=True)
+                    await self.ws.send(item.data, text=not item.binary)
             except TimeoutError:
                 self.metrics.counter("ws.slow_closes").inc()
                 self.close_code = 4003

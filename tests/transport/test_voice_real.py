@@ -1,0 +1,132 @@
+"""Spoken answers through a real server on loopback: the real models (Whisper tiny.en,
+SmolLM2 by llama.cpp, the Piper voice), the Python client and the ``streamkit client`` CLI.
+
+Our own Whisper listens to the audio the client received and must hear the answer's text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from streamkit.events import ResponseAudioDone, ResponseDone
+from streamkit.metrics import MetricsRegistry
+from streamkit.pipeline import Pipeline
+from streamkit.stage import Stage
+from streamkit.textnorm import wer
+from streamkit.transport import Server, ServerOptions, SessionConfig
+from streamkit.transport.client import Client
+from streamkit.transport.protocol import OutputAudio
+from streamkit.transport.speaker import attach, finish
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def assistant() -> Any:
+    from streamkit.pipelines import assistant
+    from streamkit.tts import TTSSpec
+
+    config = assistant.AssistantConfig(tts=TTSSpec("piper"), vision=False)
+    models = assistant.Models.load(config)
+    assert models.tts is not None
+    return assistant, config, models
+
+
+@pytest.fixture
+async def server(assistant: Any) -> AsyncIterator[Server]:
+    module, config, models = assistant
+
+    def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
+        return module.build(config, models, source, sink, metrics=metrics)  # type: ignore[no-any-return]
+
+    srv = Server({"assistant": factory}, ServerOptions(port=0, config=SessionConfig()))
+    async with srv.running():
+        yield srv
+
+
+def hear(audio: np.ndarray, rate: int) -> str:
+    from streamkit.encoders.whisper_model import DecodeOptions, WhisperModelShared
+
+    whisper = WhisperModelShared()
+    audio16 = soxr.resample(audio, rate, 16_000).astype(np.float32)
+    return str(whisper.decode_window(audio16, options=DecodeOptions(beam_size=5)).text)
+
+
+async def ask(client: Client, data_dir: Path) -> None:
+    from streamkit.media_io import load_audio
+
+    audio = load_audio(data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav")
+    await client.stream_audio(audio)
+    await client.stream_audio(np.zeros(16000, np.float32))
+    await client.commit()
+    await client.wait_for(lambda r: isinstance(r.event, ResponseDone), 60)
+
+
+async def test_the_client_receives_and_hears_the_spoken_answer(
+    server: Server, data_dir: Path
+) -> None:
+    frames: list[OutputAudio] = []
+    async with Client.connect(server.url) as client:
+        await client.update(pipeline="assistant", output_audio=True)
+        speaker = attach(client, play=False)
+        inner = client.on_audio
+        assert inner is not None
+
+        def keep(frame: OutputAudio, at: int) -> None:
+            frames.append(frame)
+            inner(frame, at)
+
+        client.on_audio = keep
+        await ask(client, data_dir)
+        await finish(client, speaker, 60)
+        [answer] = client.of_type(ResponseDone)
+        [done] = client.of_type(ResponseAudioDone)
+    assert frames
+    assert not done.cancelled
+    assert {f.response_id for f in frames} == {answer.response_id}
+    assert [f.header.seq for f in frames] == list(range(len(frames)))
+    assert all(f.header.sample_rate == 22_050 for f in frames)
+    # pts on the server's shared clock, back to back (or with a gap when the voice lagged)
+    for a, b in itertools.pairwise(frames):
+        assert b.header.capture_ns >= a.header.capture_ns + len(a.samples) * 10**9 // 22_050 - 1
+    assert "".join(f.text for f in frames).strip() == done.text.strip()
+    heard = hear(speaker.timeline(), 22_050)
+    assert wer([done.text], [heard]) <= 0.35, (done.text, heard)
+
+    async with Client.connect(server.url) as quiet:  # speech off (the default): text only
+        await quiet.update(pipeline="assistant")
+        await ask(quiet, data_dir)
+        await asyncio.sleep(1.0)
+        assert quiet.audio_frames == 0
+        assert not quiet.of_type(ResponseAudioDone)
+
+
+async def test_streamkit_client_saves_the_answer_audio(
+    server: Server, data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "answer.wav"
+    wav = data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamkit", "client", "--file", str(wav), "--url", server.url,
+        "--no-realtime", "--save-audio", str(out), "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 180)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    audio, rate = sf.read(out, dtype="float32")
+    assert rate == 22_050
+    assert len(audio) > rate  # more than a second of answer
+    heard = hear(audio, rate)
+    answers = [line for line in stdout.decode().splitlines() if '"response.done"' in line]
+    assert heard.strip(), stdout.decode()[-2000:]
+    assert answers, stdout.decode()[-2000:]
