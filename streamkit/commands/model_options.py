@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from streamkit.pipelines.assistant import AssistantConfig
+    from streamkit.turn.core import TurnConfig
 
 __all__ = [
     "PIPELINES",
@@ -21,6 +22,7 @@ __all__ = [
     "add_pipeline_argument",
     "assistant_config",
     "pipeline_name",
+    "turn_config",
 ]
 
 PIPELINES: dict[str, str] = {
@@ -107,9 +109,47 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="API key for --lm http (env STREAMKIT_LM_API_KEY)",
     )
     group.add_argument("--lm-threads", type=int, default=1, help="CPU threads of a local LM")
+    turn = parser.add_argument_group("turn-taking")
+    turn.add_argument(
+        "--turn-detection",
+        choices=["auto", "vad", "smart"],
+        default="auto",
+        help="end of turn: vad (silence only), smart (Smart Turn v3.2 at short pauses); "
+        "auto: smart when its model file is present",
+    )
+    turn.add_argument(
+        "--turn-threshold", type=float, default=None, help="smart: P(complete) that ends a turn"
+    )
+    turn.add_argument(
+        "--turn-pause-ms", type=int, default=None, help="silence that asks the model / speculates"
+    )
+    turn.add_argument(
+        "--turn-max-silence-ms", type=int, default=None, help="smart: silence that ends a turn"
+    )
+    turn.add_argument(
+        "--turn-hangover-ms", type=int, default=None, help="vad: silence that ends a turn"
+    )
     from streamkit.commands.tts_options import add_tts_arguments
 
     add_tts_arguments(parser)
+
+
+def turn_config(args: argparse.Namespace, turn: TurnConfig | None) -> TurnConfig:
+    """``--turn-*`` options over ``turn`` (milliseconds on the command line, ns inside)."""
+    from streamkit.turn.core import TurnConfig
+
+    turn = replace(turn or TurnConfig(), detection=getattr(args, "turn_detection", "auto"))
+    ms = 1_000_000
+    for flag, name in (
+        ("turn_pause_ms", "pause_ns"),
+        ("turn_max_silence_ms", "max_silence_ns"),
+        ("turn_hangover_ms", "hangover_ns"),
+    ):
+        if getattr(args, flag, None) is not None:
+            turn = replace(turn, **{name: getattr(args, flag) * ms})
+    if getattr(args, "turn_threshold", None) is not None:
+        turn = replace(turn, threshold=args.turn_threshold)
+    return turn
 
 
 def assistant_config(args: argparse.Namespace) -> AssistantConfig:
@@ -141,4 +181,5 @@ def assistant_config(args: argparse.Namespace) -> AssistantConfig:
         asr = replace(asr, tick_s=args.asr_tick_s)
     if args.asr_busy_tick_s is not None:
         asr = replace(asr, busy_tick_s=args.asr_busy_tick_s or None)
+    asr = replace(asr, turn=turn_config(args, asr.turn))
     return replace(config, asr=asr)
