@@ -82,7 +82,7 @@ async def test_closing_the_speech_drops_the_connection(speech_server: str) -> No
 
 async def test_errors_say_what_went_wrong(speech_server: str) -> None:
     engine = OpenAISpeechEngine(OpenAISpeechConfig(base_url=speech_server + "/v1", voice="nope"))
-    with pytest.raises(TTSServerError, match="HTTP 400.*unsupported voice"):
+    with pytest.raises(TTSServerError, match=r"HTTP 400.*unsupported voice"):
         [c async for c in engine.synthesize("Hello.")]
     gone = OpenAISpeechEngine(OpenAISpeechConfig(base_url="http://127.0.0.1:9/v1"))
     with pytest.raises(TTSUnavailable, match="cannot reach the speech server"):
