@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,14 @@ from streamkit.packet import Packet
 from streamkit.record import Session, read_session
 from streamkit.ui.summary import LatencyRow, latency_rows, lineage_rows
 
-__all__ = ["ReportData", "collect", "render_png", "write_report"]
+__all__ = ["MIN_HISTOGRAM_N", "ReportData", "collect", "has_events", "render_png", "write_report"]
+
+MIN_HISTOGRAM_N = 20
+"""A latency series gets a histogram only with at least this many samples (fewer: its box
+plot and numbers say all there is)."""
+
+ANSWER_WRAP = 110
+"""Characters per line of an answer in the timeline (longer answers wrap, never clip)."""
 
 
 @dataclass
@@ -68,6 +76,10 @@ class ReportData:
     samples: dict[str, list[int]] = field(default_factory=dict)
     snapshot: dict[str, Any] = field(default_factory=dict)
     finals_text: list[str] = field(default_factory=list)
+    utterances: dict[str, str] = field(default_factory=dict)
+    """Utterance id → its whole transcript (its finals joined), in order of speech."""
+    events: int = 0
+    """Event packets (transcripts, answers, observations) in the recording."""
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -96,6 +108,8 @@ def collect(session: Session) -> ReportData:
             continue
         end = max(end, sec(msg.log_time))
         p = item.payload
+        if not isinstance(p, AudioChunk | VideoFrame):
+            data.events += 1
         if isinstance(p, AudioChunk):
             audio.append((item.pts, p))
         elif isinstance(p, VideoFrame):
@@ -112,6 +126,8 @@ def collect(session: Session) -> ReportData:
             if p.text.strip():
                 data.final_arrivals.append((sec(msg.log_time), p.text.strip()))
                 data.finals_text.append(p.text.strip())
+                said = data.utterances.get(p.utterance_id, "")
+                data.utterances[p.utterance_id] = f"{said} {p.text.strip()}".strip()
         elif isinstance(p, Observation):
             data.observations.append((sec(p.pts), _obs_label(p)))
         elif isinstance(p, ResponseDelta):
@@ -187,8 +203,11 @@ def _timeline(axes: Any, data: ReportData) -> None:
         if done is not None:
             ax_answer.plot([done[0]], [lane], marker="s", color="#c40" if done[2] else "#350",
                            ms=5)
-        label = ("(cancelled) " if done and done[2] else "") + (text[:70] or "(empty)")
-        ax_answer.text(x, lane + 0.32, label, fontsize=7, color="#242", clip_on=True)
+        label = ("(cancelled) " if done and done[2] else "") + (text or "(empty)")
+        wrapped = textwrap.fill(label, ANSWER_WRAP, max_lines=4, placeholder=" …")
+        right = x > max(data.duration, 1.0) / 2  # late answers grow leftwards: no clipping
+        ax_answer.text(x, lane + 0.32, wrapped, fontsize=7, color="#242", va="bottom",
+                       ha="right" if right else "left", linespacing=1.1)
     ax_answer.set_xlabel("seconds since session start (shared clock)")
 
 
@@ -216,9 +235,10 @@ def _latency(ax: Any, data: ReportData) -> None:
 
 
 def _histograms(fig: Any, cell: Any, data: ReportData, n: int = 8) -> None:
-    """Small histograms (ms) of the ``n`` slowest (by p50) latency series with ≥ 3 samples."""
+    """Small histograms (ms) of the ``n`` slowest (by p50) latency series with at least
+    :data:`MIN_HISTOGRAM_N` samples."""
     rows = [r for r in latency_rows(data.snapshot, ("stage.", "e2e.", "model.", "lm."))
-            if len(data.samples.get(r.name, [])) >= 3 and r.p95_ms > 0.05]
+            if len(data.samples.get(r.name, [])) >= MIN_HISTOGRAM_N and r.p95_ms > 0.05]
     rows = sorted(rows, key=lambda r: -r.p50_ms)[:n]
     grid = cell.subgridspec(2, 4, hspace=0.7, wspace=0.25)
     for i in range(8):
@@ -237,6 +257,10 @@ def _histograms(fig: Any, cell: Any, data: ReportData, n: int = 8) -> None:
     if rows:
         fig.text(0.17, cell.get_position(fig).y1 + 0.014,
                  "latency histograms (ms; solid = p50, dashed = p95)", fontsize=10)
+    else:
+        fig.text(0.17, cell.get_position(fig).y1 - 0.02,
+                 f"no latency histograms: no series has {MIN_HISTOGRAM_N} samples or more",
+                 fontsize=9, color="#555")
 
 
 def _row_label(row: LatencyRow) -> str:
@@ -272,7 +296,8 @@ def render_png(data: ReportData, title: str = "") -> bytes:
     n_lat = max(4, len(latency_rows(data.snapshot, ("stage.", "e2e.", "model.", "lm."))))
     n_lin = max(2, len(data.snapshot.get("lineage", {})))
     fig = plt.figure(figsize=(16, 11.5 + 0.28 * n_lat + 0.3 * n_lin), dpi=100)
-    heights = [1.3, 1.4, 0.9, 1.0 + 0.2 * len(data.tokens), 0.01, 0.25 * n_lat + 0.5,
+    heights = [1.3, 1.4, 0.9, 1.0 + 0.45 * len(data.answers or data.tokens), 0.01,
+               0.25 * n_lat + 0.5,
                2.6, 0.3 * n_lin + 0.8]
     grid = fig.add_gridspec(len(heights), 1, height_ratios=heights, hspace=0.45,
                             left=0.17, right=0.86, top=0.95, bottom=0.04)
@@ -304,12 +329,18 @@ def _html(data: ReportData, png: bytes, title: str) -> str:
         + "</li>"
         for uid, evs in lineage_rows(data.snapshot.get("lineage", {}))
     )
-    finals = "".join(f"<li>{esc(t)}</li>" for t in data.finals_text)
+    finals = "".join(
+        f"<li><b>{esc(uid)}</b>: {esc(text)}</li>" for uid, text in data.utterances.items()
+    )
     answers = "".join(
         f"<li>{'(cancelled) ' if c else ''}{esc(text) or '(empty)'}</li>"
         for _t, text, c in data.answers.values()
     )
-    meta = "".join(f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in data.metadata.items())
+    meta = "".join(
+        f"<tr><td>{esc(name)}</td><td>{esc(key)}</td><td>{esc(str(value))}</td></tr>"
+        for name, fields in data.metadata.items()
+        for key, value in (fields.items() if isinstance(fields, dict) else [("", fields)])
+    )
     img = base64.b64encode(png).decode()
     return f"""<!doctype html><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 10px;text-align:right}}
@@ -319,10 +350,17 @@ td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style>
 <h2>Latency (ms)</h2><table><tr><th>histogram</th><th>n</th><th>p50</th><th>p95</th>
 <th>max</th></tr>{rows}</table>
 <h2>Lineage</h2><ul>{lineage or "<li>none recorded</li>"}</ul>
-<h2>Final transcript</h2><ol>{finals or "<li>none recorded</li>"}</ol>
+<h2>What was heard (one line per utterance)</h2><ol>{finals or "<li>none recorded</li>"}</ol>
 <h2>Answers</h2><ol>{answers or "<li>none recorded</li>"}</ol>
-<h2>Session metadata</h2><ul>{meta}</ul>
+<h2>Session metadata</h2><table><tr><th>record</th><th>field</th><th>value</th></tr>{meta}
+</table>
 """
+
+
+def has_events(session_path: str | Path) -> bool:
+    """Whether a recording holds events (transcripts, answers…), not only media: what
+    ``streamkit record`` writes has none until a pipeline ran on it (``report --run``)."""
+    return collect(read_session(Path(session_path))).events > 0
 
 
 def write_report(session_path: str | Path, out: str | Path) -> tuple[Path, Path]:

@@ -27,7 +27,7 @@ from streamkit.metrics import MetricsRegistry
 from streamkit.packet import Packet
 from streamkit.record import SessionWriter, default_session_path
 from streamkit.sources.replay import ReplaySource, Timing
-from streamkit.ui.pipelines import load_pipeline
+from streamkit.ui.pipelines import load_pipeline, speed_problem
 from streamkit.ui.summary import latency_table, lineage_rows
 from streamkit.ui.tap import CallbackSink, TappedSource
 
@@ -68,6 +68,9 @@ async def replay_session(
     """Replay ``session`` (see the module docstring); returns the final metrics snapshot."""
     console = console or Console()
     loaded = load_pipeline(pipeline, virtual=virtual, config=config)
+    problem = speed_problem(loaded.kind, speed)
+    if problem is not None:
+        raise UserError(problem)
     console.print(f"pipeline: [bold]{loaded.kind}[/] — {loaded.note}")
     writer = SessionWriter(out, metadata={"replayed_from": str(session)}) if out else None
     clock = LoopClock()

@@ -8,6 +8,7 @@ virtual time first) and report on that.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from streamkit.commands.errors import UserError
@@ -38,6 +39,16 @@ def run(args: argparse.Namespace) -> int:
     session: Path = args.session or default_session_path()
     if not session.exists():
         raise UserError(f"no session file at {session} (record one with `streamkit record`)")
+    from streamkit.report import has_events
+
+    try:
+        media_only = not args.run and not has_events(session)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if media_only:
+        print(f"streamkit report: {session} holds only media (as `streamkit record` writes): "
+              "running the pipeline on it first, on virtual time (--run)", file=sys.stderr)
+        args.run = True
     if args.run:
         from rich.console import Console
 

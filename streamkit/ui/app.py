@@ -31,7 +31,7 @@ from streamkit.record import SessionWriter, default_session_path
 from streamkit.sources.replay import ReplaySource
 from streamkit.stage import Stage
 from streamkit.ui.live import live_source, probe_devices
-from streamkit.ui.pipelines import LoadedPipeline, load_pipeline
+from streamkit.ui.pipelines import LoadedPipeline, load_pipeline, speed_problem
 from streamkit.ui.render import render
 from streamkit.ui.state import DemoState
 from streamkit.ui.summary import latency_table, lineage_rows
@@ -233,6 +233,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     """Load the pipeline (blocking), then run the demo on a fresh event loop."""
     console = console or Console()
     loaded = load_pipeline(options.pipeline, config=options.assistant)
+    problem = speed_problem(loaded.kind, options.speed)
+    if problem is not None:
+        raise RuntimeError(problem)
     console.print(f"pipeline: [bold]{loaded.kind}[/] — {loaded.note}")
     app = DemoApp(options, console)
     try:

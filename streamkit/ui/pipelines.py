@@ -28,7 +28,7 @@ from streamkit.packet import Packet
 from streamkit.pipeline import Pipeline
 from streamkit.stage import Stage, StageContext
 
-__all__ = ["Discard", "EnergyVad", "Factory", "LoadedPipeline", "load_pipeline"]
+__all__ = ["Discard", "EnergyVad", "Factory", "LoadedPipeline", "load_pipeline", "speed_problem"]
 
 Factory = Callable[[Stage, Stage, MetricsRegistry], tuple[Pipeline, Any]]
 
@@ -193,3 +193,19 @@ def load_pipeline(
         if prefer == "captions":
             raise RuntimeError("ASR needs `pip install streamkit[asr]` (faster-whisper)")
     return LoadedPipeline("echo", _audio_only(EnergyVad()), "energy VAD only (no models)")
+
+
+def speed_problem(kind: str, speed: float) -> str | None:
+    """Why a replay at ``speed`` cannot run ``kind`` (None: it can).
+
+    A faster replay compresses the timeline (pts and durations) but not the samples: the ASR
+    hears 16 kHz audio whose timestamps say 64 kHz at ×4, re-anchors its sample clock on
+    every chunk, and words of a new turn then fall "before" the previous turn's and are
+    dropped as re-heard ("go forward 10 meters" → "forward 10 meters"). Pipelines without
+    ASR (``echo``: the energy VAD) only count chunks, so any speed works for them. On a
+    virtual-time loop a replay is as fast as the models compute anyway.
+    """
+    if speed == 1 or kind not in ("assistant", "captions", "asr"):
+        return None
+    return (f"--speed {speed:g} with the {kind} pipeline would change what the ASR hears; "
+            "replay at --speed 1 (--virtual finishes as fast as the models compute)")

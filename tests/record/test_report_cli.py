@@ -82,3 +82,29 @@ def test_asr_replay_report_has_real_words(tmp_path: Path) -> None:
     assert np.all(np.diff([s for s, _, _ in data.final_words]) > -5.0)
     png, _ = write_report(out, tmp_path / "asr")
     assert png.stat().st_size > 50_000
+
+
+def test_report_on_a_media_only_recording_runs_the_pipeline_first(tmp_path: Path) -> None:
+    """What `streamkit record` writes holds no events: report runs a pipeline on it first
+    instead of drawing empty panels (issue 12)."""
+    from streamkit.cli import main
+    from streamkit.report import has_events
+
+    assert not has_events(default_session_path())  # the bundled session: media only
+    out = tmp_path / "rep"
+    assert main(["report", str(default_session_path()), "-o", str(out), "--pipeline", "echo"]) == 0
+    assert has_events(out.with_suffix(".mcap"))
+    assert "vad-0" in out.with_suffix(".html").read_text()
+
+
+def test_html_lists_whole_utterances_and_metadata_as_a_table(tmp_path: Path) -> None:
+    from streamkit.report import MIN_HISTOGRAM_N, ReportData, _html, render_png
+
+    data = ReportData(4.0, np.zeros(0), np.zeros(0, np.float32), np.zeros(0, np.float32))
+    data.utterances = {"asr-1": "go forward ten meters", "asr-2": "now"}
+    data.answers = {"r1": (3.5, "a long answer " * 40, False)}
+    data.metadata = {"streamkit.recorder": {"base_time_ns": "12"}}
+    data.samples = {"lm.x.ttft": [1_000_000] * (MIN_HISTOGRAM_N - 1)}
+    page = _html(data, render_png(data), "t")  # the long answer wraps (no exception, no clip)
+    assert "<li><b>asr-1</b>: go forward ten meters</li>" in page
+    assert "<td>streamkit.recorder</td><td>base_time_ns</td><td>12</td>" in page
