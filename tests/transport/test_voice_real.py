@@ -130,3 +130,68 @@ async def test_streamkit_client_saves_the_answer_audio(
     answers = [line for line in stdout.decode().splitlines() if '"response.done"' in line]
     assert heard.strip(), stdout.decode()[-2000:]
     assert answers, stdout.decode()[-2000:]
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+async def test_the_browser_page_plays_the_spoken_answer(
+    server: Server, data_dir: Path, tmp_path: Path
+) -> None:
+    """Real headless Chromium, its fake mic playing a real question then silence: the page
+    plays the answer through its AudioWorklet; the samples it rendered are captured in the
+    page and our Whisper must hear the answer's text in them."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    from streamkit.media_io import load_audio
+
+    from tests.transport.test_e2e_real import CHROMIUM_FAKE_MEDIA
+
+    question = load_audio(data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav")
+    wav = tmp_path / "question.wav"  # the fake mic loops its file: silence after the question
+    sf.write(wav, np.concatenate([question, np.zeros(16_000 * 30, np.float32)]), 16_000)
+    args = [*CHROMIUM_FAKE_MEDIA, f"--use-file-for-fake-audio-capture={wav}",
+            "--autoplay-policy=no-user-gesture-required"]
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            page = await browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda msg: console.append(msg.text))
+            await page.goto(f"http://127.0.0.1:{server.port}/?pipeline=assistant")
+            await page.evaluate("window.streamkitSpeech.capture()")
+            await page.click("#start")
+            await page.wait_for_function(
+                "window.streamkit.events.includes('response.audio.done')", timeout=90_000
+            )
+            await page.wait_for_timeout(1500)  # the last ~200 ms still play after the done
+            state = await page.evaluate(
+                """() => {
+                  const s = window.streamkitSpeech;
+                  const n = s.captured.reduce((a, b) => a + b.length, 0);
+                  const all = new Float32Array(n); let o = 0;
+                  for (const b of s.captured) { all.set(b, o); o += b.length; }
+                  const pcm = Int16Array.from(all, (x) => Math.max(-32768, Math.min(32767, x * 32768)));
+                  let bin = ""; const bytes = new Uint8Array(pcm.buffer);
+                  for (let i = 0; i < bytes.length; i += 8192)
+                    bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+                  return { pcm: btoa(bin), rate: s.rate(), frames: s.frames,
+                           answers: Object.values(window.streamkit.answers),
+                           errors: window.streamkit.errors, texts: s.texts.join("") };
+                }"""
+            )
+        finally:
+            await browser.close()
+    import base64
+
+    played = np.frombuffer(base64.b64decode(state["pcm"]), dtype="<i2").astype(np.float32) / 32768
+    assert state["errors"] == [], console
+    assert state["frames"] > 10
+    assert state["rate"] == 22_050
+    voiced = played[np.abs(played) > 0.01]
+    assert len(voiced) > 22_050 // 2, "the page rendered no speech"
+    [answer] = state["answers"]
+    heard = hear(played, state["rate"])
+    assert wer([answer], [heard]) <= 0.4, (answer, heard, console[-5:])

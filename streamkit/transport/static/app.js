@@ -144,7 +144,11 @@
     const ws = new WebSocket(`${scheme}://${location.host}/ws` + (token ? `?token=${encodeURIComponent(token)}` : ""));
     ws.binaryType = "arraybuffer"; state.ws = ws;
     let ctx = null, timer = null, stream = null;
-    ws.onmessage = (e) => { try { show(JSON.parse(e.data)); } catch (err) { console.error(err); } };
+    const speech = window.streamkitSpeech; // speech.js: plays response.audio frames
+    ws.onmessage = (e) => {
+      if (typeof e.data !== "string") { if (speech) speech.frame(e.data); return; }
+      try { const ev = JSON.parse(e.data); show(ev); if (speech) speech.event(ev); } catch (err) { console.error(err); }
+    };
     ws.onclose = (e) => {
       if (state.running && RESUME_CODES.includes(e.code)) { resume(scheme, token, 300); return; }
       setStatus(`closed (${e.code}${e.reason ? " " + e.reason : ""})`); stop();
@@ -161,7 +165,7 @@
     $("commit").onclick = () => state.ws.send(JSON.stringify({ type: "input.commit" }));
     $("cancel").onclick = () => state.ws.send(JSON.stringify({ type: "response.cancel" }));
     await new Promise((ok, bad) => { ws.onopen = ok; ws.onerror = bad; });
-    const update = { type: "session.update", video: camera };
+    const update = { type: "session.update", video: camera, output_audio: params.get("speech") !== "0" };
     if (params.get("pipeline")) update.pipeline = params.get("pipeline");
     ws.send(JSON.stringify(update)); state.update = update;
     try {
