@@ -127,3 +127,57 @@ async def test_a_real_session_exports_one_trace_per_turn(data_dir: Path) -> None
     assert prompt.start_time is not None
     assert speech.end_time <= prompt.start_time  # the phases follow each other
     exporter.shutdown()
+
+
+async def test_traces_go_over_otlp_http_to_a_collector_endpoint() -> None:
+    """The SDK's real OTLP/HTTP exporter posts protobuf to ``<endpoint>/v1/traces``; a plain
+    HTTP server on loopback stands in for the collector and decodes what arrives."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    import asyncio
+    import http.server
+    import threading
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from streamkit.clock import LoopClock
+    from streamkit.telemetry.otlp import TraceExporter
+
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=collector.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{collector.server_address[1]}"
+        exporter = TraceExporter(LoopClock(), endpoint=endpoint, service_name="otlp-test")
+        trace = trace_of("s9", "u9", MARKS)
+        assert trace is not None
+        exporter.export(trace)
+        await asyncio.to_thread(exporter.shutdown)  # flushes the batch processor
+    finally:
+        collector.shutdown()
+        thread.join(5)
+    assert received
+    path, body = received[0]
+    assert path == "/v1/traces"
+    request = ExportTraceServiceRequest.FromString(body)
+    spans = [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    names = sorted(s.name for s in spans)
+    assert names == sorted(["turn", "speech", "final_transcript", "prompt", "first_token",
+                            "answer", "sent"])  # fmt: skip
+    root = next(s for s in spans if s.name == "turn")
+    assert root.end_time_unix_nano - root.start_time_unix_nano == 2_010 - 100
