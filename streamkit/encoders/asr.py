@@ -28,11 +28,11 @@ import asyncio
 import time
 from dataclasses import replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from streamkit.clock import NS_PER_S
 from streamkit.encoders.asr_core import AsrConfig, AsrCore, AsrOutput
-from streamkit.encoders.asr_turn import AsrTurn, Effects, backstop_vad
+from streamkit.encoders.asr_turn import FIXED_CHARGE_NS, AsrTurn, Effects, backstop_vad
 from streamkit.encoders.vad import SileroVad
 from streamkit.encoders.whisper_model import WhisperModelShared
 from streamkit.media import ASR_SAMPLE_RATE, AudioChunk
@@ -84,7 +84,9 @@ class AsrStage:
         vad = SileroVad()
         config = self.config
         if config.turn is not None:  # the turn policy ends utterances; the VAD is a backstop
-            self.turn = AsrTurn(config.turn, self.turn_model, config.compute)
+            fixed = config.charge_ns is not None and not config.charge_cpu
+            charge: int | Literal["cpu"] = FIXED_CHARGE_NS if fixed else "cpu"
+            self.turn = AsrTurn(config.turn, self.turn_model, config.compute, charge)
             config = replace(config, vad=backstop_vad(config.vad, self.turn.config))
         self.core = AsrCore(config, vad.probs, prefix=self.name)
 

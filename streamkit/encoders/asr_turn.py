@@ -19,8 +19,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
+from typing import Literal
 
-from streamkit.clock import NS_PER_S
+from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.compute import ComputeMode
 from streamkit.encoders.asr_core import AsrCore
 from streamkit.encoders.vad import VadConfig
@@ -39,7 +40,11 @@ from streamkit.turn.core import (
 )
 from streamkit.turn.tail import AudioTail
 
-__all__ = ["AsrTurn", "Effects", "backstop_vad", "resolve_turn"]
+__all__ = ["FIXED_CHARGE_NS", "AsrTurn", "Effects", "backstop_vad", "resolve_turn"]
+
+FIXED_CHARGE_NS: Nanos = 80 * NS_PER_MS
+"""Virtual cost of one Smart Turn call when the ASR charges fixed costs (``charge_ns``):
+about its CPU time on this 2-core machine (bench/turns.py: p50 82-91 ms)."""
 
 Effects = tuple[list[TurnUpdate], bool]
 """Events to put out (stream ``"turn"``) and whether to finalise the utterance now."""
@@ -69,15 +74,22 @@ class AsrTurn:
     Args:
         config: the policy (resolved: ``vad`` or ``smart``, see :func:`resolve_turn`).
         model: the end-of-turn model (needed for ``smart``).
-        compute: ``thread`` live; ``virtual`` runs the model inline and charges its CPU time.
+        compute: ``thread`` live; ``virtual`` runs the model inline and charges its cost:
+        charge: in virtual mode, ``"cpu"`` (its CPU time), a fixed cost in ns (bit-identical
+            replays), or None (its wall time).
     """
 
     def __init__(
-        self, config: TurnConfig, model: TurnModel | None, compute: ComputeMode = "thread"
+        self,
+        config: TurnConfig,
+        model: TurnModel | None,
+        compute: ComputeMode = "thread",
+        charge: Nanos | Literal["cpu"] | None = "cpu",
     ) -> None:
         self.model = model
         self.core = TurnCore(resolve_turn(config, model))
         self.compute: ComputeMode = compute
+        self.charge = charge
         self.tail = AudioTail(model.max_audio_s + 0.6 if model is not None else 0.1)
         self._job: Predict | None = None
         self._wake = asyncio.Event()
@@ -146,6 +158,6 @@ class AsrTurn:
             if len(audio) < ASR_SAMPLE_RATE // 10:
                 continue
             call = partial(model.predict, audio)
-            probability = await slot.call(call, charge="cpu")  # (virtual mode: CPU time)
+            probability = await slot.call(call, charge=self.charge)
             ctx.metrics.histogram("turn.probability_pct").observe(round(probability * 100))
             await apply(self._effects(self.core.result(job, probability)))
