@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMPS := .stamps
 
-.PHONY: demo test setup setup-dev bench bench-cluster clean
+.PHONY: demo test setup setup-dev bench bench-cluster bench-peers clean
 
 demo: $(STAMPS)/runtime $(STAMPS)/smart-turn
 	$(PY) -m streamkit demo $(ARGS)
@@ -68,10 +68,15 @@ bench: $(STAMPS)/dev $(STAMPS)/bench
 bench-cluster: $(STAMPS)/dev
 	$(PY) -m bench.cluster --spread
 
+# streamkit against WhisperLiveKit, WhisperLive and a Pipecat voice pipeline (~10 min; the
+# first run installs each peer from PyPI into .venv-peers/<name>: large downloads).
+bench-peers: $(STAMPS)/dev
+	$(PY) -m bench.peers $(ARGS)
+
 $(STAMPS)/bench:
 	$(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/pip install -q pipecat-ai==1.14.0
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .venv-bench .node-realtime $(STAMPS)
+	rm -rf $(VENV) .venv-bench .venv-peers .node-realtime $(STAMPS)

@@ -28,6 +28,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
@@ -66,10 +67,25 @@ def read_refs(data: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--match", default="", help="only files whose path contains this")
+@dataclass
+class FileResult:
+    """One file streamed once: error counts, latencies (s), CPU; times relative to audio."""
+
+    rel: str
+    seconds: float
+    n_ref: int
+    e_stream: int
+    e_offline: int
+    latencies: list[float]
+    firsts: list[float]
+    cpu_s: float
+    busy_s: float
+    n_words: int
+    hyp: str
+
+
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """The streaming settings a run may change (defaults: the shipped config)."""
     parser.add_argument("--charge", choices=["cpu", "wall"], default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="CTranslate2 CPU threads")
     parser.add_argument("--tick", type=float, default=AsrConfig.tick_s)
@@ -82,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--confident-margin", type=float, default=policy.confident_margin_s)
     parser.add_argument("--left-context", type=float, default=AsrConfig.left_context_s)
     parser.add_argument("--max-window", type=float, default=AsrConfig.max_window_s)
+    parser.add_argument("--final-cover", type=float, default=AsrConfig.final_cover_s)
     parser.add_argument("--beam", type=int, default=DecodeOptions.beam_size)
     parser.add_argument("--final-beam", type=int, default=AsrConfig.final_beam_size)
     parser.add_argument("--pause-beam", type=int, default=AsrConfig.pause_beam_size)
@@ -92,12 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lead-silence", type=float, default=0.0, help="seconds of silence put before each file"
     )
-    parser.add_argument("--no-offline", action="store_true")
-    parser.add_argument("--offline-cache", type=Path, help="JSON file caching offline texts")
-    args = parser.parse_args(argv)
 
-    model = WhisperModelShared(WhisperConfig(cpu_threads=args.threads))
-    config = AsrConfig(
+
+def config_from(args: argparse.Namespace) -> AsrConfig:
+    return AsrConfig(
         compute="virtual",
         charge_cpu=args.charge == "cpu",
         tick_s=args.tick,
@@ -111,12 +126,102 @@ def main(argv: list[str] | None = None) -> int:
         ),
         left_context_s=args.left_context,
         max_window_s=args.max_window,
+        final_cover_s=args.final_cover,
         final_beam_size=args.final_beam,
         pause_beam_size=args.pause_beam,
         context_chars=args.context_chars,
         decode=DecodeOptions(min_encode_s=args.min_encode, beam_size=args.beam),
         vad=VadConfig(pause_s=args.pause, hangover_s=args.hangover),
     )
+
+
+def settings_title(args: argparse.Namespace) -> str:
+    return (
+        f"tiny.en int8, {args.threads} thread(s), charge={args.charge}, "
+        f"tick={args.tick}s, margin={args.margin}s, min prob={args.min_prob} "
+        f"(needs {args.uncertain_agreement}), confident={args.confident_prob} "
+        f"(margin {args.confident_margin}s), pause needs {args.pause_agreement}, "
+        f"left context={args.left_context}s, max window={args.max_window}s, "
+        f"final cover={args.final_cover}s, beam={args.beam}/{args.pause_beam}/{args.final_beam}, "
+        f"min encode={args.min_encode}s, pause={args.pause}s, hangover={args.hangover}s"
+    )
+
+
+def load_file(path: Path, lead_silence: float) -> np.ndarray:
+    audio = load_audio(path)
+    if lead_silence > 0:  # shifts every window: how much of a result is luck
+        lead = np.zeros(round(lead_silence * 16_000), dtype=np.float32)
+        audio = np.concatenate([lead, audio])
+    return audio
+
+
+def offline_text(model: WhisperModelShared, audio: np.ndarray) -> str:
+    segments, _ = model.model.transcribe(audio, beam_size=5)
+    return " ".join(s.text.strip() for s in segments)
+
+
+def run_file(
+    model: WhisperModelShared,
+    config: AsrConfig,
+    rel: str,
+    ref: str,
+    audio: np.ndarray,
+    offline: str,
+) -> FileResult:
+    """Stream ``audio`` once through a fresh stage on a virtual-time loop and score it."""
+    seconds = len(audio) / 16_000
+    cpu0 = time.process_time()
+    run = run_virtual(stream_array(audio, model, config))
+    cpu = time.process_time() - cpu0
+    hist = run.metrics.histograms.get("model.whisper.compute")
+    busy = hist.total if hist is not None else 0
+    finals: list[str] = []
+    latencies: list[float] = []
+    starts: dict[str, int] = {}
+    first_seen: dict[str, float] = {}
+    n_words = 0
+    for now, packet in run.events:
+        ev = packet.payload
+        if isinstance(ev, SpeechStarted):
+            starts[ev.utterance_id] = ev.t
+        elif isinstance(ev, TranscriptFinal):
+            if ev.text:
+                finals.append(ev.text)
+            n_words += len(ev.words)
+            latencies += [(now - w.end) / NS_PER_S for w in ev.words]
+        if isinstance(ev, (TranscriptFinal, TranscriptPartial)) and ev.text:
+            uid = ev.utterance_id
+            if uid not in first_seen and uid in starts:
+                first_seen[uid] = (now - starts[uid]) / NS_PER_S
+    hyp = " ".join(finals)
+    e_s, n_ref = word_errors(ref, hyp)
+    e_o, _ = word_errors(ref, offline)
+    return FileResult(
+        rel,
+        seconds,
+        n_ref,
+        e_s,
+        e_o,
+        latencies,
+        list(first_seen.values()),
+        cpu,
+        busy / NS_PER_S,
+        n_words,
+        hyp,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--match", default="", help="only files whose path contains this")
+    add_settings(parser)
+    parser.add_argument("--no-offline", action="store_true")
+    parser.add_argument("--offline-cache", type=Path, help="JSON file caching offline texts")
+    args = parser.parse_args(argv)
+
+    model = WhisperModelShared(WhisperConfig(cpu_threads=args.threads))
+    config = config_from(args)
     cache: dict[str, str] = {}
     if args.offline_cache is not None and args.offline_cache.exists():
         cache = json.loads(args.offline_cache.read_text(encoding="utf-8"))
@@ -131,67 +236,37 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             print(f"skip {rel}: missing", file=sys.stderr)
             continue
-        audio = load_audio(path)
-        if args.lead_silence > 0:  # shifts every window: how much of a result is luck
-            lead = np.zeros(round(args.lead_silence * 16_000), dtype=np.float32)
-            audio = np.concatenate([lead, audio])
-        seconds = len(audio) / 16_000
-        cpu0 = time.process_time()
-        run = run_virtual(stream_array(audio, model, config))
-        cpu = time.process_time() - cpu0
-        hist = run.metrics.histograms.get("model.whisper.compute")
-        busy = hist.total if hist is not None else 0
-        finals: list[str] = []
-        file_lat: list[float] = []
-        starts: dict[str, int] = {}
-        first_seen: dict[str, float] = {}
-        n_words = 0
-        for now, packet in run.events:
-            ev = packet.payload
-            if isinstance(ev, SpeechStarted):
-                starts[ev.utterance_id] = ev.t
-            elif isinstance(ev, TranscriptFinal):
-                if ev.text:
-                    finals.append(ev.text)
-                n_words += len(ev.words)
-                file_lat += [(now - w.end) / NS_PER_S for w in ev.words]
-            if isinstance(ev, (TranscriptFinal, TranscriptPartial)) and ev.text:
-                uid = ev.utterance_id
-                if uid not in first_seen and uid in starts:
-                    first_seen[uid] = (now - starts[uid]) / NS_PER_S
-        hyp = " ".join(finals)
+        audio = load_file(path, args.lead_silence)
         offline = cache.get(rel, "")
         if not args.no_offline and rel not in cache:
-            segments, _ = model.model.transcribe(audio, beam_size=5)
-            offline = cache[rel] = " ".join(s.text.strip() for s in segments)
-        e_s, n_ref = word_errors(ref, hyp)
-        e_o, _ = word_errors(ref, offline)
-        if n_ref:
-            tot["e_s"] += e_s
-            tot["e_o"] += e_o
-            tot["n"] += n_ref
-            latencies += file_lat
-            firsts += list(first_seen.values())
+            offline = cache[rel] = offline_text(model, audio)
+        r = run_file(model, config, rel, ref, audio, offline)
+        if r.n_ref:
+            tot["e_s"] += r.e_stream
+            tot["e_o"] += r.e_offline
+            tot["n"] += r.n_ref
+            latencies += r.latencies
+            firsts += r.firsts
         else:
-            tot["nonspeech"] += n_words
-        tot["audio"] += seconds
-        tot["cpu"] += cpu
-        tot["busy"] += busy / NS_PER_S
+            tot["nonspeech"] += r.n_words
+        tot["audio"] += r.seconds
+        tot["cpu"] += r.cpu_s
+        tot["busy"] += r.busy_s
         rows.append(
             [
                 rel[-40:],
-                round(seconds, 1),
-                round(e_s / n_ref, 3) if n_ref else "-",
-                round(e_o / n_ref, 3) if n_ref and not args.no_offline else "-",
-                round(median(first_seen.values()), 2) if first_seen else "-",
-                round(pctl(file_lat, 50), 2) if file_lat else "-",
-                round(pctl(file_lat, 90), 2) if file_lat else "-",
-                round(cpu / seconds, 3),
-                round(busy / NS_PER_S / seconds, 3),
-                n_words if not n_ref else "-",
+                round(r.seconds, 1),
+                round(r.e_stream / r.n_ref, 3) if r.n_ref else "-",
+                round(r.e_offline / r.n_ref, 3) if r.n_ref and not args.no_offline else "-",
+                round(median(r.firsts), 2) if r.firsts else "-",
+                round(pctl(r.latencies, 50), 2) if r.latencies else "-",
+                round(pctl(r.latencies, 90), 2) if r.latencies else "-",
+                round(r.cpu_s / r.seconds, 3),
+                round(r.busy_s / r.seconds, 3),
+                r.n_words if not r.n_ref else "-",
             ]
         )
-        print(f"{rel}: {hyp!r}", file=sys.stderr)
+        print(f"{rel}: {r.hyp!r}", file=sys.stderr)
     if args.offline_cache is not None:
         args.offline_cache.write_text(json.dumps(cache, indent=1), encoding="utf-8")
     headers = ["file", "audio_s", "wer_s", "wer_off", "first_s", "c_p50", "c_p90", "cpu/s", "rtf"]
@@ -215,17 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             tot["nonspeech"],
         ]
     )
-    print_table(
-        f"streaming ASR (tiny.en int8, {args.threads} thread(s), charge={args.charge}, "
-        f"tick={args.tick}s, margin={args.margin}s, min prob={args.min_prob} "
-        f"(needs {args.uncertain_agreement}), confident={args.confident_prob} "
-        f"(margin {args.confident_margin}s), pause needs {args.pause_agreement}, "
-        f"left context={args.left_context}s, max window={args.max_window}s, "
-        f"beam={args.beam}/{args.pause_beam}/{args.final_beam}, "
-        f"min encode={args.min_encode}s, pause={args.pause}s, hangover={args.hangover}s)",
-        headers,
-        rows,
-    )
+    print_table(f"streaming ASR ({settings_title(args)})", headers, rows)
     print(
         f"asr: wer_stream={wer_s:.3f} wer_offline={wer_o:.3f} commit_p50_s={p50:.2f} "
         f"commit_p90_s={p90:.2f} nonspeech_words={tot['nonspeech']} "
