@@ -22,6 +22,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
 
+CLIPS = [
+    "speech/utterances/pocketsphinx_goforward/goforward.wav",
+    "speech/utterances/deepspeech/new-home-in-the-stars-16k.wav",
+    "speech/utterances/librivox_sense_sensibility/sense_and_sensibility_01_austen_64kb-0880.wav",
+    "speech/utterances/librivox_sense_sensibility/sense_and_sensibility_01_austen_64kb-0930.wav",
+    "speech/utterances/ljspeech/LJ001-0002.wav",
+    "speech/utterances/cmu_arctic/arctic_a0010_pyroomacoustics.wav",
+]
+"""Short single-breath utterances from tests/data (each one VAD utterance)."""
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -26,6 +26,7 @@ from streamkit.store.redis import RedisStore
 from streamkit.transport.client import Client
 from tests.cluster import services
 from tests.cluster.services import (
+    CLIPS,
     Cluster,
     Service,
     missing_tools,
@@ -35,14 +36,6 @@ from tests.cluster.services import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
-CLIPS = [
-    "speech/utterances/pocketsphinx_goforward/goforward.wav",
-    "speech/utterances/deepspeech/new-home-in-the-stars-16k.wav",
-    "speech/utterances/librivox_sense_sensibility/sense_and_sensibility_01_austen_64kb-0880.wav",
-    "speech/utterances/librivox_sense_sensibility/sense_and_sensibility_01_austen_64kb-0930.wav",
-    "speech/utterances/ljspeech/LJ001-0002.wav",
-    "speech/utterances/cmu_arctic/arctic_a0010_pyroomacoustics.wav",
-]
 MAX_SESSIONS = 3
 GAP_S = 3.5
 
