@@ -35,6 +35,7 @@ class ConfigureTurns:
     ``threshold``: the VAD's end-of-utterance silence and speech threshold (applied before
     the pipeline's first audio). ``instructions``: the system prompt (None: the pipeline's
     default). ``max_tokens``: the answer length cap (None: the pipeline's default).
+    ``audio_out``: speak the answers (when the pipeline has a voice).
     """
 
     auto_answer: bool = True
@@ -42,6 +43,7 @@ class ConfigureTurns:
     threshold: float = 0.5
     instructions: str | None = None
     max_tokens: int | None = None
+    audio_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)

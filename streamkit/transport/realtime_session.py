@@ -79,6 +79,10 @@ class RealtimeSession(Session):
     # -- the connection loop -------------------------------------------------------------
 
     async def _receive(self) -> None:
+        # The pipeline starts now (not at the first audio): answers are ready sooner, and the
+        # codec learns whether the pipeline can speak before the client asks for audio.
+        if await self._ensure_started() is None:
+            self.codec.audio_out = bool(getattr(self.controls, "speaks", False))
         limiter = RateLimiter(self.limits, self.clock.now())
         try:
             async for message in self.ws:
@@ -157,6 +161,9 @@ class RealtimeSession(Session):
         configure = getattr(self.controls, "configure_turns", None)
         if configure is not None:
             await _call(configure(self.turns))
+        speak = getattr(self.controls, "set_output_audio", None)
+        if speak is not None:
+            await _call(speak(self.turns.audio_out))
         return None
 
     async def _ensure_started(self) -> ProtocolError | None:

@@ -15,6 +15,8 @@ import pytest
 
 from streamkit.events import (
     ErrorEvent,
+    ResponseAudio,
+    ResponseAudioDone,
     ResponseDelta,
     ResponseDone,
     SpeechStarted,
@@ -725,3 +727,77 @@ def test_retrieve_returns_the_latest_shape_of_an_item() -> None:
     answer = d.events[-1]["response"]["output"][0]
     out = d.send({"type": "conversation.item.retrieve", "item_id": answer["id"]})
     assert out[0]["item"] == answer
+
+
+# -- spoken answers ----------------------------------------------------------------------
+
+
+def _speaking() -> Driver:
+    d = Driver(audio_out=True)
+    d.send(
+        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["audio"]}}
+    )
+    assert d.commands[-1].audio_out is True
+    return d
+
+
+def test_audio_output_is_refused_when_the_pipeline_cannot_speak() -> None:
+    d = Driver(audio_out=False)
+    out = d.send(
+        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["audio"]}}
+    )
+    assert types(out) == ["error"]
+    assert out[0]["error"]["code"] == "unsupported_value"
+
+
+def test_spoken_response_lifecycle_audio_at_24k_and_the_transcript_heard() -> None:
+    d = _speaking()
+    d.send({"type": "response.create"})
+    pcm = (np.sin(np.arange(2205) * 2 * np.pi * 440 / 22050) * 8000).astype("<i2").tobytes()
+    out = d.pipe(
+        ResponseDelta("resp-0", "u1", "Paris is", 0),
+        ResponseAudio("resp-0", "u1", 0, 0, 22050, pcm, "Paris"),
+        ResponseDelta("resp-0", "u1", " lovely.", 1),
+        ResponseDone("resp-0", "u1", "Paris is lovely.", prompt_tokens=9, completion_tokens=3),
+        ResponseAudio("resp-0", "u1", 1, 100 * MS, 22050, pcm, "is"),
+        ResponseAudio("resp-0", "u1", 2, 200 * MS, 22050, pcm, ""),
+        ResponseAudioDone("resp-0", "u1", "Paris is", 300 * MS, 300 * MS),
+    )
+    kinds = types(out)
+    assert "response.output_text.delta" not in kinds  # a spoken answer carries its transcript
+    assert kinds[:3] == LIFECYCLE_OPEN
+    assert out[2]["part"] == {"type": "audio", "transcript": ""}
+    assert kinds[-6:] == [
+        "response.output_audio.done",
+        "response.output_audio_transcript.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "conversation.item.done",
+        "response.done",
+    ]
+    deltas = [e for e in out if e["type"] == "response.output_audio.delta"]
+    samples = sum(len(base64.b64decode(e["delta"])) // 2 for e in deltas)
+    assert abs(samples - 3 * 2400) <= 2  # 3 x 100 ms at 24 kHz, the resampler flushed at the end
+    words = [e["delta"] for e in out if e["type"] == "response.output_audio_transcript.delta"]
+    done = next(e for e in out if e["type"] == "response.output_audio_transcript.done")
+    assert "".join(words) == done["transcript"] == "Paris is"
+    response = out[-1]["response"]
+    assert response["status"] == "completed"
+    assert response["output_modalities"] == ["audio"]
+    assert response["output"][0]["content"] == [{"type": "output_audio", "transcript": "Paris is"}]
+    assert response["usage"]["total_tokens"] == 12
+
+
+def test_spoken_response_cut_by_barge_in() -> None:
+    d = _speaking()
+    pcm = bytes(4800)
+    out = d.pipe(
+        ResponseAudio("resp-0", "u1", 0, 0, 24000, pcm, "Once"),
+        ResponseDone("resp-0", "u1", "Once upon a time", cancelled=True),
+        ResponseAudioDone("resp-0", "u1", "Once", 100 * MS, 100 * MS, cancelled=True),
+    )
+    assert types(out)[0] == "response.created"
+    response = out[-1]["response"]
+    assert response["status"] == "cancelled"
+    assert response["status_details"]["reason"] == "turn_detected"
+    assert response["output"][0]["status"] == "incomplete"

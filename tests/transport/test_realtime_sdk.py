@@ -286,6 +286,51 @@ async def test_manual_commit_turn(session: Session, speech_pcm: bytes) -> None:
     assert kinds.index("response.created") > kinds.index("input_audio_buffer.committed")
 
 
+async def test_spoken_answer_streams_24k_audio_and_its_transcript(session: Session) -> None:
+    """``output_modalities: ["audio"]``: the pipeline's voice (Piper) comes back as base64
+    24 kHz PCM16 deltas with the words heard as transcript deltas."""
+    await session.conn.session.update(session={"type": "realtime", "output_modalities": ["audio"]})
+    updated = await session.next()
+    if updated["type"] == "error":
+        pytest.skip(f"this server has no voice: {updated['error']['message']}")
+    assert updated["session"]["output_modalities"] == ["audio"]
+    item = {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": "Say hello to me."}],
+    }
+    await session.conn.conversation.item.create(item=item)
+    await session.until("conversation.item.done")
+    await session.conn.response.create()
+    events = await session.until("response.done", 120)
+    kinds = _types(events)
+    assert "response.output_text.delta" not in kinds
+    audio = b"".join(
+        base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta"
+    )
+    samples = np.frombuffer(audio, "<i2").astype(np.float32) / 32768
+    assert len(samples) / RATE > 0.3  # at least a word of speech at 24 kHz
+    assert float(np.sqrt(np.mean(samples**2))) > 0.01
+    words = [e["delta"] for e in events if e["type"] == "response.output_audio_transcript.delta"]
+    done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
+    assert "".join(words) == done["transcript"]
+    assert _words(done["transcript"])
+    response = events[-1]["response"]
+    assert response["status"] == "completed"
+    assert response["output"][0]["content"][0]["type"] == "output_audio"
+    order = [k for k in kinds if k.startswith("response.") and "delta" not in k]
+    assert order == [
+        "response.created",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_audio.done",
+        "response.output_audio_transcript.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.done",
+    ]
+
+
 MALFORMED: list[tuple[Any, str]] = [
     ({"type": "no_such.event", "event_id": "m1"}, "invalid_event"),
     ({"type": "input_audio_buffer.append", "audio": "%%%", "event_id": "m2"}, "invalid_value"),
@@ -309,7 +354,7 @@ MALFORMED: list[tuple[Any, str]] = [
     (
         {
             "type": "session.update",
-            "session": {"type": "realtime", "output_modalities": ["audio"]},
+            "session": {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcmu"}}}},
             "event_id": "m8",
         },
         "unsupported_value",

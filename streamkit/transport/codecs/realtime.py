@@ -36,19 +36,22 @@ import numpy as np
 from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.events import (
     ErrorEvent,
+    ResponseAudio,
+    ResponseAudioDone,
     ResponseDelta,
     ResponseDone,
     SpeechStarted,
     SpeechStopped,
     TranscriptFinal,
 )
+from streamkit.transport.codecs.realtime_responses import Responses
 from streamkit.transport.codecs.realtime_shapes import (
     AUDIO_RATE,
     DEFAULT_SESSION,
     check,
     merge,
 )
-from streamkit.transport.codecs.realtime_state import Items, Responses
+from streamkit.transport.codecs.realtime_state import Items
 from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
 from streamkit.transport.outbox import OutItem
 from streamkit.transport.protocol import (
@@ -140,6 +143,11 @@ class RealtimeCodec:
     def transcribing(self) -> bool:
         return self.session["audio"]["input"].get("transcription") is not None
 
+    @property
+    def speaking(self) -> bool:
+        """Answers are spoken (``output_modalities`` holds ``audio``)."""
+        return "audio" in self.session.get("output_modalities", ())
+
     def turns(self) -> ConfigureTurns:
         """The :class:`ConfigureTurns` command the current settings mean."""
         td = self.turn_detection
@@ -151,6 +159,7 @@ class RealtimeCodec:
             threshold=float((td or {}).get("threshold") or 0.5),
             instructions=instructions,
             max_tokens=tokens if isinstance(tokens, int) else None,
+            audio_out=self.speaking,
         )
 
     # -- output --------------------------------------------------------------------------
@@ -413,6 +422,7 @@ class RealtimeCodec:
         if isinstance(command, ConfigureTurns) and self._pending_session is not None:
             self.session, self._pending_session = self._pending_session, None
             self.items.transcribing = self.transcribing
+            self.responses.audio = self.speaking
             self._emit({"type": "session.updated", "session": self.session})
         elif isinstance(command, InputCommit):
             self._buffered = 0
@@ -458,6 +468,10 @@ class RealtimeCodec:
                 event.prompt_tokens,
                 event.completion_tokens,
             )
+        elif isinstance(event, ResponseAudio):
+            self.responses.audio_chunk(event.response_id, event.pcm, event.sample_rate, event.text)
+        elif isinstance(event, ResponseAudioDone):
+            self.responses.audio_done(event.response_id, event.cancelled)
         elif isinstance(event, ErrorEvent):
             self._error(event.code, event.message, None, "server_error")
         return self._take()

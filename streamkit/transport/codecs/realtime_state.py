@@ -4,11 +4,10 @@
 *buffer item* (the audio not committed yet) until a commit (server VAD's end of speech, or
 the client's ``input_audio_buffer.commit``) makes the item part of the conversation; its
 transcript is the committed words of its utterances, sent as append-only deltas, then
-``completed`` once every utterance's last final arrived. :class:`Responses` opens a
-response at ``response.create`` (or at the first event of an answer the pipeline started by
-itself) and closes it with the events of the SUBSET's §6.2 table, in that order.
+``completed`` once every utterance's last final arrived (responses:
+:mod:`~streamkit.transport.codecs.realtime_responses`).
 
-Both write events through ``emit`` (a dict without ``event_id``; the codec stamps it).
+Events are written through ``emit`` (a dict without ``event_id``; the codec stamps it).
 """
 
 from __future__ import annotations
@@ -19,13 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamkit.transport.codecs.realtime_shapes import (
-    assistant_item,
-    user_audio_item,
-    user_item,
-)
+from streamkit.transport.codecs.realtime_shapes import user_audio_item, user_item
 
-__all__ = ["Items", "Responses"]
+__all__ = ["Emit", "Items"]
 
 Emit = Callable[[dict[str, Any]], None]
 _KEPT = 64  # utterances / responses remembered for late events
@@ -227,147 +222,3 @@ class Items:
         transcript = item.transcript if self.transcribing else None
         done = self.remember(user_audio_item(item.id, transcript))
         self._emit({"type": "conversation.item.done", "item": done})
-
-
-@dataclass
-class _Response:
-    id: str
-    item_id: str
-    pipeline_id: str | None = None
-    opened: bool = False
-    text: list[str] = field(default_factory=list)
-    cancel_requested: bool = False
-
-
-class Responses:
-    """The response lifecycle of one connection (see the module docstring)."""
-
-    def __init__(self, emit: Emit, prefix: str, items: Items) -> None:
-        self._emit = emit
-        self._prefix = prefix
-        self._items = items
-        self._ids = itertools.count(1)
-        self.active: _Response | None = None
-        self._closed: OrderedDict[str, None] = OrderedDict()
-        self.conversation_id = f"conv_{prefix.removeprefix('resp_').rstrip('_')}"
-
-    def _response(self, r: _Response, status: str, output: list[Any]) -> dict[str, Any]:
-        return {
-            "object": "realtime.response",
-            "id": r.id,
-            "status": status,
-            "status_details": None,
-            "output": output,
-            "output_modalities": ["text"],
-            "conversation_id": self.conversation_id,
-            "usage": None,
-        }
-
-    def request(self) -> _Response:
-        """``response.create`` was accepted: open a response for the next answer."""
-        n = next(self._ids)
-        r = _Response(f"{self._prefix}{n:03d}", self._items.new_id())
-        self.active = r
-        self._emit({"type": "response.created", "response": self._response(r, "in_progress", [])})
-        return r
-
-    def _bind(self, pipeline_id: str) -> _Response | None:
-        if pipeline_id in self._closed:
-            return None
-        r = self.active
-        if r is not None and r.pipeline_id == pipeline_id:
-            return r
-        if r is None or r.pipeline_id is not None:
-            r = self.request()  # an answer the pipeline started itself (server VAD)
-        r.pipeline_id = pipeline_id
-        return r
-
-    def _open(self, r: _Response) -> None:
-        if r.opened:
-            return
-        r.opened = True
-        item = self._items.remember(assistant_item(r.item_id, None, "in_progress"))
-        where = {"response_id": r.id, "output_index": 0}
-        self._emit({"type": "response.output_item.added", "item": item, **where})
-        previous, self._items.last_id = self._items.last_id, r.item_id
-        self._emit({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
-        part = {"type": "text", "text": ""}
-        self._emit(
-            {
-                "type": "response.content_part.added",
-                "item_id": r.item_id,
-                "content_index": 0,
-                "part": part,
-                **where,
-            }
-        )
-
-    def delta(self, pipeline_id: str, text: str) -> None:
-        r = self._bind(pipeline_id)
-        if r is None or not text:
-            return
-        self._open(r)
-        r.text.append(text)
-        self._emit(
-            {
-                "type": "response.output_text.delta",
-                "response_id": r.id,
-                "item_id": r.item_id,
-                "output_index": 0,
-                "content_index": 0,
-                "delta": text,
-            }
-        )
-
-    def done(
-        self, pipeline_id: str, text: str, cancelled: bool, prompt_tokens: int, output_tokens: int
-    ) -> None:
-        r = self._bind(pipeline_id)
-        if r is None:
-            return
-        self._open(r)
-        full = "".join(r.text)
-        where = {"response_id": r.id, "item_id": r.item_id, "output_index": 0, "content_index": 0}
-        self._emit({"type": "response.output_text.done", "text": full, **where})
-        self._emit(
-            {"type": "response.content_part.done", "part": {"type": "text", "text": full}, **where}
-        )
-        item = assistant_item(r.item_id, full, "incomplete" if cancelled else "completed")
-        self._items.remember(item)
-        self._emit(
-            {
-                "type": "response.output_item.done",
-                "item": item,
-                "response_id": r.id,
-                "output_index": 0,
-            }
-        )
-        self._emit({"type": "conversation.item.done", "item": item})
-        response = self._response(r, "cancelled" if cancelled else "completed", [item])
-        if cancelled:
-            reason = "client_cancelled" if r.cancel_requested else "turn_detected"
-            response["status_details"] = {"type": "cancelled", "reason": reason}
-        response["usage"] = {
-            "input_tokens": prompt_tokens,
-            "output_tokens": output_tokens,
-            "total_tokens": prompt_tokens + output_tokens,
-        }
-        self._finish(r, response)
-
-    def cancelled(self, stopped: bool) -> None:
-        """The session ran the cancel: ``stopped`` False means no answer was running."""
-        r = self.active
-        if r is None or stopped or r.pipeline_id is not None:
-            return  # the pipeline's own response.done closes it
-        response = self._response(r, "cancelled", [])
-        response["status_details"] = {"type": "cancelled", "reason": "client_cancelled"}
-        self._finish(r, response)
-
-    def _finish(self, r: _Response, response: dict[str, Any]) -> None:
-        self._emit({"type": "response.done", "response": response})
-        if r.pipeline_id is not None:
-            self._closed[r.pipeline_id] = None
-            while len(self._closed) > _KEPT:
-                self._closed.popitem(last=False)
-        if self.active is r:
-            self.active = None
