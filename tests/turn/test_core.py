@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 from hypothesis import given, settings
@@ -143,7 +144,7 @@ def test_properties(segments: list[tuple[bool, int]], probs: list[float], policy
     config = replace(SMART, detection="vad" if policy == "vad" else "smart")
     core = TurnCore(config)
     now, silence, ends, speculating = 0, None, 0, False
-    answers = iter(probs * 10)
+    answers = itertools.cycle(probs)
     for voiced, steps in segments:
         for _ in range(steps * 3):
             now += 20 * MS

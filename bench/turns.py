@@ -1,0 +1,347 @@
+"""End of turn on real speech with pauses inside turns: ``vad`` and ``smart`` side by side.
+
+Data: every speech row of ``refs.tsv`` (``--data``, default ``../shared/data``, else
+``tests/data``): the multi-sentence utterances, the long-form reading (a 53 s sonnet with a
+pause at every line), the multispeaker clip and the GRID clips. One reference row = one
+turn (a ``#L``/``#R`` row = one channel of a stereo file). Each turn is played alone with
+0.5 s of silence before and 3 s after. The reference end of speech is the end of the clip's
+last speech segment in one offline Silero pass (no padding; an energy threshold took breaths
+and the GRID clips' noise floor for speech).
+
+Part 1 (policy only, all of it real: Silero VAD probabilities, the ASR's VAD segmenter, the
+pure :class:`~streamkit.turn.core.TurnCore`, Smart Turn v3.2 on the real audio with its
+measured CPU time as its latency): per policy, the end-of-turn delay (reference end of speech
+→ turn declared over) p50/p90, the false-split rate (reference turns ended inside at least
+once), the missed-end rate (not ended within 1.5 s of the end of speech). The ``smart``
+thresholds (pause, threshold, max silence) are chosen by leave-one-source-out: for each
+source, the setting that does best on the other sources (p50 delay plus 10 ms per
+percentage point of false splits and missed ends) is scored on it; the table's
+``smart (LOSO)`` row pools those held-out scores. ``smart (all)`` is the setting chosen on
+all sources (the defaults of ``TurnConfig``).
+
+Part 2 (``--answers``, the default; ``--no-answers`` skips it): the whole assistant (real
+Whisper, Smart Turn, SmolLM2 on llama.cpp) on a virtual clock charging measured CPU time, one
+session per policy over the same turns: end of speech → first answer token p50/p90 and the
+speculative tokens wasted per turn (speculation starts at each pause; see
+``streamkit/lm/responder.py``). On a virtual clock the models' slots overlap as if each had a
+core of its own, so this is a lower bound on a loaded 2-core machine.
+
+Last line exactly, on one line (the ``smart`` policy: its leave-one-source-out end-of-turn
+numbers, and its end of speech → first token from part 2)::
+
+    turns: eot_p50_ms=<n> eot_p90_ms=<n> false_split_rate=<x> missed_end_rate=<x>
+    eos_to_first_token_p50_ms=<n>
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from bench._common import pctl, print_table
+from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.encoders.asr_turn import backstop_vad
+from streamkit.encoders.vad import WINDOW, SileroVad, VadConfig, VadSegmenter
+from streamkit.media_io import load_audio
+from streamkit.turn.core import EndTurn, Predict, TurnConfig, TurnCore
+
+RATE = 16_000
+LEAD_S, TAIL_S = 0.5, 3.0
+MISSED_NS = 1500 * NS_PER_MS
+SPLIT_SLACK_NS = 150 * NS_PER_MS
+MS = NS_PER_MS
+
+
+@dataclass
+class Clip:
+    """One reference turn as a stream: audio (16 kHz), the reference speech span (ns)."""
+
+    name: str
+    source: str
+    audio: npt.NDArray[np.float32]
+    start: Nanos
+    end: Nanos
+    probs: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+
+
+def speech_span(audio: npt.NDArray[np.float32]) -> tuple[int, int]:
+    """First/last speech sample: offline Silero speech segments (no padding) of the whole
+    clip (an energy threshold took breaths and the GRID clips' noise for speech)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_silence_duration_ms=300, speech_pad_ms=0)
+    segments = get_speech_timestamps(audio, options)
+    if not segments:
+        return 0, len(audio)
+    return int(segments[0]["start"]), int(segments[-1]["end"])
+
+
+def source_of(name: str) -> str:
+    parts = name.split("/")
+    return parts[2] if parts[:2] == ["speech", "utterances"] else parts[-2]
+
+
+def load_clips(data: Path) -> list[Clip]:
+    clips: list[Clip] = []
+    vad = SileroVad()
+    for line in (data / "refs.tsv").read_text().splitlines():
+        name, _, ref = line.partition("\t")
+        if not ref.strip() or not name.startswith(("speech/", "av/")):
+            continue
+        path, _, channel = name.partition("#")
+        audio = load_audio(data / path)
+        if channel:  # one speaker of a stereo file
+            import soundfile as sf
+
+            stereo, rate = sf.read(data / path, dtype="float32", always_2d=True)
+            import soxr
+
+            audio = soxr.resample(stereo[:, 0 if channel == "L" else 1], rate, RATE)
+        lead = np.zeros(int(LEAD_S * RATE), np.float32)
+        stream = np.concatenate([lead, audio, np.zeros(int(TAIL_S * RATE), np.float32)])
+        lo, hi = speech_span(stream)
+        vad.reset()
+        clip = Clip(
+            name,
+            source_of(path),
+            stream.astype(np.float32),
+            lo * NS_PER_S // RATE,
+            hi * NS_PER_S // RATE,
+        )
+        clip.probs = vad.probs(clip.audio)
+        clips.append(clip)
+    return clips
+
+
+@dataclass
+class Outcome:
+    """Decisions on one clip: (decision time, speech end the VAD saw, reason) per end."""
+
+    ends: list[tuple[Nanos, Nanos, str]]
+    predictions: int = 0
+
+
+Model = Callable[[str, Nanos, Nanos], tuple[float, Nanos]]
+
+
+def simulate(clip: Clip, config: TurnConfig, model: Model, vad: VadConfig) -> Outcome:
+    """Run the ASR's segmenter and the TurnCore window by window over ``clip``."""
+    seg = VadSegmenter(backstop_vad(vad, config))
+    core = TurnCore(config)
+    ns = NS_PER_S // RATE
+    out = Outcome([])
+    uid: str | None = None
+    start = 0
+    count = itertools.count()
+    pending: tuple[Predict, Nanos, float] | None = None
+    for index, prob in enumerate(clip.probs.tolist()):
+        now = (index + 1) * WINDOW * ns
+        actions = []
+        for event in seg.push(np.array([prob], np.float32)):
+            if event.kind == "start":
+                uid, start = f"u{next(count)}", event.sample * ns
+            elif event.kind == "end" and uid is not None:
+                out.ends.append((now, event.sample * ns, "backstop"))
+                uid = None
+        if pending is not None and pending[1] <= now:
+            job, done, p = pending
+            pending = None
+            for action in core.result(job, p):
+                if isinstance(action, EndTurn):
+                    out.ends.append((done, action.t, action.reason))
+                    seg.force_end()
+                    uid = None
+        silence = seg.silence_start
+        actions = core.update(now, uid, start, None if silence is None else silence * ns)
+        for action in actions:
+            if isinstance(action, Predict):
+                p, cost = model(clip.name, action.start, action.end)
+                out.predictions += 1
+                pending = (action, now + cost, p)
+            elif isinstance(action, EndTurn):
+                out.ends.append((now, action.t, action.reason))
+                seg.force_end()
+                uid = None
+    return out
+
+
+@dataclass
+class Score:
+    delays: list[float]  # ms, reference end of speech → declared end
+    splits: int
+    missed: int
+    turns: int
+
+    @property
+    def split_rate(self) -> float:
+        return self.splits / max(1, self.turns)
+
+    @property
+    def missed_rate(self) -> float:
+        return self.missed / max(1, self.turns)
+
+    def p(self, q: float) -> float:
+        return pctl(self.delays, q) if self.delays else float("nan")
+
+    def objective(self) -> float:
+        """p50 delay (ms) + 10 ms per percentage point of false splits and missed ends: a
+        split costs the user a cut-off answer, a slow end waiting on every turn."""
+        p50 = self.p(50) if self.delays else 5000.0
+        return p50 + 1000.0 * (self.split_rate + self.missed_rate)
+
+    def __add__(self, other: Score) -> Score:
+        return Score(
+            self.delays + other.delays,
+            self.splits + other.splits,
+            self.missed + other.missed,
+            self.turns + other.turns,
+        )
+
+
+def score(clip: Clip, outcome: Outcome) -> Score:
+    inside = [e for e in outcome.ends if e[1] < clip.end - SPLIT_SLACK_NS]
+    final = [e for e in outcome.ends if e[1] >= clip.end - SPLIT_SLACK_NS]
+    delays: list[float] = []
+    missed = 1
+    if final:
+        delay = final[0][0] - clip.end
+        delays.append(delay / MS)
+        missed = int(delay > MISSED_NS)
+    return Score(delays, int(bool(inside)), missed, 1)
+
+
+def smart_grid() -> list[TurnConfig]:
+    grid = []
+    for pause, threshold, longest in itertools.product(
+        (96, 160), (0.5, 0.8, 0.9, 0.95, 0.98), (800, 1000, 1200, 1400)
+    ):
+        grid.append(
+            TurnConfig(
+                detection="smart",
+                pause_ns=pause * MS,
+                threshold=threshold,
+                repredict_ns=160 * MS,
+                max_silence_ns=longest * MS,
+            )
+        )
+    return grid
+
+
+def describe(config: TurnConfig) -> str:
+    if config.policy == "vad":
+        return f"hangover {config.hangover_ns // MS} ms"
+    return (
+        f"pause {config.pause_ns // MS} ms, p>={config.threshold:g}, "
+        f"max {config.max_silence_ns // MS} ms"
+    )
+
+
+def policy_part(clips: list[Clip]) -> tuple[TurnConfig, Score]:
+    from streamkit.turn.smart_turn import SmartTurnModel
+
+    model = SmartTurnModel()
+    by_name = {c.name: c for c in clips}
+    cache: dict[tuple[str, Nanos, Nanos], tuple[float, Nanos]] = {}
+    ns = NS_PER_S // RATE
+
+    def predict(name: str, start: Nanos, end: Nanos) -> tuple[float, Nanos]:
+        key = (name, start, end)
+        if key not in cache:
+            audio = by_name[name].audio[max(0, start // ns) : end // ns]
+            before = time.process_time_ns()
+            p = model.predict(audio)
+            cache[key] = (p, time.process_time_ns() - before)
+        return cache[key]
+
+    vad = VadConfig()
+    sources = sorted({c.source for c in clips})
+    baseline = TurnConfig(detection="vad")
+    grid = smart_grid()
+    results: dict[int, dict[str, Score]] = {}
+    for index, config in enumerate([baseline, *grid]):
+        per: dict[str, Score] = {}
+        for clip in clips:
+            s = score(clip, simulate(clip, config, predict, vad))
+            per[clip.source] = per[clip.source] + s if clip.source in per else s
+        results[index] = per
+
+    def total(index: int, keep: Callable[[str], bool]) -> Score:
+        return sum((s for src, s in results[index].items() if keep(src)), Score([], 0, 0, 0))
+
+    held_out = Score([], 0, 0, 0)
+    chosen_per_source: list[str] = []
+    for source in sources:
+
+        def trained(i: int, held: str = source) -> float:
+            return total(i, lambda s: s != held).objective()
+
+        best = min(range(1, len(grid) + 1), key=trained)
+        held_out = held_out + results[best][source]
+        chosen_per_source.append(f"{source}: {describe(grid[best - 1])}")
+    best_all = min(range(1, len(grid) + 1), key=lambda i: total(i, lambda s: True).objective())
+    rows = []
+    for label, s, config in (
+        ("vad (today)", total(0, lambda s: True), baseline),
+        ("smart (LOSO)", held_out, None),
+        ("smart (all)", total(best_all, lambda s: True), grid[best_all - 1]),
+    ):
+        rows.append(
+            [
+                label,
+                describe(config) if config is not None else "chosen per held-out source",
+                s.turns,
+                round(s.p(50)),
+                round(s.p(90)),
+                f"{s.split_rate:.3f}",
+                f"{s.missed_rate:.3f}",
+            ]
+        )
+    cost = pctl([c for _, c in cache.values()], 50) / MS
+    print_table(
+        f"end of turn: {len(clips)} reference turns from {len(sources)} sources "
+        f"({len(cache)} Smart Turn calls, p50 {cost:.0f} ms CPU each)",
+        ["policy", "setting", "turns", "eot p50 ms", "eot p90 ms", "false split", "missed end"],
+        rows,
+    )
+    print("leave-one-source-out choices:", "; ".join(chosen_per_source))
+    print()
+    return grid[best_all - 1], held_out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    default = Path("../shared/data") if Path("../shared/data/refs.tsv").is_file() else None
+    parser.add_argument("--data", type=Path, default=default or Path("tests/data"))
+    parser.add_argument("--answers", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--answers-only", action="store_true", help="part 2 alone, with TurnConfig's defaults"
+    )
+    args = parser.parse_args(argv)
+    clips = load_clips(args.data)
+    if args.answers_only:
+        from bench._turns_answers import answers_part
+
+        answers_part(clips, TurnConfig(detection="smart"))
+        return
+    chosen, loso = policy_part(clips)
+    first_token = float("nan")
+    if args.answers:
+        from bench._turns_answers import answers_part
+
+        first_token = answers_part(clips, chosen)
+    print(
+        f"turns: eot_p50_ms={round(loso.p(50))} eot_p90_ms={round(loso.p(90))} "
+        f"false_split_rate={loso.split_rate:.3f} missed_end_rate={loso.missed_rate:.3f} "
+        f"eos_to_first_token_p50_ms={round(first_token) if first_token == first_token else 'nan'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
