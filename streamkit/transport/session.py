@@ -99,6 +99,19 @@ DeviceSourceFactory = Callable[[MetricsRegistry], Stage]
 """Opens the server's own capture devices as a source stage (``source: "devices"``)."""
 
 
+def _set_turn_detection(controls: SessionControls, detection: str) -> ProtocolError | None:
+    """Apply ``session.update`` ``turn_detection`` to a pipeline that has turn-taking (others
+    ignore it); a policy the server cannot run (no model) is an ``invalid_message`` error."""
+    setter = getattr(controls, "set_turn_detection", None)
+    if setter is None:
+        return None
+    try:
+        setter(detection)
+    except (RuntimeError, ValueError) as error:
+        return ProtocolError("invalid_message", str(error)[:300])
+    return None
+
+
 class ClientSink:
     """The pipeline's sink stage: every event packet goes to the session's outbox, in order."""
 
@@ -294,6 +307,10 @@ class Session:
             return ProtocolError("unsupported_source", "this server has no capture devices")
         if not 0 <= changes.get("metrics_interval_ms", 0) <= 3_600_000:
             return ProtocolError("invalid_message", "metrics_interval_ms must be 0 … 3600000")
+        if "turn_detection" in changes and self.controls is not None:
+            problem = _set_turn_detection(self.controls, changes["turn_detection"])
+            if problem is not None:
+                return problem
         self.config = msgspec.structs.replace(self.config, **changes)
         if "output_audio" in changes:
             self._apply_output_audio()
@@ -334,6 +351,10 @@ class Session:
         except Exception as error:  # a factory bug must not kill the server
             self.source = None
             return ProtocolError("pipeline_error", f"could not build the pipeline: {error!r}"[:300])
+        if self.config.turn_detection != "auto":
+            problem = _set_turn_detection(self.controls, self.config.turn_detection)
+            if problem is not None:
+                self._offer(ErrorEvent(problem.code, problem.message))
         assert self._group is not None
         self._group.create_task(self._run_pipeline(self.pipeline), name=f"pipeline:{self.id}")
         return None

@@ -66,7 +66,13 @@ class AnswerAudio:
 
     def on_audio(self, frame: OutputAudio, at: Nanos) -> None:
         """One received frame (``Client.on_audio``)."""
-        rate = frame.header.sample_rate
+        self.add(frame.response_id, frame.header.capture_ns, frame.header.sample_rate,
+                 frame.samples, at)
+
+    def add(self, response_id: str, pts: Nanos, rate: int, samples: npt.NDArray[np.float32],
+            at: Nanos) -> None:
+        """One chunk of answer ``response_id`` (playout ``pts``, ``rate`` Hz) that arrived at
+        ``at`` (local ns): from a client frame, or from the pipeline itself (the demo)."""
         if self.rate is None:
             self.rate, self.origin = rate, at
             if self.play:
@@ -74,19 +80,17 @@ class AnswerAudio:
         if rate != self.rate:
             return  # one voice per session; a second rate is not mixed in
         assert self.origin is not None
-        answer = self.answers.get(frame.response_id)
+        answer = self.answers.get(response_id)
         if answer is None:
             arrival = ns_to_samples(max(0, at - self.origin), rate)
-            answer = self.answers[frame.response_id] = _Answer(
-                frame.header.capture_ns, max(arrival, self._end)
-            )
+            answer = self.answers[response_id] = _Answer(pts, max(arrival, self._end))
         if answer.cut is not None:
             return
-        start = answer.offset + ns_to_samples(frame.header.capture_ns - answer.first_pts, rate)
-        self.chunks.append((start, frame.response_id, frame.samples))
-        self._end = max(self._end, start + len(frame.samples))
+        start = answer.offset + ns_to_samples(pts - answer.first_pts, rate)
+        self.chunks.append((start, response_id, samples))
+        self._end = max(self._end, start + len(samples))
         if self._stream is not None:
-            self._queue.append((frame.response_id, frame.samples))
+            self._queue.append((response_id, samples))
 
     def on_event(self, event: object, at: Nanos = 0) -> None:
         """Server events (arrived at ``at``, local ns): a ``response.audio.done`` ends (or

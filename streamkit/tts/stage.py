@@ -27,8 +27,9 @@ begun), and ``on_heard(done, answer_text)`` lets the pipeline truncate the conve
 
 Metrics: lineage mark ``tts.first_audio`` per utterance; histograms ``tts.<engine>.first_audio``
 (first delta → first frame sent), ``tts.<engine>.eos_to_first_audio`` (end of speech → first
-frame), ``tts.<engine>.synth`` (compute per piece); gauge ``tts.<engine>.rtf``; counters
-``tts.<engine>.cancelled``, ``.underruns`` (a frame not ready by its playout time).
+frame), ``tts.<engine>.synth`` (compute per piece); gauge ``tts.<engine>.rtf`` (last piece);
+counters ``tts.<engine>.cancelled``, ``.underruns`` (a frame not ready by its playout time),
+``.synth_ns`` and ``.audio_ns`` (their ratio: the real-time factor over the session).
 """
 
 from __future__ import annotations
@@ -327,6 +328,8 @@ class TtsStage:
             audio_ns = samples_to_ns(sent + len(held), rate)
             spent = ctx.clock.now() - began
             ctx.metrics.histogram(f"{self._m}.synth").observe(spent)
+            ctx.metrics.counter(f"{self._m}.synth_ns").inc(spent)
+            ctx.metrics.counter(f"{self._m}.audio_ns").inc(audio_ns)
             if audio_ns > 0:
                 ctx.metrics.gauge(f"{self._m}.rtf").set(spent / audio_ns)
             if len(held):

@@ -70,6 +70,7 @@ class DemoApp:
         self.recordings: list[Path] = []
         self.pipeline: Pipeline | None = None
         self._clock: Clock = LoopClock()
+        self.speaker: Any = None  # plays the spoken answer (transport.speaker.AnswerAudio)
 
     # -- source ----------------------------------------------------------------------------
 
@@ -107,8 +108,25 @@ class DemoApp:
             self.writer.write_packet(packet, self._clock.now())
         return packet
 
+    def _speak(self, payload: Any, now: int) -> None:
+        """The spoken answer to the output device (sounddevice); no device: text only, and
+        one line says so."""
+        from streamkit.events import ResponseAudio, ResponseAudioDone
+        from streamkit.tts.backend import pcm16_samples
+
+        if isinstance(payload, ResponseAudio):
+            if self.speaker is None:
+                from streamkit.transport.speaker import AnswerAudio
+
+                self.speaker = AnswerAudio(play=True)
+            self.speaker.add(payload.response_id, payload.pts, payload.sample_rate,
+                             pcm16_samples(payload.pcm), now)
+        elif isinstance(payload, ResponseAudioDone) and self.speaker is not None:
+            self.speaker.on_event(payload, now)
+
     def _on_item(self, now: int, item: Any) -> None:
         if isinstance(item, Packet):
+            self._speak(item.payload, now)
             self.state.on_event(item)
             if self.writer is not None:
                 self.writer.write_packet(item, now)
@@ -167,6 +185,8 @@ class DemoApp:
             group.create_task(self._view(use_window, done), name="demo:view")
         if self.writer is not None:
             self.toggle_recording()
+        if self.speaker is not None:
+            self.speaker.close()
         self._summary()
         return 0
 
