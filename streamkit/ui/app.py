@@ -14,6 +14,7 @@ shared clock). Model loading happens before the loop starts (blocking, seconds).
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ class DemoApp:
     def _on_item(self, now: int, item: Any) -> None:
         if isinstance(item, Packet):
             self._speak(item.payload, now)
-            self.state.on_event(item)
+            self.state.on_event(item, now)
             if self.writer is not None:
                 self.writer.write_packet(item, now)
 
@@ -153,6 +154,8 @@ class DemoApp:
             return False
         if key == "m":
             self.state.muted = not self.state.muted
+        elif key == "d":
+            self.state.details = not self.state.details
         elif key == "r":
             self.toggle_recording()
         return True
@@ -203,8 +206,8 @@ class DemoApp:
         finished_at: int | None = None
         frame: np.ndarray[Any, Any] | None = None
         linger = self.options.linger
-        if linger is None:
-            linger = 3600.0 if window is not None else 0.0
+        if linger is None:  # a window someone may look at stays until q; a script's exits
+            linger = 3600.0 if window is not None and sys.stdin.isatty() else 0.0
         try:
             while True:
                 now = clock.now()
@@ -217,6 +220,7 @@ class DemoApp:
                 if done.is_set() and finished_at is None:
                     finished_at = now
                     self.state.finished = True
+                    self.state.finished_note = "finished"
                     frame = render(self.state)
                     if self.options.snapshot is not None:
                         cv2.imwrite(str(self.options.snapshot), frame)
@@ -233,7 +237,8 @@ class DemoApp:
                     terminal.update()
                 if finished_at is not None and now - finished_at >= linger * NS_PER_S:
                     return
-                await clock.sleep(33 * NS_PER_MS)
+                # finished: the frame is drawn once; only keys are read, ~10 times a second
+                await clock.sleep((100 if finished_at is not None else 33) * NS_PER_MS)
         finally:
             if window is not None:
                 window.close()

@@ -4,10 +4,14 @@ Layout on a 1280×720 canvas (:data:`LAYOUT`, pixel rectangles ``(x, y, w, h)``)
 
 - ``header``: title, source, speaking / muted / recording flags and the microphone level;
 - ``video``: the newest camera frame, letterboxed, with the last observation's detection
-  boxes scaled onto it;
-- ``transcript``: recent utterances — final text white, the live partial tail grey;
-- ``answer``: the streamed answer to the latest utterance;
-- ``hud``: latency per stage (p50 / p95 ms) and end-to-end, from the metrics snapshot;
+  boxes scaled onto it, the observation line on a band at its top and a caption (what is
+  being said now) on a band at its bottom;
+- ``conversation``: every turn of the session, newest at the bottom (older ones scroll
+  off the top): what was heard (white, the live partial grey), the answer (green) and its
+  latency from the end of speech;
+- ``hud``: the per-turn headline — end of speech → first answer token and → final
+  transcript, last turn and session p50/p90; the ``d`` key switches to the per-stage
+  breakdown (p50 / p95 ms) from the metrics snapshot;
 - ``footer``: the keys.
 
 No window, no clock: the same state always gives the same image, so it is unit-testable and
@@ -28,8 +32,7 @@ SIZE = (1280, 720)
 LAYOUT: dict[str, tuple[int, int, int, int]] = {
     "header": (0, 0, 1280, 44),
     "video": (16, 56, 640, 480),
-    "transcript": (672, 56, 592, 236),
-    "answer": (672, 304, 592, 232),
+    "conversation": (672, 56, 592, 480),
     "hud": (16, 548, 1248, 140),
     "footer": (0, 694, 1280, 26),
 }
@@ -108,7 +111,29 @@ def _video(img: npt.NDArray[np.uint8], state: DemoState) -> None:
             label = f"{det.label} {det.score:.2f}" + (f" {det.text}" if det.text else "")
             _text(img, label, (p1[0], max(vy + 14, p1[1] - 6)), 0.5, _GREEN)
     if state.observation:
-        _text(img, state.observation[:70], (x + 8, y + h - 10), 0.5, _GREEN)
+        _band(img, (x, y, w, 26))
+        _text(img, state.observation[:80], (x + 8, y + 18), 0.5, _GREEN)
+    caption = _caption(state)
+    if caption:
+        lines = _wrap(caption, w - 24, 0.75)[-2:]
+        _band(img, (x, y + h - 16 - 32 * len(lines), w, 16 + 32 * len(lines)))
+        for i, line in enumerate(lines):
+            _text(img, line, (x + 12, y + h - 16 - 32 * (len(lines) - 1 - i)), 0.75, _WHITE, 2)
+
+
+def _band(img: npt.NDArray[np.uint8], rect: tuple[int, int, int, int]) -> None:
+    """Darken ``rect`` so text on top of video stays readable."""
+    x, y, w, h = rect
+    region = img[y : y + h, x : x + w]
+    region[:] = (region.astype(np.uint16) * 3 // 10).astype(np.uint8)
+
+
+def _caption(state: DemoState) -> str:
+    """What is being said now: the latest turn's words while it is open (or just ended)."""
+    turn = state.turns[-1] if state.turns else None
+    if turn is None or turn.answer_done:
+        return ""
+    return f"{turn.final} {turn.partial}".strip()
 
 
 def _header(img: npt.NDArray[np.uint8], state: DemoState) -> None:
@@ -133,40 +158,56 @@ def _header(img: npt.NDArray[np.uint8], state: DemoState) -> None:
     cv2.rectangle(img, (lx, ly), (lx + round(lw * frac), ly + 12), _GREEN, -1)
 
 
-def _transcript(img: npt.NDArray[np.uint8], state: DemoState) -> None:
-    x, y, w, h = _panel(img, "transcript", "transcript")
+def _ms(value: int | None) -> str:
+    return "-" if value is None else f"{value / 1e6:.0f} ms"
+
+
+def _conversation(img: npt.NDArray[np.uint8], state: DemoState) -> None:
+    x, y, w, h = _panel(img, "conversation", "conversation")
     lines: list[tuple[str, tuple[int, int, int]]] = []
     for turn in state.turns:
-        if not (turn.final or turn.partial):
+        if not (turn.final or turn.partial or turn.answer):
             if turn.speech_ns:
-                lines.append((f"> [{turn.speech_ns / 1e9:.1f} s of speech]", _GREY))
+                lines.append((f"you: [{turn.speech_ns / 1e9:.1f} s of speech]", _GREY))
             continue
-        for i, line in enumerate(_wrap(turn.final, w - 20, 0.6)):
-            lines.append(((">" if i == 0 else " ") + " " + line, _WHITE))
-        for line in _wrap(turn.partial, w - 20, 0.6):
-            lines.append(("  " + line, _GREY))
-    max_lines = (h - 34) // 24
-    for i, (line, colour) in enumerate(lines[-max_lines:]):
-        _text(img, line, (x + 10, y + 46 + 24 * i), 0.6, colour)
-
-
-def _answer(img: npt.NDArray[np.uint8], state: DemoState) -> None:
-    x, y, w, h = _panel(img, "answer", "answer")
-    turn = next((t for t in reversed(state.turns) if t.answer or t.answer_done), None)
-    if turn is None:
-        return
-    text = turn.answer.strip() or ("(cancelled)" if turn.cancelled else "")
-    lines = _wrap(text, w - 20, 0.6)
-    max_lines = (h - 34) // 24
-    colour = _GREY if turn.cancelled else _WHITE
-    for i, line in enumerate(lines[-max_lines:]):
-        _text(img, line, (x + 10, y + 46 + 24 * i), 0.6, colour)
-    if not turn.answer_done:
+        heard = _wrap(f"you: {turn.final}", w - 20, 0.55) if turn.final else []
+        lines += [(line, _WHITE) for line in heard]
+        lines += [(line, _GREY) for line in _wrap(turn.partial, w - 20, 0.55)]
+        if turn.answer or turn.answer_done:
+            text = turn.answer.strip() + (" [cancelled]" if turn.cancelled else "")
+            colour = _GREY if turn.cancelled else _GREEN
+            lines += [(line, colour) for line in _wrap(f"assistant: {text}", w - 20, 0.55)]
+        if turn.final_at is not None:
+            lines.append((f"   end of speech -> final {_ms(turn.eos_to_final_ns)}, "
+                          f"-> first token {_ms(turn.eos_to_first_token_ns)}", _GREY))
+    max_lines = (h - 34) // 22
+    for i, (line, colour) in enumerate(lines[-max_lines:]):  # the newest stay in view
+        _text(img, line, (x + 10, y + 44 + 22 * i), 0.55, colour)
+    if state.turns and state.turns[-1].answer and not state.turns[-1].answer_done:
         cv2.circle(img, (x + w - 16, y + 14), 5, _ACCENT, -1)
 
 
 def _hud(img: npt.NDArray[np.uint8], state: DemoState) -> None:
-    x, y, w, h = _panel(img, "hud", "latency per stage and end to end (ms):  p50 / p95")
+    if state.details:
+        _stages(img, state)
+        return
+    x, y, _w, _h = _panel(img, "hud", "latency per turn, from the end of speech  (d: per stage)")
+    last = next((t for t in reversed(state.turns) if t.final_at is not None), None)
+    summary = state.headline()
+    for i, (name, value) in enumerate((
+        ("first answer token", last.eos_to_first_token_ns if last else None),
+        ("final transcript", last.eos_to_final_ns if last else None),
+    )):
+        cy = y + 62 + 44 * i
+        _text(img, f"-> {name}", (x + 10, cy), 0.7, _WHITE, 2)
+        _text(img, f"last {_ms(value)}", (x + 380, cy), 0.7, _ACCENT, 2)
+        n, p50, p90 = summary.get(name, (0, 0.0, 0.0))
+        stats = f"p50 {p50:.0f} ms   p90 {p90:.0f} ms   (n={n})" if n else "no turn yet"
+        _text(img, stats, (x + 640, cy), 0.6, _WHITE)
+
+
+def _stages(img: npt.NDArray[np.uint8], state: DemoState) -> None:
+    x, y, w, h = _panel(img, "hud", "latency per stage (ms):  p50 / p95   (d: per turn)")
     rows = state.hud_rows(limit=10)
     per_col = (h - 30) // 21
     for i, row in enumerate(rows):
@@ -186,12 +227,11 @@ def render(state: DemoState) -> npt.NDArray[np.uint8]:
     img[:] = BACKGROUND
     _header(img, state)
     _video(img, state)
-    _transcript(img, state)
-    _answer(img, state)
+    _conversation(img, state)
     _hud(img, state)
-    footer = "q quit   m mute   r record"
+    footer = "q quit   m mute   r record   d details"
     if state.finished:
-        footer = "session finished — " + footer
+        footer = f"{state.finished_note} — q to quit"
     if state.errors:
         footer += "   |   " + state.errors[-1][:80]
     _text(img, footer, (16, 712), 0.5, _GREY)

@@ -29,6 +29,7 @@ from streamkit.events import (
     TranscriptPartial,
 )
 from streamkit.media import AudioChunk, VideoFrame
+from streamkit.metrics import percentile
 from streamkit.packet import Packet
 from streamkit.ui.summary import LatencyRow, latency_rows
 
@@ -47,6 +48,22 @@ class Turn:
     cancelled: bool = False
     speech_start: Nanos | None = None
     speech_ns: Nanos = 0
+    eos: Nanos | None = None
+    """End of speech (the VAD's stop, shared clock ns)."""
+    final_at: Nanos | None = None
+    """When the utterance's last final reached the demo (shared clock ns)."""
+    first_token_at: Nanos | None = None
+    """When the answer's first token reached the demo (shared clock ns)."""
+
+    @property
+    def eos_to_final_ns(self) -> Nanos | None:
+        return None if self.eos is None or self.final_at is None else self.final_at - self.eos
+
+    @property
+    def eos_to_first_token_ns(self) -> Nanos | None:
+        if self.eos is None or self.first_token_at is None:
+            return None
+        return self.first_token_at - self.eos
 
 
 @dataclass
@@ -61,7 +78,7 @@ class DemoState:
     detections: list[Detection] = field(default_factory=list)
     detection_size: tuple[int, int] = (0, 0)
     observation: str = ""
-    turns: deque[Turn] = field(default_factory=lambda: deque(maxlen=8))
+    turns: deque[Turn] = field(default_factory=lambda: deque(maxlen=200))
     speaking: bool = False
     level_db: float = -120.0
     muted: bool = False
@@ -71,6 +88,9 @@ class DemoState:
     latency: list[LatencyRow] = field(default_factory=list)
     events: int = 0
     finished: bool = False
+    details: bool = False
+    """Show the per-stage breakdown (the d key) instead of the per-turn headline."""
+    finished_note: str = "session finished"
 
     def turn(self, uid: str) -> Turn:
         """The turn for utterance ``uid`` (created at the end when new)."""
@@ -92,8 +112,8 @@ class DemoState:
             rms = float(np.sqrt(np.mean(np.square(payload.samples, dtype=np.float64))))
             self.level_db = 20 * math.log10(max(rms, 1e-6))
 
-    def on_event(self, packet: Packet[Any]) -> None:
-        """A pipeline event (events.py payloads)."""
+    def on_event(self, packet: Packet[Any], at: Nanos | None = None) -> None:
+        """A pipeline event (events.py payloads) that reached the demo at ``at`` (ns)."""
         self.events += 1
         p = packet.payload
         if isinstance(p, SpeechStarted):
@@ -102,6 +122,7 @@ class DemoState:
         elif isinstance(p, SpeechStopped):
             self.speaking = False
             t = self.turn(p.utterance_id)
+            t.eos = p.t
             if t.speech_start is not None:
                 t.speech_ns = max(0, p.t - t.speech_start)
         elif isinstance(p, TranscriptPartial):
@@ -112,9 +133,14 @@ class DemoState:
             text = p.text.strip()
             t.final = f"{t.final} {text}".strip() if text else t.final
             t.partial = ""
+            if p.is_last and at is not None:
+                t.final_at = at
+                t.eos = p.end if t.eos is None else t.eos
         elif isinstance(p, ResponseDelta):
             t = self.turn(p.utterance_id)
             t.answer += p.text
+            if t.first_token_at is None and at is not None:
+                t.first_token_at = at
         elif isinstance(p, ResponseDone):
             t = self.turn(p.utterance_id)
             t.answer = p.text or t.answer
@@ -130,6 +156,19 @@ class DemoState:
     def set_metrics(self, snapshot: dict[str, Any]) -> None:
         """Take the latency rows of a metrics snapshot."""
         self.latency = latency_rows(snapshot, ("stage.", "e2e.", "model.", "lm."))
+
+    def headline(self) -> dict[str, tuple[int, float, float]]:
+        """Per-turn latencies from the end of speech, over the session: name → (n, p50 ms,
+        p90 ms), for ``first answer token`` and ``final transcript``."""
+        out: dict[str, tuple[int, float, float]] = {}
+        for name, values in (
+            ("first answer token", [t.eos_to_first_token_ns for t in self.turns]),
+            ("final transcript", [t.eos_to_final_ns for t in self.turns]),
+        ):
+            ms = sorted(v / 1e6 for v in values if v is not None)
+            if ms:
+                out[name] = (len(ms), percentile(ms, 50), percentile(ms, 90))
+        return out
 
     def hud_rows(self, limit: int = 8) -> list[LatencyRow]:
         """Rows for a compact HUD: per-stage latencies, then end-to-end, skipping idle ones."""

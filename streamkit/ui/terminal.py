@@ -45,25 +45,31 @@ def view(state: DemoState) -> RenderableType:
         f"[bold]{state.title}[/]  [dim]{state.source_label}[/]  {' '.join(flags)}  "
         f"mic {level}  frames {state.frames}  events {state.events}"
     )
-    transcript = Text()
-    for turn in state.turns:
-        if turn.final:
-            transcript.append("> " + turn.final + " ", style="bold")
-        if turn.partial:
-            transcript.append(turn.partial, style="dim")
-        if not (turn.final or turn.partial) and turn.speech_ns:
-            transcript.append(f"[{turn.speech_ns / 1e9:.1f} s of speech]", style="dim")
-        if turn.final or turn.partial or turn.speech_ns:
-            transcript.append("\n")
-    answer_turn = next((t for t in reversed(state.turns) if t.answer or t.answer_done), None)
-    answer = Text(answer_turn.answer.strip() if answer_turn else "")
-    if answer_turn and answer_turn.cancelled:
-        answer.append(" (cancelled)", style="dim")
-    parts: list[Any] = [
-        header,
-        Panel(transcript, title="transcript", title_align="left"),
-        Panel(answer, title="answer", title_align="left"),
-    ]
+    conversation = Text()
+    for turn in list(state.turns)[-6:]:  # the terminal keeps the latest turns in view
+        if turn.final or turn.partial:
+            conversation.append("you: ", style="bold cyan")
+            conversation.append(turn.final + " ", style="bold")
+            conversation.append(turn.partial + "\n", style="dim")
+        elif turn.speech_ns:
+            conversation.append(f"[{turn.speech_ns / 1e9:.1f} s of speech]\n", style="dim")
+        if turn.answer or turn.answer_done:
+            conversation.append("assistant: ", style="bold green")
+            conversation.append(turn.answer.strip())
+            conversation.append(" (cancelled)\n" if turn.cancelled else "\n", style="dim")
+        if turn.final_at is not None:
+            first = turn.eos_to_first_token_ns
+            final = turn.eos_to_final_ns
+            conversation.append(
+                f"  end of speech → final {final / 1e6 if final else 0:.0f} ms"
+                + (f", → first token {first / 1e6:.0f} ms" if first is not None else "")
+                + "\n", style="dim")
+    parts: list[Any] = [header, Panel(conversation, title="conversation", title_align="left")]
+    headline = state.headline()
+    if headline:
+        parts.append(Text("latency per turn from the end of speech: " + " · ".join(
+            f"→ {name} p50 {p50:.0f} ms p90 {p90:.0f} ms (n={n})"
+            for name, (n, p50, p90) in headline.items())))
     if state.observation:
         parts.append(Text.from_markup(f"[green]vision:[/] {state.observation}"))
     parts.append(hud_table(state))

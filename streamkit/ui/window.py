@@ -32,7 +32,8 @@ class WindowView:
         self._open = False
 
     def open(self) -> None:
-        cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)
+        # GUI_NORMAL: no Qt toolbar or status bar above and below the image
+        cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         cv2.moveWindow(self.title, 0, 0)
         self._open = True
 

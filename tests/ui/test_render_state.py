@@ -57,7 +57,7 @@ def test_render_is_pure_and_draws_the_real_frame(state: DemoState) -> None:
     vx, vy, vw, vh = video_rect(state.frame.shape)
     expected = cv2.resize(state.frame, (vw, vh), interpolation=cv2.INTER_AREA)
     assert np.array_equal(image[vy : vy + vh, vx : vx + vw], expected)
-    for name in ("transcript", "hud"):
+    for name in ("conversation", "hud"):
         x, y, w, h = LAYOUT[name]
         assert (image[y : y + h, x : x + w].max(axis=2) > 120).sum() > 400, name
 
@@ -80,8 +80,8 @@ def test_detections_and_answer_are_drawn(state: DemoState) -> None:
     column = image[top:bottom, left]
     green = (column[:, 1] > 180) & (column[:, 0] < 120) & (column[:, 2] < 160)
     assert green.mean() > 0.9  # the box's left edge
-    x, y, w, h = LAYOUT["answer"]
-    assert (image[y + 30 : y + h, x : x + w].max(axis=2) > 200).sum() > 100  # "Hello there."
+    x, y, w, h = LAYOUT["conversation"]
+    assert (image[y + 30 : y + h, x : x + w].max(axis=2) > 120).sum() > 100  # "Hello there."
     assert not np.array_equal(before_done, image)  # the streaming dot is gone
 
 
@@ -116,3 +116,32 @@ async def test_keys_mute_and_record(tmp_path: Path) -> None:
     recorded = read_session(tmp_path / "streamkit-demo-1.mcap")
     assert len(recorded.packets("/audio")) == 1
     assert not app.key("q")
+
+
+def test_every_answer_stays_listed_with_its_latency_and_the_headline() -> None:
+    """The conversation keeps all turns (not only the latest answer); the HUD leads with
+    end of speech → first token / → final transcript, the d key shows the stages."""
+    from streamkit.events import SpeechStopped, TranscriptFinal
+
+    st = DemoState()
+    for i in range(3):
+        uid, t = f"u{i}", i * 10**10
+        st.on_event(Packet("speech", i, t, 0, SpeechStopped(uid, t)), t)
+        st.on_event(Packet("transcript", i, t, 0, TranscriptFinal(uid, f"question {i}", [], t, t)),
+                    t + 400_000_000)
+        st.on_event(Packet("response", i, t, 0, ResponseDelta(f"r{i}", uid, "answer", 0)),
+                    t + (i + 1) * 500_000_000)
+        st.on_event(Packet("response", i, t, 0, ResponseDone(f"r{i}", uid, f"answer {i}")),
+                    t + 2 * 10**9)
+    assert [t.eos_to_final_ns for t in st.turns] == [400_000_000] * 3
+    assert [t.eos_to_first_token_ns for t in st.turns] == [5e8, 1e9, 1.5e9]
+    n, p50, p90 = st.headline()["first answer token"]
+    assert (n, p50, p90) == (3, 1000.0, 1400.0)
+    console = Console(record=True, width=120)
+    console.print(view(st))
+    text = console.export_text()
+    assert all(f"answer {i}" in text for i in range(3))
+    assert "→ first answer token p50 1000 ms p90 1400 ms (n=3)" in text
+    headline = render(st)
+    st.details = True
+    assert not np.array_equal(headline, render(st))  # the per-stage view
