@@ -45,6 +45,7 @@ from streamkit.transport.protocol import (
     encode_audio,
     encode_video,
 )
+from streamkit.transport.resume import Resumer
 from streamkit.transport.turns import TurnLog
 
 __all__ = ["Client", "LatencyLog", "Received"]
@@ -59,6 +60,8 @@ class Received:
 
     event: ServerEvent
     at: Nanos
+    conn: int = 0
+    """Which connection of the session it came on (0, then 1, 2, … after each resume)."""
 
 
 @dataclass
@@ -119,6 +122,10 @@ class Client:
         self._changed = asyncio.Event()
         self._count = 0  # events received (``received`` keeps only the latest)
         self.closed_code: int | None = None
+        self.resumer: Resumer | None = None
+        """Reconnect state when opened with ``resume=True`` (:mod:`~streamkit.transport.resume`)."""
+        self.connection = 0
+        self._settings: dict[str, Any] = {}
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -130,18 +137,25 @@ class Client:
         origin: str | None = None,
         clock: Clock | None = None,
         on_event: Callable[[Received], None] | None = None,
+        resume: bool = False,
+        replay_s: float = 30.0,
     ) -> AsyncIterator[Client]:
-        """Open a session; the block's end closes it and stops the reader task."""
+        """Open a session; the block's end closes it and stops the reader task.
+
+        ``resume``: after an abnormal close or 1001 (a worker died or drains), reconnect to
+        ``url`` and resume the session by id, re-sending the audio not yet answered (at
+        most ``replay_s`` seconds of it; see :mod:`streamkit.transport.resume`).
+        """
         clock = clock if clock is not None else LoopClock()
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        async with connect(
-            url,
-            additional_headers=headers,
-            origin=origin,  # type: ignore[arg-type]
-            max_size=2**24,
-            open_timeout=10,
-            close_timeout=2,
-        ) as ws:
+        options: dict[str, Any] = {
+            "additional_headers": headers,
+            "origin": origin,
+            "max_size": 2**24,
+            "open_timeout": 10,
+            "close_timeout": 2,
+        }
+        async with connect(url, **options) as ws:
             first = await ws.recv()
             at = clock.now()
             created = _decoder.decode(first)
@@ -149,6 +163,8 @@ class Client:
                 raise RuntimeError(f"expected session.created, got {type(created).__name__}")
             client = cls(ws, created, clock)
             client.on_event = on_event
+            if resume:
+                client.resumer = Resumer(url, options, clock, replay_s=replay_s)
             client.latency.offset = created.server_time_ns - at
             client.turns.offset = client.latency.offset
             client._keep(Received(created, at))
@@ -157,17 +173,28 @@ class Client:
                 try:
                     yield client
                 finally:
-                    await ws.close()
+                    if client.resumer is not None:
+                        client.resumer.closing = True
+                    await client.ws.close()
                     reader.cancel()
 
     # -- sending -------------------------------------------------------------------------
 
     async def update(self, **fields: Any) -> None:
         """Send ``session.update`` with the given settings."""
-        await self.ws.send(_encoder.encode(SessionUpdate(**fields)), text=True)
+        self._settings.update(fields)
+        await self._send_text(_encoder.encode(SessionUpdate(**fields)))
 
     async def commit(self) -> None:
-        await self.ws.send(_encoder.encode(InputCommit()), text=True)
+        await self._send_text(_encoder.encode(InputCommit()))
+
+    async def _send_text(self, data: bytes) -> None:
+        if self.resumer is None:
+            await self.ws.send(data, text=True)
+            return
+        await self.resumer.wait_connected(self.resumer.timeout_s)
+        with contextlib.suppress(ConnectionClosed):  # resuming: the reader reconnects
+            await self.ws.send(data, text=True)
 
     async def cancel(self, response_id: str | None = None) -> None:
         await self.ws.send(_encoder.encode(ResponseCancel(response_id)), text=True)
@@ -182,9 +209,19 @@ class Client:
             if self._audio_t0 is None:
                 self._audio_t0 = self.clock.now() - samples_to_ns(len(samples), ASR_SAMPLE_RATE)
             capture_ns = self._audio_t0 + samples_to_ns(self.samples_sent, ASR_SAMPLE_RATE)
-        await self.ws.send(encode_audio(samples, self._audio_seq, capture_ns))
-        self._audio_seq += 1
+        frame = encode_audio(samples, self._audio_seq, capture_ns)
+        index = self.samples_sent
         self.samples_sent += len(samples)
+        if self.resumer is not None:  # kept until answered; re-sent after a reconnect
+            live = self.resumer.connected.is_set()
+            self.resumer.on_audio(index, samples, self.clock.now(), self.latency.offset)
+            if not live:
+                return
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.send(frame)
+        else:
+            await self.ws.send(frame)
+        self._audio_seq += 1
 
     async def send_video(self, jpeg: bytes, capture_ns: Nanos | None = None) -> None:
         capture = self.clock.now() if capture_ns is None else capture_ns
@@ -224,6 +261,8 @@ class Client:
 
     def _keep(self, item: Received) -> None:
         self.received.append(item)
+        if self.resumer is not None:
+            self.resumer.on_event(item.event)
         self._count += 1
         self.latency.observe(item.event, item.at)
         self.turns.observe(item.event, item.at)
@@ -241,21 +280,55 @@ class Client:
 
     async def _reader(self) -> None:
         try:
-            async for message in self.ws:
-                at = self.clock.now()
-                if isinstance(message, bytes):
-                    self._audio(message, at)
-                    continue
+            while True:
+                with contextlib.suppress(ConnectionClosed):
+                    async for message in self.ws:
+                        at = self.clock.now()
+                        if isinstance(message, bytes):
+                            self._audio(message, at)
+                            continue
+                        try:
+                            event = _decoder.decode(message)
+                        except msgspec.MsgspecError:
+                            continue
+                        self._keep(Received(event, at, self.connection))
+                resumer = self.resumer
+                if resumer is None or not resumer.should_resume(self.ws.close_code):
+                    return
                 try:
-                    event = _decoder.decode(message)
-                except msgspec.MsgspecError:
-                    continue
-                self._keep(Received(event, at))
-        except ConnectionClosed:
-            pass
+                    await self._resume(resumer)
+                except ConnectionError:
+                    return
         finally:
             self.closed_code = self.ws.close_code
             self._changed.set()
+
+    async def _resume(self, resumer: Resumer) -> None:
+        """Reconnect, resume the session, re-send the unanswered audio (see ``resume``)."""
+        old_id = self.created.session_id
+        stale = resumer.unsettled()
+        ws, created, at = await resumer.reconnect(old_id)
+        kept: deque[Received] = deque(maxlen=self.received.maxlen)
+        for item in self.received:  # the new worker sends the unanswered utterance again
+            uid = getattr(item.event, "utterance_id", None)
+            if item.conn == self.connection and uid in stale:
+                resumer.superseded.append(item)
+            else:
+                kept.append(item)
+        self.received = kept
+        self.ws, self.created, self.connection = ws, created, resumer.connection
+        self.latency.offset = created.server_time_ns - at
+        self.turns.offset = self.latency.offset
+        self._keep(Received(created, at, self.connection))
+        if self._settings:  # the record may predate the last update (or be gone)
+            await ws.send(_encoder.encode(SessionUpdate(**self._settings)), text=True)
+        t0 = self._audio_t0 if self._audio_t0 is not None else self.clock.now()
+        self._audio_seq = await resumer.replay(
+            ws.send,
+            encode_audio,
+            lambda index: t0 + samples_to_ns(index, ASR_SAMPLE_RATE),
+            self.latency.offset,
+        )
 
     @property
     def event_count(self) -> int:
