@@ -1,28 +1,47 @@
-"""The fusion context builder (pure): what was said and what was seen, on one clock.
+"""The fusion context builder (pure): what was said and what was seen, for a small model.
 
-:class:`FusionBuilder.build` renders
+:class:`FusionBuilder.build` renders chat :class:`~streamkit.lm.backend.Message` objects:
 
-1. the system prompt,
-2. the conversation history (earlier turns, each stamped with its time),
-3. the current utterance's words with their times, preceded by the camera observations
-   aligned to the utterance's time span,
+1. **system**: the instructions (configurable: ``system_prompt``; ``--instructions``,
+   ``session.update``), then the policy (``policy``): talk to the person as "you", one short
+   sentence, the camera line lists everything you can see, say "I can't tell." otherwise;
+2. **worked examples** (``examples``): four short made-up exchanges (a count, a sign, a brand
+   it cannot tell, a fact) as earlier chat turns — part of the stable, cached prefix;
+3. **history** as real chat turns: each earlier utterance a ``user`` message, each answer an
+   ``assistant`` message (``history="said"`` instead lists only what the user said);
+4. **the camera line** as a system message of its own (``facts="before"``), plain
+   present-tense facts — ``Camera now: one person, wearing orange; mostly orange.`` — or,
+   with no observation, ``Camera now: nothing (no video).``, so a colour is never named from
+   nothing;
+5. **the user's words**, nothing else.
 
-into chat :class:`~streamkit.lm.backend.Message` objects under a token budget. No I/O, no
-clock: every time is an argument (shared-clock ``Nanos``), rendered as seconds since
-``origin`` (the session's base time). Everything is ordered on the shared clock, whatever
-order it arrived in.
+Design for a 135M model (measured with ``bench/answers.py``): SmolLM2-135M copies the shape of
+its prompt, so nothing in it should be worth copying. No time marks (``[0.4]``) and no
+``User:``/``camera:`` prefixes are rendered; times are used only to order messages and to choose
+observations (``render_times=True`` brings the marks back for a backend that benefits). The
+facts name people (a face inside a person box is one person), what a person wears (the colour
+below the face: ``Detection("clothes", text=colour)``), text in view (OCR ``text``, QR codes),
+motion and the dominant colour — not raw detector scores.
 
 Observation choice: an observation *during* the utterance beats one before it, which beats
-one after it, and nearer beats farther — so "what am I holding" is answered from the frame
-seen while the user spoke, not from the latest frame. The keyframe JPEG sent to
+one after it, and nearer beats farther; the latest observation before the utterance is
+always eligible however old (vision is change-gated: an unchanged scene sends no new
+keyframe, and the last one still shows what the camera sees). The keyframe JPEG sent to
 vision-language backends is the one of the best-ranked observation that has one.
 
-Budget (tokens, counted with the pluggable ``count_tokens``): the system prompt and the
-utterance are kept; history is dropped oldest first, then observations farthest first, then
-the utterance's oldest words. The layout is append-friendly (stable prefix first, the words
-last), so a prompt prefilled while the user speaks shares its prefix with the final one; the
-history is chosen against a fixed reserve for the current message (``utterance_reserve``), so
-the kept history — the cached prefix — does not change as the utterance grows.
+Measured (``bench/answers.py``, see docs/architecture.md): the camera line inside the user
+message is copied into the answer by SmolLM2-135M ("1 person, wearing orange; mostly
+orange."); as its own message before the words it is used, not copied, and the history stays
+a cached prefix; the worked examples took the dev split from 11 to 13 of 29 and made
+"I can't tell." the model's answer for what the facts do not hold.
+
+Budget (tokens, counted with the pluggable ``count_tokens``): the system message, the
+examples and the utterance are kept; history is dropped oldest first, then observations
+farthest first, then the utterance's oldest words. The layout is append-friendly (stable
+prefix first, the words last), so a prompt prefilled while the user speaks shares its prefix
+with the final one; the history is chosen against a fixed reserve for the current message
+(``utterance_reserve``), so the kept history — the cached prefix — does not change as the
+utterance grows.
 """
 
 from __future__ import annotations
@@ -33,25 +52,47 @@ from dataclasses import dataclass
 from typing import Literal
 
 from streamkit.clock import NS_PER_S, Nanos
-from streamkit.events import Observation, Word
+from streamkit.events import Detection, Observation, Word
 from streamkit.lm.backend import Message, TokenCounter
 
 __all__ = [
+    "DEFAULT_POLICY",
     "DEFAULT_SYSTEM_PROMPT",
     "FusedContext",
     "FusionBuilder",
     "FusionConfig",
     "Turn",
     "describe_observation",
+    "people_count",
     "rank_observations",
 ]
 
 DEFAULT_SYSTEM_PROMPT = (
-    "You are a helpful voice assistant that can hear the user and see through their camera. "
-    "Lines in square brackets are times in seconds. Answer in one or two short sentences."
+    "You are a friendly voice assistant. You hear the person you talk with and see them "
+    "through their camera."
 )
+"""The default instructions (who the assistant is); replaced by ``--instructions``."""
+
+DEFAULT_POLICY = (
+    'Talk to the person directly, as "you". Answer in one short sentence. '
+    "The line starting with Camera now lists everything you can see. "
+    'If a question is about something it does not list, say "I can\'t tell."'
+)
+"""Always appended to the instructions: how to speak and when to say "I can't tell"."""
+
+DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
+    ("two people, wearing red and green; mostly white", "How many people are here?",
+     "I see two people."),
+    ('no people; a sign reads "OPEN"; mostly grey', "What does the sign say?", "It says OPEN."),
+    ("one person, wearing yellow; mostly brown", "What brand is my phone?", "I can't tell."),
+    ("nothing (no video)", "What is the capital of Italy?", "The capital of Italy is Rome."),
+)  # fmt: skip
+"""Worked examples ``(facts, question, answer)`` shown to the model as earlier chat turns
+before the real history: small models follow a shown pattern far better than a stated
+rule. Deliberately about other things than any test question."""
 
 _SAID_HEADER = "Earlier the user said:"
+_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,23 +110,34 @@ class FusionConfig:
     """How the context is rendered.
 
     Attributes:
-        system_prompt: the stable first message.
+        system_prompt: the instructions: the stable first part of the system message.
+        policy: appended to the instructions (how to answer, when to say "I can't tell");
+            ``""`` leaves it out.
         budget_tokens: maximum prompt tokens (as counted by the builder's counter).
-        max_observations: at most this many camera observations per utterance.
-        lookback_ns: observations up to this long before the utterance are eligible.
+        max_observations: at most this many camera observations per utterance (the facts
+            line describes the best-ranked one; the others only add motion).
+        lookback_ns: observations up to this long before the utterance are eligible (the
+            latest one before it always is).
         lookahead_ns: observations up to this long after the utterance are eligible.
-        pause_ns: a new time mark is written before a word after a pause this long.
+        pause_ns: with ``render_times``, a new time mark is written after a pause this long.
         message_overhead: tokens a chat template adds per message (role markers).
         utterance_reserve: tokens set aside for the current message when choosing history, so
             the kept history (the cached prefix) does not change while the utterance grows.
         attach_keyframe: put the chosen keyframe JPEG on the user message.
-        history: ``"chat"`` renders earlier turns as user/assistant messages; ``"said"`` lists
-            only what the user said (with times) at the end of the system message — the
-            default, because very small models (SmolLM2-135M) copy their own earlier answers
-            verbatim instead of answering; use ``"chat"`` with capable models.
+        history: ``"chat"`` (default) renders earlier turns as user/assistant messages;
+            ``"said"`` lists only what the user said at the end of the system message.
+        render_times: write time marks (seconds since ``origin``) before the facts and
+            words, for backends that use them; off by default (small models copy them).
+        moving_above: motion (fraction of the frame) from which the facts say "something
+            is moving".
+        facts: where the camera line goes: ``"before"`` (default) a system message of its
+            own after the history, just before the user's words (the history stays a cached
+            prefix); ``"system"`` the end of the first system message; ``"user"`` the first
+            line of the user message.
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    policy: str = DEFAULT_POLICY
     budget_tokens: int = 480
     max_observations: int = 2
     lookback_ns: Nanos = 5 * NS_PER_S
@@ -94,7 +146,12 @@ class FusionConfig:
     message_overhead: int = 5
     utterance_reserve: int = 120
     attach_keyframe: bool = False
-    history: Literal["chat", "said"] = "said"
+    history: Literal["chat", "said"] = "chat"
+    render_times: bool = False
+    moving_above: float = 0.02
+    facts: Literal["user", "system", "before"] = "before"
+    examples: tuple[tuple[str, str, str], ...] = DEFAULT_EXAMPLES
+    no_video: str = "nothing (no video)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,23 +170,53 @@ def _secs(t: Nanos, origin: Nanos) -> str:
     return f"{(t - origin) / NS_PER_S:.1f}"
 
 
-def describe_observation(obs: Observation) -> str:
-    """A short English description of an observation (its ``summary`` when it has one)."""
-    if obs.summary:
-        return obs.summary
+def _inside(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
+    x, y, w, h = inner
+    cx, cy = x + w / 2, y + h / 2
+    ox, oy, ow, oh = outer
+    return ox <= cx <= ox + ow and oy <= cy <= oy + oh
+
+
+def people_count(detections: Sequence[Detection]) -> int:
+    """People in view: person boxes, plus faces that are not inside one (same person)."""
+    persons = [d.box for d in detections if d.label == "person"]
+    faces = [d.box for d in detections if d.label == "face"]
+    return len(persons) + sum(1 for f in faces if not any(_inside(f, p) for p in persons))
+
+
+def _count(n: int, one: str, many: str) -> str:
+    word = _NUMBERS[n] if n < len(_NUMBERS) else str(n)
+    return f"{word} {one if n == 1 else many}"
+
+
+def describe_observation(obs: Observation, moving_above: float = 0.02) -> str:
+    """Plain present-tense facts of one observation, e.g. ``one person, wearing blue; a sign
+    reads "EXIT 12"; mostly blue``."""
     parts: list[str] = []
-    counts = Counter(d.label for d in obs.detections)
-    for label, n in sorted(counts.items()):
-        parts.append(f"{n} {label}{'s' if n > 1 else ''}")
+    n = people_count(obs.detections)
+    people = _count(n, "person", "people")
+    wears = [d.text for d in obs.detections if d.label == "clothes" and d.text]
+    if wears:
+        people += ", wearing " + " and ".join(dict.fromkeys(wears))
+    parts.append(people)
+    others = Counter(
+        d.label
+        for d in obs.detections
+        if d.label not in ("face", "person", "clothes", "qr", "text")
+    )
+    parts.extend(_count(k, label, label + "s") for label, k in sorted(others.items()))
+    texts = [d.text for d in obs.detections if d.label == "text" and d.text]
+    if texts:
+        parts.append("a sign reads " + " / ".join(f'"{t}"' for t in texts))
     for det in obs.detections:
-        if det.text:
-            parts.append(f'{det.label} text "{det.text}"')
-    if not counts:
-        parts.append("nothing detected")
+        if det.label == "qr":
+            parts.append(f'a QR code reads "{det.text}"' if det.text else "an unreadable QR code")
+    if obs.motion >= moving_above:
+        parts.append("something is moving")
+    if obs.brightness < 0.2:
+        parts.append("it is dark")
     if obs.colours:
-        parts.append("colours " + ", ".join(obs.colours))
-    parts.append(f"motion {obs.motion:.2f}")
-    parts.append(f"brightness {obs.brightness:.2f}")
+        parts.append("mostly " + obs.colours[0])
     return "; ".join(parts)
 
 
@@ -148,24 +235,29 @@ def rank_observations(
     end: Nanos,
     config: FusionConfig,
 ) -> list[Observation]:
-    """Eligible observations for the span ``start``–``end`` (ns), best first."""
-    eligible = [
-        obs
-        for obs in observations
-        if start - config.lookback_ns <= obs.pts <= end + config.lookahead_ns
-    ]
+    """Eligible observations for the span ``start``–``end`` (ns), best first.
+
+    Eligible: inside ``[start - lookback, end + lookahead]``, plus the latest observation
+    before that window (still the current view: vision sends keyframes only on change).
+    """
+    seen = list(observations)
+    low, high = start - config.lookback_ns, end + config.lookahead_ns
+    eligible = [obs for obs in seen if low <= obs.pts <= high]
+    older = [obs for obs in seen if obs.pts < low]
+    if older:
+        eligible.append(max(older, key=lambda obs: obs.pts))
     eligible.sort(key=lambda obs: (*_distance(obs, start, end), -obs.pts))
     return eligible
 
 
-def _render_words(words: Sequence[Word], origin: Nanos, pause_ns: Nanos) -> str:
+def _render_words(words: Sequence[Word], origin: Nanos, pause_ns: Nanos, times: bool) -> str:
     out: list[str] = []
     previous_end: Nanos | None = None
     for word in words:
         text = word.text.strip()
         if not text:
             continue
-        if previous_end is None or word.start - previous_end >= pause_ns:
+        if times and (previous_end is None or word.start - previous_end >= pause_ns):
             out.append(f"[{_secs(word.start, origin)}]")
         out.append(text)
         previous_end = word.end
@@ -187,19 +279,62 @@ class FusionBuilder:
     def _cost(self, text: str) -> int:
         return self.count_tokens(text) + self.config.message_overhead
 
+    def system_text(self) -> str:
+        """The system message: instructions, then the policy."""
+        cfg = self.config
+        parts = [p.strip() for p in (cfg.system_prompt, cfg.policy) if p and p.strip()]
+        return " ".join(parts)
+
+    def system_message(self) -> Message:
+        """The first message of every prompt (what a backend may prefill once)."""
+        return Message("system", self.system_text())
+
+    def render_facts(self, observations: Sequence[Observation], origin: Nanos = 0) -> str:
+        """The camera line: facts of the best observation (first), motion from all."""
+        cfg = self.config
+        if not observations:
+            return f"Camera now: {cfg.no_video}." if cfg.no_video else ""
+        best = observations[0]
+        facts = describe_observation(best, cfg.moving_above)
+        if "moving" not in facts and any(o.motion >= cfg.moving_above for o in observations):
+            facts += "; something is moving"
+        mark = f"[{_secs(best.pts, origin)}] " if cfg.render_times else ""
+        return f"{mark}Camera now: {facts}."
+
     def render_utterance(
         self,
         words: Sequence[Word],
         observations: Sequence[Observation],
         origin: Nanos,
     ) -> str:
-        """The user message: camera lines (by time), then the words with their times."""
-        lines = [
-            f"[{_secs(obs.pts, origin)}] camera: {describe_observation(obs)}"
-            for obs in sorted(observations, key=lambda o: o.pts)
-        ]
-        lines.append("User: " + _render_words(words, origin, self.config.pause_ns))
-        return "\n".join(lines)
+        """The user message: the camera line, then the words (best observation first)."""
+        said = _render_words(words, origin, self.config.pause_ns, self.config.render_times)
+        facts = self.render_facts(observations, origin)
+        if self.config.facts != "user" or not facts:
+            return said
+        return facts + "\n" + said
+
+    def _current(
+        self, words: Sequence[Word], observations: Sequence[Observation], origin: Nanos
+    ) -> str:
+        """What the budget counts as the current message (facts included wherever they go)."""
+        text = self.render_utterance(words, observations, origin)
+        if self.config.facts == "user":
+            return text
+        return self.render_facts(observations, origin) + "\n" + text
+
+    def _examples(self) -> list[Message]:
+        out: list[Message] = []
+        for facts, question, answer in self.config.examples:
+            line = f"Camera now: {facts}."
+            if self.config.facts == "user":
+                out.append(Message("user", line + "\n" + question))
+            else:
+                if self.config.facts == "before":
+                    out.append(Message("system", line))
+                out.append(Message("user", question))
+            out.append(Message("assistant", answer))
+        return out
 
     def build(
         self,
@@ -215,7 +350,8 @@ class FusionBuilder:
 
         ``start``/``end`` (ns) default to the first word's start / last word's end; while
         the user is still speaking pass what is known so far. ``origin`` is the time shown
-        as 0.0 s. Raises ``ValueError`` when there is nothing to answer.
+        as 0.0 s (only with ``render_times``). Raises ``ValueError`` when there is nothing
+        to answer.
         """
         cfg = self.config
         ordered = sorted(words, key=lambda w: (w.start, w.end))
@@ -229,17 +365,18 @@ class FusionBuilder:
         chosen = ranked[: cfg.max_observations]
         keyframe = next((o.keyframe_jpeg for o in ranked if o.keyframe_jpeg), None)
 
-        fixed = self._cost(cfg.system_prompt)
+        system = self.system_text()
+        fixed = self._cost(system) + sum(self._cost(m.content) for m in self._examples())
         words_dropped = 0
-        current = self.render_utterance(ordered, chosen, origin)
+        current = self._current(ordered, chosen, origin)
         # Over budget with no history at all: drop observations (farthest first), then words.
-        while fixed + self._cost(current) > cfg.budget_tokens and chosen:
+        while fixed + self._cost(current) > cfg.budget_tokens and len(chosen) > 1:
             chosen = chosen[:-1]
-            current = self.render_utterance(ordered, chosen, origin)
+            current = self._current(ordered, chosen, origin)
         while fixed + self._cost(current) > cfg.budget_tokens and len(ordered) > 1:
             ordered = ordered[1:]
             words_dropped += 1
-            current = self.render_utterance(ordered, chosen, origin)
+            current = self._current(ordered, chosen, origin)
         current_cost = self._cost(current)
         used = fixed + max(current_cost, cfg.utterance_reserve)
 
@@ -248,10 +385,11 @@ class FusionBuilder:
         if cfg.history == "said" and history:
             used += self.count_tokens("\n\n" + _SAID_HEADER)
         for turn in sorted(history, key=lambda t: t.start, reverse=True):
-            user = Message("user", f"[{_secs(turn.start, origin)}] User: {turn.user}")
+            mark = f"[{_secs(turn.start, origin)}] " if cfg.render_times else ""
+            user = Message("user", mark + turn.user)
             assistant = Message("assistant", turn.assistant)
             if cfg.history == "said":
-                line = f"[{_secs(turn.start, origin)}] {turn.user}"
+                line = mark + turn.user
                 cost = self.count_tokens(line) + 1
             else:
                 line = ""
@@ -260,20 +398,28 @@ class FusionBuilder:
                 break
             used += cost
             kept.append((user, assistant))
-            said.append(line)
+            if cfg.history == "said":
+                said.append(line)
         kept.reverse()
         said.reverse()
         used += current_cost - max(current_cost, cfg.utterance_reserve)
 
-        system = cfg.system_prompt
         if said:
             system += "\n\n" + _SAID_HEADER + "\n" + "\n".join(said)
+        facts = self.render_facts(chosen, origin)
+        if cfg.facts == "system" and facts:
+            system += "\n" + facts
         messages: list[Message] = [Message("system", system)]
+        messages.extend(self._examples())
         if cfg.history == "chat":
             for pair in kept:
                 messages.extend(pair)
+        if cfg.facts == "before" and facts:
+            messages.append(Message("system", facts))
         image = keyframe if cfg.attach_keyframe else None
-        messages.append(Message("user", current, image_jpeg=image))
+        messages.append(
+            Message("user", self.render_utterance(ordered, chosen, origin), image_jpeg=image)
+        )
         return FusedContext(
             messages=tuple(messages),
             prompt_tokens=used,

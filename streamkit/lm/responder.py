@@ -59,8 +59,9 @@ from streamkit.events import (
     TurnUpdate,
     Word,
 )
-from streamkit.lm.backend import LMBackend, LMRequest, Message
+from streamkit.lm.backend import LMBackend, LMRequest
 from streamkit.lm.fusion import FusionBuilder, FusionConfig, Turn
+from streamkit.lm.guard import guard_completion
 from streamkit.packet import EndOfStream, Flush, Packet
 from streamkit.stage import InPort, OutPort, StageContext
 
@@ -83,7 +84,9 @@ class ResponderConfig:
             utterance's words are kept and prepended (with their times) to the next utterance,
             instead of entering the history with a truncated answer.
         carry_words: at most this many interrupted words are carried.
-        stop: stop strings (small models go on to invent the user's next turn).
+        stop: stop strings: a new line ends the answer (small models go on with a second
+            part or the user's next turn); the answers also pass the markup guard
+            (:mod:`streamkit.lm.guard`, counter ``lm.<backend>.markup_stripped``).
         speculate: start the answer at a pause (``TurnUpdate`` ``pause``), release it only
             when the turn is confirmed (see the module docstring).
         speculate_tokens: a speculation generates at most this many tokens before it waits.
@@ -91,7 +94,7 @@ class ResponderConfig:
 
     name: str = "responder"
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    max_tokens: int = 96
+    max_tokens: int = 48
     temperature: float = 0.0
     max_history: int = 8
     observations_kept: int = 64
@@ -99,7 +102,7 @@ class ResponderConfig:
     prefill_partials: bool = True
     merge_interrupted: bool = True
     carry_words: int = 200
-    stop: tuple[str, ...] = ("\nUser:", "\nuser:", "<|im_start|>")
+    stop: tuple[str, ...] = ("\n", "<|im_start|>")
     speculate: bool = True
     speculate_tokens: int = 8
 
@@ -277,7 +280,7 @@ class Responder:
         prompt), so the first utterance only pays for its own tokens."""
         await self.backend.warmup()
         if self.config.prefill:
-            system = Message("system", self.config.fusion.system_prompt)
+            system = self.fusion.system_message()  # instructions + policy
             await self.backend.prefill(LMRequest((system,), max_tokens=1))
 
     async def run(self, ctx: StageContext) -> None:
@@ -472,7 +475,10 @@ class Responder:
         last_at = requested
         if active.request is None:
             active.words = [*self._carry, *utt.words]
-        completion = backend.complete(active.request or self._request(utt, active.words, active))
+        completion = guard_completion(  # strip leaked prompt markup (time marks, "User:")
+            backend.complete(active.request or self._request(utt, active.words, active)),
+            metrics.counter(f"lm.{name}.markup_stripped").inc,
+        )
         released = 0
 
         async def release(delta: str) -> None:

@@ -1,11 +1,14 @@
-"""Unit tests of the pure fusion context builder."""
+"""Unit tests of the pure fusion context builder (a context designed for small models)."""
 
 from __future__ import annotations
+
+import re
 
 from streamkit.clock import NS_PER_MS, NS_PER_S
 from streamkit.events import Detection, Observation, Word
 from streamkit.lm.backend import approx_token_count
 from streamkit.lm.fusion import (
+    DEFAULT_POLICY,
     FusionBuilder,
     FusionConfig,
     Turn,
@@ -14,6 +17,7 @@ from streamkit.lm.fusion import (
 )
 
 S = NS_PER_S
+MARKUP = re.compile(r"\[\d+(\.\d+)?\]|\b(User|Assistant|camera)\s?:|<\|")
 
 
 def words(text: str, start: int, step: int = 300 * NS_PER_MS) -> list[Word]:
@@ -23,53 +27,98 @@ def words(text: str, start: int, step: int = 300 * NS_PER_MS) -> list[Word]:
     ]
 
 
-def obs(pts: int, label: str, jpeg: bytes | None = None) -> Observation:
-    return Observation(
-        pts=pts,
-        detections=[Detection(label, 0.9, (0, 0, 10, 10))],
-        motion=0.1,
-        brightness=0.5,
-        colours=["red"],
-        width=640,
-        height=480,
-        keyframe_jpeg=jpeg,
-    )
+def obs(pts: int, label: str, jpeg: bytes | None = None, **kw: object) -> Observation:
+    fields: dict[str, object] = {
+        "pts": pts,
+        "detections": [Detection(label, 0.9, (0, 0, 10, 10))],
+        "motion": 0.0,
+        "brightness": 0.5,
+        "colours": ["red"],
+        "width": 640,
+        "height": 480,
+        "keyframe_jpeg": jpeg,
+    }
+    fields.update(kw)
+    return Observation(**fields)  # type: ignore[arg-type]
 
 
 def builder(**kw: object) -> FusionBuilder:
     return FusionBuilder(FusionConfig(**kw), approx_token_count)  # type: ignore[arg-type]
 
 
-def test_orders_everything_on_the_shared_clock_not_arrival_order() -> None:
+def test_context_has_no_markup_and_speaks_in_the_second_person() -> None:
+    history = [Turn("my name is Alice", 2 * S, 3 * S, "Nice to meet you, Alice.")]
+    person = obs(
+        int(10.2 * S),
+        "face",
+        detections=[
+            Detection("face", 0.9, (100, 50, 80, 80)),
+            Detection("clothes", 0.5, (60, 140, 160, 120), text="blue"),
+        ],
+    )
+    fused = builder().build(history, words("what colour is my shirt", 10 * S), [person], origin=0)
+    text = "\n".join(m.content for m in fused.messages)
+    assert not MARKUP.search(text.replace("Camera now:", "")), text
+    assert "the user" not in text.lower()
+    assert 'as "you"' in fused.messages[0].content
+    assert fused.messages[-1].content == "what colour is my shirt"  # the words, nothing else
+    assert fused.messages[-2].role == "system"
+    assert fused.messages[-2].content == "Camera now: one person, wearing blue; mostly red."
+
+
+def test_refusal_policy_follows_the_instructions_and_survives_new_instructions() -> None:
+    b = builder(system_prompt="You are a pirate.")
+    system = b.build([], words("hi", S), []).messages[0].content
+    assert system.startswith("You are a pirate.")
+    assert "I can't tell." in system
+    assert system.endswith(DEFAULT_POLICY)
+    bare = builder(system_prompt="You are a pirate.", policy="")
+    assert bare.build([], words("hi", S), []).messages[0].content == "You are a pirate."
+
+
+def test_no_observation_says_the_camera_shows_nothing() -> None:
+    fused = builder(examples=()).build([], words("what colour is my shirt", S), [])
+    assert [m.role for m in fused.messages] == ["system", "system", "user"]
+    assert fused.messages[1].content == "Camera now: nothing (no video)."
+
+
+def test_history_is_real_chat_turns_in_time_order_after_the_examples() -> None:
     utter = words("what am I holding", 10 * S)
     shuffled = [utter[2], utter[0], utter[3], utter[1]]
-    seen = [obs(int(10.9 * S), "cup"), obs(int(10.2 * S), "face")]
     history = [
         Turn("second question", 6 * S, 7 * S, "second answer"),
         Turn("first question", 2 * S, 3 * S, "first answer"),
     ]
-    fused = builder(max_observations=2, history="chat").build(history, shuffled, seen, origin=0)
-    contents = [m.content for m in fused.messages]
-    assert [m.role for m in fused.messages] == [
-        "system",
-        "user",
-        "assistant",
-        "user",
-        "assistant",
-        "user",
+    b = builder()
+    fused = b.build(history, shuffled, [obs(int(10.2 * S), "face")], origin=0)
+    roles = [m.role for m in fused.messages]
+    n_examples = len(b.config.examples)
+    assert roles[0] == "system"
+    assert roles[1 : 1 + 3 * n_examples] == ["system", "user", "assistant"] * n_examples
+    tail = [(m.role, m.content) for m in fused.messages[1 + 3 * n_examples :]]
+    assert tail[:4] == [
+        ("user", "first question"),
+        ("assistant", "first answer"),
+        ("user", "second question"),
+        ("assistant", "second answer"),
     ]
-    assert "first question" in contents[1]
-    assert "second question" in contents[3]
-    last = contents[-1]
-    assert last.index("10.2] camera: 1 face") < last.index("10.9] camera: 1 cup")
-    assert last.endswith("User: [10.0] what am I holding")
-    assert [o.pts for o in fused.observations] == sorted(o.pts for o in fused.observations)
+    assert tail[-1] == ("user", "what am I holding")  # words ordered on the shared clock
 
 
-def test_words_carry_their_times_after_a_pause() -> None:
+def test_times_only_when_asked_for() -> None:
     utter = words("turn left", 4 * S) + words("then stop", 7 * S)
-    fused = builder().build([], utter, [], origin=1 * S)
-    assert fused.messages[-1].content == "User: [3.0] turn left [6.0] then stop"
+    assert builder().build([], utter, [], origin=S).messages[-1].content == "turn left then stop"
+    timed = builder(render_times=True).build([], utter, [], origin=1 * S)
+    assert timed.messages[-1].content == "[3.0] turn left [6.0] then stop"
+
+
+def test_facts_can_go_into_the_user_message_or_the_system_message() -> None:
+    seen = [obs(int(1.1 * S), "face")]
+    user = builder(facts="user", examples=()).build([], words("hello", S), seen)
+    assert user.messages[-1].content == "Camera now: one person; mostly red.\nhello"
+    system = builder(facts="system", examples=()).build([], words("hello", S), seen)
+    assert [m.role for m in system.messages] == ["system", "user"]
+    assert system.messages[0].content.endswith("\nCamera now: one person; mostly red.")
 
 
 def test_trims_oldest_history_first_under_budget() -> None:
@@ -78,41 +127,42 @@ def test_trims_oldest_history_first_under_budget() -> None:
         for i in range(6)
     ]
     utter = words("and now", 100 * S)
-    b = builder(budget_tokens=150, utterance_reserve=20, history="chat")
+    b = builder(budget_tokens=190, utterance_reserve=20, examples=())
     fused = b.build(history, utter, [])
-    assert fused.prompt_tokens <= 150
+    assert fused.prompt_tokens <= 190
     assert 0 < fused.history_turns < 6
     kept = " ".join(m.content for m in fused.messages)
     assert "question number 5" in kept
     assert "question number 0" not in kept
-    # the kept turns are the newest ones, contiguous and in time order
-    numbers = [int(m.content.split("number ")[1].split()[0]) for m in fused.messages[1:-1:2]]
-    assert numbers == list(range(6 - len(numbers), 6))
-    everything = builder(budget_tokens=10_000, history="chat").build(history, utter, [])
+    turns = [m.content for m in fused.messages if m.content.startswith("question number")]
+    numbers = [int(c.split("number ")[1].split()[0]) for c in turns]
+    assert numbers == list(range(6 - len(numbers), 6))  # newest, contiguous, in time order
+    everything = builder(budget_tokens=10_000).build(history, utter, [])
     assert everything.history_turns == 6
 
 
 def test_history_kept_does_not_change_while_the_utterance_grows() -> None:
     history = [Turn(f"q{i} " + "pad " * 20, i * 10 * S, i * 10 * S + S, f"a{i}") for i in range(8)]
-    b = builder(budget_tokens=200, utterance_reserve=60, history="chat")
+    b = builder(budget_tokens=260, utterance_reserve=60, examples=())
     prompts = [
         b.build(history, words(" ".join(["word"] * n), 100 * S), []).messages for n in (1, 10, 30)
     ]
     assert prompts[0][:-1] == prompts[1][:-1] == prompts[2][:-1]  # same cached prefix
-    assert 0 < len(prompts[0]) - 2 < 16
-    # an utterance longer than the reserve still fits: older history gives way
+    turns = (len(prompts[0]) - 3) // 2
+    assert 0 < turns < 8
     long = b.build(history, words(" ".join(["word"] * 150), 100 * S), [])
-    assert long.prompt_tokens <= 200
-    assert long.history_turns < (len(prompts[0]) - 2) // 2
+    assert long.prompt_tokens <= 260
+    assert long.history_turns < turns  # a long utterance still fits: older history gives way
 
 
-def test_budget_drops_far_observations_then_oldest_words_but_keeps_the_system_prompt() -> None:
+def test_budget_drops_far_observations_then_oldest_words_but_keeps_system_and_examples() -> None:
     utter = words(" ".join(f"w{i}" for i in range(60)), 10 * S, 100 * NS_PER_MS)
     seen = [obs(int(12 * S), "near"), obs(int(6 * S), "far")]
-    b = builder(budget_tokens=110, max_observations=2)
+    b = builder(budget_tokens=260, max_observations=2)
     fused = b.build([], utter, seen)
-    assert fused.prompt_tokens <= 110
-    assert fused.messages[0].content == b.config.system_prompt
+    assert fused.prompt_tokens <= 260
+    assert fused.messages[0].content == b.system_text()
+    assert len(fused.messages) == 1 + 3 * len(b.config.examples) + 2
     assert all(o.detections[0].label != "far" for o in fused.observations)
     assert fused.words_dropped > 0
     assert fused.messages[-1].content.endswith("w59")
@@ -133,45 +183,36 @@ def test_picks_the_frame_during_the_utterance_not_the_latest() -> None:
     assert [o.detections[0].label for o in ranked] == ["cup", "before", "after"]
 
 
-def test_before_the_utterance_beats_after_and_old_frames_are_ignored() -> None:
+def test_the_latest_frame_before_the_window_is_still_the_current_view() -> None:
     cfg = FusionConfig(lookback_ns=5 * S, lookahead_ns=S // 2)
-    seen = [obs(1 * S, "ancient"), obs(int(9.9 * S), "before"), obs(int(12.1 * S), "after")]
+    seen = [obs(1 * S, "ancient"), obs(2 * S, "old"), obs(int(12.1 * S), "after")]
     ranked = rank_observations(seen, 10 * S, 12 * S, cfg)
-    assert [o.detections[0].label for o in ranked] == ["before", "after"]
+    assert [o.detections[0].label for o in ranked] == ["old", "after"]  # "ancient" is gone
+    seen.append(obs(int(9.9 * S), "before"))
+    ranked = rank_observations(seen, 10 * S, 12 * S, cfg)
+    assert [o.detections[0].label for o in ranked] == ["before", "old", "after"]
 
 
-def test_describe_observation() -> None:
+def test_describe_observation_counts_people_once_and_names_text_and_codes() -> None:
     o = Observation(
         pts=0,
         detections=[
-            Detection("face", 0.9, (0, 0, 1, 1)),
-            Detection("face", 0.8, (0, 0, 1, 1)),
+            Detection("person", 0.8, (0, 0, 100, 300)),
+            Detection("face", 0.9, (30, 10, 40, 40)),  # the same person's face
+            Detection("face", 0.8, (300, 10, 40, 40)),
+            Detection("clothes", 0.5, (0, 60, 100, 100), text="blue"),
+            Detection("text", 0.95, (0, 0, 1, 1), text="EXIT 12"),
             Detection("qr", 1.0, (0, 0, 1, 1), text="hello"),
         ],
         motion=0.25,
-        brightness=0.5,
+        brightness=0.1,
         colours=["red", "white"],
         width=1,
         height=1,
     )
-    text = describe_observation(o)
-    assert text.startswith('2 faces; 1 qr; qr text "hello"; colours red, white')
-    assert describe_observation(Observation(0, [], 0.0, 0.0, [], 1, 1, summary="a cat")) == "a cat"
-
-
-def test_said_history_lists_the_users_words_in_the_system_message_under_budget() -> None:
-    history = [
-        Turn(f"question {i} " + "pad " * 10, i * 10 * S, i * 10 * S + S, f"a{i}") for i in range(6)
-    ]
-    b = builder(budget_tokens=170, utterance_reserve=30)
-    fused = b.build(history, words("and now", 100 * S), [])
-    [system, user] = fused.messages
-    assert system.content.startswith(b.config.system_prompt + "\n\nEarlier the user said:\n[")
-    lines = system.content.split("\n")
-    assert lines[-1].startswith("[50.0] question 5")  # newest last, in time order
-    assert [line.split()[0] for line in lines[3:]] == sorted(line.split()[0] for line in lines[3:])
-    assert "a5" not in system.content  # the assistant's own answers are not shown
-    assert 0 < fused.history_turns < 6
-    assert "question 0" not in system.content
-    assert fused.prompt_tokens <= 170
-    assert user.content == "User: [100.0] and now"
+    assert describe_observation(o) == (
+        'two people, wearing blue; a sign reads "EXIT 12"; a QR code reads "hello"; '
+        "something is moving; it is dark; mostly red"
+    )
+    empty = Observation(0, [], 0.0, 0.5, [], 1, 1, summary="ignored")
+    assert describe_observation(empty) == "no people"
