@@ -5,9 +5,12 @@ Two layers (sans-I/O core + thin async adapter):
 - :class:`VisionEncoder` (pure, synchronous, blocking CPU): :meth:`~VisionEncoder.gate` looks
   at every frame through a tiny grey thumbnail (:class:`~streamkit.encoders.detectors.ChangeGate`,
   ~0.1 ms) and says whether it is a keyframe; :meth:`~VisionEncoder.analyse` runs the
-  detectors (faces, people, QR codes), brightness and colour names on a keyframe only, keeps
-  it as JPEG and writes a one-line ``summary`` for the language model's fused context. So
-  unchanged video costs one thumbnail per frame and nothing else.
+  detectors (faces, people, QR codes), the colour each face's person wears
+  (:func:`~streamkit.encoders.detectors.clothes_colour`: ``Detection("clothes", text=name)``),
+  text in view (PP-OCR, :mod:`streamkit.encoders.ocr`: ``Detection("text", text=line)``; at
+  most once per ``ocr_interval_ns``), brightness and colour names on a keyframe only, keeps it
+  as JPEG and writes a one-line ``summary``. So unchanged video costs one thumbnail per frame
+  and nothing else.
 - :class:`VisionStage`: input ``"in"``: ``Packet[VideoFrame]`` (normally fed by a ``LATEST``
   edge: vision samples at its own pace); output ``"out"``: ``Packet[Observation]`` on stream
   ``"vision"``, one per keyframe, ``pts`` = the keyframe's capture pts on the shared clock,
@@ -26,12 +29,13 @@ and ``vision.keyframe_cost`` (detectors + JPEG), in ns of compute.
 from __future__ import annotations
 
 import functools
+import logging
 from collections import Counter
 from dataclasses import dataclass
 
 import cv2
 
-from streamkit.clock import NS_PER_MS, Nanos
+from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.compute import ComputeMode, ModelSlot, measure_ns
 from streamkit.encoders.detectors import (
     ChangeGate,
@@ -41,15 +45,19 @@ from streamkit.encoders.detectors import (
     PeopleDetector,
     QrDecoder,
     brightness,
+    clothes_colour,
     colour_names,
     downscale,
 )
+from streamkit.encoders.ocr import OcrUnavailable, TextReader
 from streamkit.events import Detection, Observation
 from streamkit.media import VideoFrame
 from streamkit.packet import Flush, Packet
 from streamkit.stage import StageContext
 
 __all__ = ["VisionConfig", "VisionEncoder", "VisionStage", "summarize"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,11 @@ class VisionConfig:
         refresh_ns: force a keyframe when the last one is older than this (``None``: never;
             a static scene then yields exactly one keyframe).
         faces / people / qr: which detectors run on keyframes.
+        clothes: name the colour below each face (what the person wears).
+        ocr: read text with PP-OCR (needs ``rapidocr-onnxruntime``; off with a warning
+            when it is missing); ``ocr_interval_ns``: at most one read per this interval
+            (a keyframe in between gets none: OCR costs ~100–300 ms a frame);
+            ``ocr_side``: longer side (px) the text detector sees.
         face_side: longer side (px) faces are searched at (small frames are enlarged).
         people_side: longer side (px) the HOG people detector runs at.
         jpeg_quality: 0–100; ``jpeg_max_side`` caps the kept keyframe's longer side (px);
@@ -82,6 +95,10 @@ class VisionConfig:
     faces: bool = True
     people: bool = True
     qr: bool = True
+    clothes: bool = True
+    ocr: bool = True
+    ocr_interval_ns: Nanos = 2 * NS_PER_S
+    ocr_side: int = 640
     face_side: int = 320
     people_side: int = 320
     jpeg_quality: int = 80
@@ -108,16 +125,20 @@ class VisionConfig:
 
 def summarize(detections: list[Detection], motion: float, bright: float, colours: list[str]) -> str:
     """One short line for the LM context, e.g. ``1 face, QR "hi", motion 0.12, mostly blue``."""
-    counts = Counter(d.label for d in detections if d.label != "qr")
+    counts = Counter(d.label for d in detections if d.label not in ("qr", "clothes", "text"))
     parts: list[str] = []
     for label, plural in (("face", "faces"), ("person", "people")):
         n = counts.pop(label, 0)
         if n:
             parts.append(f"{n} {label if n == 1 else plural}")
     parts.extend(f"{n} {label}" for label, n in sorted(counts.items()))
+    wears = list(dict.fromkeys(d.text for d in detections if d.label == "clothes" and d.text))
+    if wears:
+        parts.append("wearing " + " and ".join(wears))
     parts.extend(
         f'QR "{d.text}"' if d.text else "unreadable QR" for d in detections if d.label == "qr"
     )
+    parts.extend(f'text "{d.text}"' for d in detections if d.label == "text")
     if not parts:
         parts.append("no faces or people")
     parts.append(f"motion {motion:.2f}")
@@ -144,7 +165,14 @@ class VisionEncoder:
         self.faces = FaceDetector(cfg.face_side) if cfg.faces else None
         self.people = PeopleDetector(cfg.people_side) if cfg.people else None
         self.qr = QrDecoder() if cfg.qr else None
+        self.text: TextReader | None = None
+        if cfg.ocr:
+            try:
+                self.text = TextReader(cfg.ocr_side)
+            except OcrUnavailable as error:
+                _log.warning("vision: no OCR: %s", error)
         self._last_key_pts: Nanos | None = None
+        self._last_ocr_pts: Nanos | None = None
 
     def gate(self, image: Image, pts: Nanos) -> GateResult:
         """Is the frame captured at ``pts`` a keyframe? (cheap; updates the gate's state)."""
@@ -166,6 +194,17 @@ class VisionEncoder:
         for detector in (self.faces, self.people, self.qr):
             if detector is not None:
                 detections.extend(detector.detect(image))
+        if self.config.clothes:
+            for face in [d for d in detections if d.label == "face"]:
+                worn = clothes_colour(image, face.box)
+                if worn is not None:
+                    detections.append(Detection("clothes", 0.5, worn[1], text=worn[0]))
+        last_ocr = self._last_ocr_pts
+        if self.text is not None and (
+            last_ocr is None or pts - last_ocr >= self.config.ocr_interval_ns
+        ):
+            self._last_ocr_pts = pts
+            detections.extend(self.text.read(image))
         bright = brightness(image)
         colours = [name for name, _ in colour_names(image)]
         jpeg: bytes | None = None
