@@ -84,6 +84,9 @@ class AssistantConfig:
         align_window_ms: aligner window (only with video).
         tts: the voice (``engine="none"``: text only; the CLI defaults to ``auto``).
         speech: the TTS stage (frame length, lead, chunker; ``enabled`` = speak by default).
+        instructions: the assistant's system prompt (``--instructions``; ``None``: the
+            default of :mod:`streamkit.lm.fusion`); a session may change it
+            (``session.update`` ``instructions``). The "I can't tell" policy is kept after it.
     """
 
     asr: AsrConfig = field(
@@ -101,6 +104,7 @@ class AssistantConfig:
     align_window_ms: int = 40
     tts: TTSSpec = field(default_factory=TTSSpec)
     speech: TtsConfig = field(default_factory=TtsConfig)
+    instructions: str | None = None
 
 
 def _load_lm(config: AssistantConfig) -> LMBackend | None:
@@ -296,6 +300,12 @@ class Controls:
         """Whether the pipeline has a voice."""
         return self.tts is not None
 
+    def set_instructions(self, text: str | None) -> None:
+        """The system prompt of this session's answers (``session.update``
+        ``instructions``; ``None`` or ``""``: the pipeline's configured one)."""
+        if self._responder is not None:
+            self._responder.set_instructions(text or None)
+
     def set_turn_detection(self, detection: TurnDetection) -> None:
         """Switch the end-of-turn policy (``session.update`` ``turn_detection``); raises
         :class:`TurnUnavailable` for ``smart`` without the model."""
@@ -382,7 +392,11 @@ def build(
         merge_ports["vision"] = vision_ports["client"]
 
     if models.lm is not None:
-        responder = Responder(models.lm, config.responder)
+        responder_config = config.responder
+        if config.instructions:
+            fusion = replace(responder_config.fusion, system_prompt=config.instructions)
+            responder_config = replace(responder_config, fusion=fusion)
+        responder = Responder(models.lm, responder_config)
         responder_in = {"transcript": transcript_ports["lm"]}
         if "lm" in vision_ports:
             responder_in["vision"] = vision_ports["lm"]

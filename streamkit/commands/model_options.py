@@ -109,6 +109,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="API key for --lm http (env STREAMKIT_LM_API_KEY)",
     )
     group.add_argument("--lm-threads", type=int, default=1, help="CPU threads of a local LM")
+    group.add_argument(
+        "--instructions",
+        default=None,
+        help="the assistant's system prompt (default: a friendly voice assistant; the "
+        "\"I can't tell\" policy is kept after it); a session may change it with session.update",
+    )
     turn = parser.add_argument_group("turn-taking")
     turn.add_argument(
         "--turn-detection",
@@ -162,6 +168,7 @@ def assistant_config(args: argparse.Namespace) -> AssistantConfig:
         lm_url=args.lm_url,
         lm_api_key=args.lm_api_key,
         lm_threads=args.lm_threads,
+        instructions=getattr(args, "instructions", None),
     )
     whisper = replace(
         config.asr.whisper,
