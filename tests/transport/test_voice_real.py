@@ -133,6 +133,7 @@ async def test_streamkit_client_saves_the_answer_audio(
 
 
 CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 
 @pytest.mark.browser
@@ -142,11 +143,10 @@ async def test_the_browser_page_plays_the_spoken_answer(
     """Real headless Chromium, its fake mic playing a real question then silence: the page
     plays the answer through its AudioWorklet; the samples it rendered are captured in the
     page and our Whisper must hear the answer's text in them."""
-    if not Path(CHROMIUM).exists():
+    if not HAVE_CHROMIUM:
         pytest.skip("no /usr/bin/chromium")
     playwright_api = pytest.importorskip("playwright.async_api")
     from streamkit.media_io import load_audio
-
     from tests.transport.test_e2e_real import CHROMIUM_FAKE_MEDIA
 
     question = load_audio(data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav")
@@ -173,7 +173,8 @@ async def test_the_browser_page_plays_the_spoken_answer(
                   const n = s.captured.reduce((a, b) => a + b.length, 0);
                   const all = new Float32Array(n); let o = 0;
                   for (const b of s.captured) { all.set(b, o); o += b.length; }
-                  const pcm = Int16Array.from(all, (x) => Math.max(-32768, Math.min(32767, x * 32768)));
+                  const pcm = Int16Array.from(
+                    all, (x) => Math.max(-32768, Math.min(32767, x * 32768)));
                   let bin = ""; const bytes = new Uint8Array(pcm.buffer);
                   for (let i = 0; i < bytes.length; i += 8192)
                     bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
