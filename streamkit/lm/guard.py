@@ -76,10 +76,13 @@ class MarkupGuard:
 
     ``counts`` maps what was stripped (``time_mark``, ``role``, ``special``) to how many
     times; ``stripped`` is their sum; ``stopped`` turns True when the model started a new
-    turn (``User:`` after answer text, ``<|im_start|>``).
+    turn (``User:`` after answer text, ``<|im_start|>``) or, with ``single_line``, at the
+    first line break after some answer text (leading blank lines are dropped: a stop string
+    "\n" would have cut such an answer to nothing).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, single_line: bool = False) -> None:
+        self.single_line = single_line
         self.counts: dict[str, int] = {}
         self.stopped = False
         self._held = ""
@@ -139,9 +142,13 @@ class MarkupGuard:
         return self._tidy("".join(out))
 
     def _tidy(self, text: str) -> str:
-        """Drop leading whitespace of the answer and spaces doubled by a removal."""
+        """Drop leading whitespace of the answer and spaces doubled by a removal; with
+        ``single_line``, end the answer at its first line break after some text."""
         if not self._emitted:
             text = text.lstrip()
+        if self.single_line and "\n" in text:
+            text = text[: text.index("\n")].rstrip()
+            self.stopped = True
         if self._space_pending and text[:1] in (" ", "\t"):
             text = text.lstrip(" \t")
         text = re.sub(r"[ \t]{2,}", " ", text)
@@ -174,7 +181,10 @@ def _safe_end(text: str) -> int:
 
 
 def guard_completion(
-    completion: Completion, on_strip: Callable[[int], object] | None = None
+    completion: Completion,
+    on_strip: Callable[[int], object] | None = None,
+    *,
+    single_line: bool = False,
 ) -> Completion:
     """``completion``'s deltas through a :class:`MarkupGuard` (same ``usage``).
 
@@ -184,7 +194,7 @@ def guard_completion(
     """
 
     async def run() -> AsyncIterator[str]:
-        guard = MarkupGuard()
+        guard = MarkupGuard(single_line=single_line)
         try:
             async for piece in completion:
                 safe = guard.feed(piece)

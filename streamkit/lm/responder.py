@@ -84,9 +84,10 @@ class ResponderConfig:
             utterance's words are kept and prepended (with their times) to the next utterance,
             instead of entering the history with a truncated answer.
         carry_words: at most this many interrupted words are carried.
-        stop: stop strings: a new line ends the answer (small models go on with a second
-            part or the user's next turn); the answers also pass the markup guard
-            (:mod:`streamkit.lm.guard`, counter ``lm.<backend>.markup_stripped``).
+        stop: stop strings (the backend stops generating there).
+        single_line: an answer ends at its first line break after some text (small models
+            go on with a second part or the user's next turn). Every answer passes the
+            markup guard (:mod:`streamkit.lm.guard`, counter ``lm.<backend>.markup_stripped``).
         speculate: start the answer at a pause (``TurnUpdate`` ``pause``), release it only
             when the turn is confirmed (see the module docstring).
         speculate_tokens: a speculation generates at most this many tokens before it waits.
@@ -102,7 +103,8 @@ class ResponderConfig:
     prefill_partials: bool = True
     merge_interrupted: bool = True
     carry_words: int = 200
-    stop: tuple[str, ...] = ("\n", "<|im_start|>")
+    stop: tuple[str, ...] = ("<|im_start|>",)
+    single_line: bool = True
     speculate: bool = True
     speculate_tokens: int = 8
 
@@ -478,6 +480,7 @@ class Responder:
         completion = guard_completion(  # strip leaked prompt markup (time marks, "User:")
             backend.complete(active.request or self._request(utt, active.words, active)),
             metrics.counter(f"lm.{name}.markup_stripped").inc,
+            single_line=self.config.single_line,
         )
         released = 0
 

@@ -104,3 +104,12 @@ async def test_guard_completion_wraps_a_backend_stream_and_counts() -> None:
     assert text.strip() == "one person."
     assert closed == [True]
     assert counted == [3]  # a time mark, "Camera:", and "User:" (which stopped it)
+
+
+def test_single_line_ends_at_the_first_break_after_text_not_before() -> None:
+    guard = MarkupGuard(single_line=True)
+    out = guard.feed("\n\n") + guard.feed("The Pacific") + guard.feed(" Ocean.\nIt is big.")
+    assert out == "The Pacific Ocean."
+    assert guard.stopped
+    plain, _ = run(["one\ntwo"])
+    assert plain == "one\ntwo"
