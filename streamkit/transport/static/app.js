@@ -30,6 +30,7 @@
 
   function show(ev) {
     state.events.push(ev.type);
+    if (window.streamkitView) window.streamkitView.event(ev); // conversation.js: the turn view
     switch (ev.type) {
       case "session.created":
         if (state.sessionId === ev.session_id) state.resumes++;
