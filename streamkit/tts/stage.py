@@ -29,13 +29,16 @@ Metrics: lineage mark ``tts.first_audio`` per utterance; histograms ``tts.<engin
 (first delta → first frame sent), ``tts.<engine>.eos_to_first_audio`` (end of speech → first
 frame), ``tts.<engine>.synth`` (compute per piece); gauge ``tts.<engine>.rtf`` (last piece);
 counters ``tts.<engine>.cancelled``, ``.underruns`` (a frame not ready by its playout time),
-``.synth_ns`` and ``.audio_ns`` (their ratio: the real-time factor over the session).
+``.synth_ns`` and ``.audio_ns`` (their ratio: the real-time factor over the session),
+``.errors`` (a voice that failed: logged once per answer, the rest of that answer is text
+only; the session lives on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -58,6 +61,8 @@ from streamkit.tts.chunker import ChunkerConfig, SpeechChunker
 from streamkit.tts.playout import Playout
 
 __all__ = ["HeardCallback", "TtsConfig", "TtsStage"]
+
+log = logging.getLogger("streamkit.tts")
 
 HeardCallback = Callable[[ResponseAudioDone, str], None]
 """``(done, answer_text)``: called once per spoken answer after both its voice stopped and its
@@ -179,7 +184,7 @@ class TtsStage:
     async def run(self, ctx: StageContext) -> None:
         self._ctx = ctx
         self._out = ctx.output("out")
-        for counter in ("cancelled", "underruns"):
+        for counter in ("cancelled", "underruns", "errors"):
             ctx.metrics.counter(f"{self._m}.{counter}")
         async with asyncio.TaskGroup() as group:
             self._group = group
@@ -323,6 +328,13 @@ class TtsStage:
                         frame, held = held[:step], held[step:]
                         sent += len(frame)
                         await frames.put(("", frame, min(0.999, sent / estimate), rate))
+            except Exception as error:  # a voice that fails (server gone…) costs the voice only
+                ctx.metrics.counter(f"{self._m}.errors").inc()
+                log.warning("tts %s: %s; the rest of answer %s is text only",
+                            self.engine.name, error, job.response_id)
+                if len(held):
+                    await frames.put(("", held, 1.0, rate))
+                break
             finally:
                 await speech.aclose()
             audio_ns = samples_to_ns(sent + len(held), rate)

@@ -214,3 +214,26 @@ async def test_a_slow_voice_leaves_gaps_and_counts_underruns() -> None:
     assert pipe.metrics.counters["tts.scripted.underruns"].value == sum(g > 0 for g in gaps)
     [(_, done)] = sink.of(ResponseAudioDone)
     assert done.text == ANSWER
+
+
+@dataclass
+class BrokenVoice(ScriptedVoice):
+    """Speaks the first piece, then fails like a speech server that went away."""
+
+    async def _speak(self, text: str) -> Any:  # type: ignore[override]
+        if len(self.texts) > 1:
+            await self.clock.sleep(10 * MS)
+            raise ConnectionError("speech server gone")
+        async for chunk in super()._speak(text):
+            yield chunk
+
+
+@pytest.mark.looptime
+async def test_a_failing_voice_costs_the_voice_not_the_session() -> None:
+    pipe, _, sink = run(answer("r1", ANSWER, 1 * S), BrokenVoice())
+    await pipe.run()
+    assert "".join(d.text for _, d in sink.of(ResponseDelta)) == ANSWER  # the text is whole
+    [(_, done)] = sink.of(ResponseAudioDone)
+    assert not done.cancelled
+    assert done.text.startswith("Sure, I can help with that.")
+    assert pipe.metrics.counters["tts.scripted.errors"].value == 1
