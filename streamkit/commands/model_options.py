@@ -101,7 +101,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--lm-model", default=None, help="GGUF path, or the served model name with --lm http"
     )
     group.add_argument(
-        "--lm-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+        "--lm-url",
+        default=None,
+        help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (implies --lm http)",
     )
     group.add_argument(
         "--lm-api-key",
@@ -163,7 +165,7 @@ def assistant_config(args: argparse.Namespace) -> AssistantConfig:
     from streamkit.pipelines.assistant import AssistantConfig
 
     config = AssistantConfig(
-        lm=args.lm,
+        lm="http" if args.lm == "auto" and args.lm_url else args.lm,  # --lm-url alone: http
         lm_model=args.lm_model,
         lm_url=args.lm_url,
         lm_api_key=args.lm_api_key,
