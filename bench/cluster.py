@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from websockets.exceptions import InvalidStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -76,9 +77,23 @@ class Run:
     commit_ns: list[int] = field(default_factory=list)
     eos_ns: list[int] = field(default_factory=list)
     failed: int = 0
+    """Sessions that could not start, were lost, or lost an utterance's final."""
     lost_finals: int = 0
+    answers: int = 0
+    expected: int = 0
     workers: Counter[str] = field(default_factory=Counter)
     resumed: int = 0
+
+
+async def _open(stack: contextlib.AsyncExitStack, url: str) -> Client:
+    """Connect through the balancer; a 503 (every worker busy or out of rotation) is retried
+    for up to 20 s, as a real client backs off."""
+    for _ in range(40):
+        try:
+            return await stack.enter_async_context(Client.connect(url, resume=True))
+        except InvalidStatus:
+            await LoopClock().sleep(500 * NS_PER_MS)
+    return await stack.enter_async_context(Client.connect(url, resume=True))
 
 
 def _worker(client: Client) -> str:
@@ -89,17 +104,23 @@ def _worker(client: Client) -> str:
 async def _session(
     url: str, audio: list[npt.NDArray[np.float32]], gap_s: float, run: Run, first: list[Client]
 ) -> None:
+    run.expected += len(audio)
     try:
-        async with Client.connect(url, resume=True) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            client = await _open(stack, url)
             run.workers[_worker(client)] += 1
             first.append(client)
-            await speak(client, audio, gap_s, timeout_s=60)
+            # the shared LM answers one request at a time: allow it time for every answer
+            budget = 30 + 6 * run.n
+            with contextlib.suppress(TimeoutError):  # a session stuck past it counts failed
+                async with asyncio.timeout(budget + 60):
+                    await speak(client, audio, gap_s, timeout_s=budget)
             groups = utterances(client)
             finals = sum(1 for f, _ in groups.values() if f == 1)
             duplicated = sum(1 for f, _ in groups.values() if f > 1)
             run.lost_finals += max(0, len(audio) - finals) + duplicated
-            complete = len(groups) == len(audio) and all(v == (1, 1) for v in groups.values())
-            if not complete or client.closed_code is not None:
+            run.answers += sum(1 for _, d in groups.values() if d == 1)
+            if finals < len(audio) or duplicated or client.closed_code is not None:
                 run.failed += 1
             run.commit_ns.extend(client.latency.commit)
             run.eos_ns.extend(client.latency.eos_to_first_token)
@@ -127,7 +148,8 @@ async def _run(
         def mid_turn() -> bool:
             return any(isinstance(r.event, SpeechStarted) for r in victim_client.received)
 
-        await victim_client.wait_until(mid_turn, 60)
+        with contextlib.suppress(TimeoutError):
+            await victim_client.wait_until(mid_turn, 60)
         await LoopClock().sleep(800 * NS_PER_MS)
         os.kill(victim.proc.pid, signal.SIGKILL)
         print(f"  killed {victim.name} mid-turn", file=sys.stderr)
@@ -151,7 +173,7 @@ def _row(run: Run, label: str) -> list[object]:
         pctl(run.commit_ns, 90) / 1e9,
         round(pctl(run.eos_ns, 50) / 1e6),
         round(pctl(run.eos_ns, 90) / 1e6),
-        len(run.eos_ns),
+        f"{run.answers}/{run.expected}",
         run.failed,
         run.lost_finals,
         run.resumed,
