@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMPS := .stamps
 
-.PHONY: demo test setup setup-dev bench bench-cluster bench-peers bench-tts bench-voice clean
+.PHONY: demo test setup setup-dev bench bench-cluster bench-peers bench-tts bench-voice bench-answers clean
 
 demo: $(STAMPS)/runtime $(STAMPS)/smart-turn
 	$(PY) -m streamkit demo $(ARGS)
@@ -81,6 +81,10 @@ bench-tts: $(STAMPS)/dev $(STAMPS)/tts-peers
 # Voice to voice through a real server (real speech, stereo recording; ~3 min).
 bench-voice: $(STAMPS)/dev
 	$(PY) -m bench.voice $(ARGS)
+
+# Answer quality: 43 QA cases through a real server, one session each (~8 min; espeak-ng).
+bench-answers: $(STAMPS)/dev
+	$(PY) -m bench.answers $(ARGS)
 
 $(STAMPS)/tts-peers:
 	$(PYTHON) -m venv .venv-tts
