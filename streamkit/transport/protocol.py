@@ -170,7 +170,9 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     the end of the user's turn is decided (``vad``: silence only; ``smart``: the Smart Turn
     model at short pauses; ``auto``: the server's default), changeable at any time. ``output_audio``: send
     the spoken answer (``response.audio`` binary frames and ``response.audio.done``); off, the
-    answer is text only and the voice does not run.
+    answer is text only and the voice does not run. ``instructions``: the assistant's system
+    prompt for this session's answers (``""``: the server's, e.g. ``serve --instructions``),
+    changeable at any time; the server keeps its "I can't tell" policy after it.
     """
 
     pipeline: str = "assistant"
@@ -181,6 +183,7 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     video: bool = False
     turn_detection: Literal["auto", "vad", "smart"] = "auto"
     output_audio: bool = False
+    instructions: str = ""
 
 
 class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_unknown_fields=True):
@@ -194,6 +197,7 @@ class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_un
     video: bool | None = None
     turn_detection: Literal["auto", "vad", "smart"] | None = None
     output_audio: bool | None = None
+    instructions: str | None = None
 
 
 class InputCommit(msgspec.Struct, frozen=True, tag="input.commit", forbid_unknown_fields=True):
