@@ -28,6 +28,7 @@ from streamkit.packet import Packet
 from streamkit.record import SessionWriter, default_session_path
 from streamkit.sources.replay import ReplaySource, Timing
 from streamkit.ui.pipelines import load_pipeline, speed_problem
+from streamkit.ui.state import DemoState
 from streamkit.ui.summary import latency_table, lineage_rows
 from streamkit.ui.tap import CallbackSink, TappedSource
 
@@ -81,8 +82,11 @@ async def replay_session(
             writer.write_packet(packet, clock.now())
         return packet
 
+    turns = DemoState()  # the per-turn headline, as the demo computes it
+
     def on_item(now: int, item: Any) -> None:
         if isinstance(item, Packet):
+            turns.on_event(item, now)
             if writer is not None:
                 writer.write_packet(item, now)
             line = _describe(item.payload)
@@ -104,6 +108,8 @@ async def replay_session(
             writer.write_metrics(metrics, pipe.clock.now(), samples=True)
             writer.close()
     snapshot = metrics.snapshot()
+    for name, (n, p50, p90) in turns.headline().items():
+        console.print(f"end of speech → {name}: p50 {p50:.0f} ms, p90 {p90:.0f} ms (n={n})")
     console.print(latency_table(snapshot))
     for uid, events in lineage_rows(snapshot["lineage"]):
         console.print(f"  {uid}: " + " → ".join(f"{ev} {ms:.0f} ms" for ev, ms in events))
