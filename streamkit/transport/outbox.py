@@ -27,7 +27,8 @@ __all__ = ["OutItem", "Outbox", "OutboxClosed", "OutboxCore"]
 @dataclass(frozen=True, slots=True)
 class OutItem:
     """One encoded event waiting to be sent; ``lineage`` is its utterance id (or None);
-    ``binary``: sent as a binary frame (media), else as a text frame (JSON)."""
+    ``binary``: sent as a binary frame (media), else as a text frame (JSON); ``code``: the
+    error code of an ``error`` event (counted per code by the session)."""
 
     type: str
     data: bytes
@@ -35,6 +36,7 @@ class OutItem:
     key: str | None = None
     lineage: str | None = None
     binary: bool = False
+    code: str | None = None
 
 
 class OutboxClosed(Exception):

@@ -48,10 +48,10 @@ from streamkit.transport.access import (
     split_host,
     token_ok,
 )
+from streamkit.transport.codecs.realtime import RealtimeCodec
 from streamkit.transport.deployment import DRAIN_REASON, Deployment
 from streamkit.transport.protocol import Limits, SessionConfig
-from streamkit.transport.realtime_session import RealtimeSession
-from streamkit.transport.session import DeviceSourceFactory, PipelineFactory, Session
+from streamkit.transport.session import Codec, DeviceSourceFactory, PipelineFactory, Session
 
 __all__ = ["STATIC_DIR", "Server", "ServerOptions", "is_loopback"]
 
@@ -240,13 +240,11 @@ class Server:
 
     async def _handle(self, ws: ServerConnection) -> None:
         url = urlsplit(ws.request.path if ws.request is not None else WS_PATH)
-        kind: type[Session] = Session
-        extra: dict[str, str | None] = {}
+        codec: Codec | None = None  # None: /ws
         if url.path == REALTIME_PATH:
-            kind = RealtimeSession
-            extra["model"] = parse_qs(url.query).get("model", [None])[0]
+            codec = RealtimeCodec(model=parse_qs(url.query).get("model", [None])[0])
         keeper = await self.deployment.keeper(ws.request.path if ws.request else "")
-        session = kind(
+        session = Session(
             ws,
             keeper.wrap(self.pipelines),
             keeper.config(self.options.config),
@@ -254,7 +252,7 @@ class Server:
             self.device_source,
             self.clock,
             self.options.close_timeout_s,
-            **extra,
+            codec,
         )
         self.deployment.attach(session, keeper)
         stale = self.sessions.get(session.id)

@@ -1,11 +1,20 @@
-"""One WebSocket session: its pipeline, its outbox, its receive and send loops.
+"""One client session, protocol-neutral: commands in, events out.
+
+A :class:`Session` serves one connection through one codec — :class:`~streamkit.transport
+.codecs.v1.V1Codec` for ``/ws``, :class:`~streamkit.transport.codecs.realtime.RealtimeCodec`
+for ``/v1/realtime`` — and never names a wire message: the codec decodes each frame into
+commands (the media and control types of :mod:`streamkit.transport.protocol` and
+:mod:`streamkit.transport.commands`), :meth:`Session.handle` carries each out on the pipeline
+and returns its value (or the :class:`ProtocolError` refusing it), and every pipeline event
+goes back through the codec into the outbox. The socket loop is
+:class:`~streamkit.transport.connection.Connection`.
 
 Ownership: a :class:`Session` owns one connection, one :class:`~streamkit.pipeline.Pipeline`
-(built by a :data:`PipelineFactory` on the first media frame or ``input.commit``), one
-bounded :class:`~streamkit.transport.outbox.Outbox` and one ``asyncio.TaskGroup`` holding the
-pipeline, the sender and the metrics ticker. When the client leaves, the pipeline is aborted
-(an answer being generated is cancelled) and every task ends before :meth:`Session.run`
-returns: nothing outlives the connection.
+(built by a :data:`PipelineFactory` on the first media frame or ``input.commit``, or at once
+when the codec asks), one bounded :class:`~streamkit.transport.outbox.Outbox` and one
+``asyncio.TaskGroup`` holding the pipeline, the sender and the metrics ticker. When the client
+leaves, the pipeline is aborted (an answer being generated is cancelled) and every task ends
+before :meth:`Session.run` returns: nothing outlives the connection.
 
 What may block: the receive loop waits while the pipeline is behind (audio is never
 dropped) or while the outbox is full of meaning-bearing events; the sender waits on the
@@ -21,54 +30,37 @@ import inspect
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 import msgspec
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from streamkit.clock import NS_PER_MS, Clock, LoopClock
-from streamkit.events import (
-    ErrorEvent,
-    Event,
-    Observation,
-    ResponseAudio,
-    ResponseAudioDone,
-    ResponseDelta,
-    ResponseDone,
-    TranscriptPartial,
-)
+from streamkit.events import ErrorEvent, Event, ResponseDelta, ResponseDone
 from streamkit.metrics import MetricsRegistry
 from streamkit.packet import Packet
 from streamkit.pipeline import Pipeline, StageFailed
 from streamkit.stage import Stage, StageContext
+from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
+from streamkit.transport.connection import Connection
 from streamkit.transport.outbox import Outbox, OutboxClosed, OutItem
 from streamkit.transport.protocol import (
-    PROTOCOL,
     AudioAppend,
-    Decoded,
     InputCommit,
     Limits,
-    LimitsInfo,
     MetricsEvent,
     ProtocolError,
-    ServerEvent,
+    ResponseCancel,
     SessionConfig,
-    SessionCreated,
     SessionUpdate,
-    SessionUpdated,
     VideoFrameIn,
-    decode_binary,
-    decode_text,
-    encode_event,
-    encode_output_audio,
-    is_droppable,
 )
-from streamkit.transport.ratelimit import RateLimiter
 from streamkit.transport.ws_source import WsSource
 
 __all__ = [
     "ClientSink",
+    "Codec",
     "DeviceSourceFactory",
     "PipelineFactory",
     "Session",
@@ -80,7 +72,13 @@ log = logging.getLogger("streamkit.session")
 
 
 class SessionControls(Protocol):
-    """What a session may ask of its pipeline (methods may be sync or async)."""
+    """What a session may ask of its pipeline (methods may be sync or async).
+
+    Optional, looked up by name: ``set_output_audio(on)``, ``set_turn_detection(policy)``,
+    ``configure_turns(turns)``, ``add_text(text, role)``,
+    ``respond(wait_for, instructions, max_tokens)``, ``clear_input(discard)`` and the
+    ``answers`` / ``speaks`` properties.
+    """
 
     def commit_input(self) -> Any: ...
 
@@ -112,6 +110,28 @@ def _set_turn_detection(controls: SessionControls, detection: str) -> ProtocolEr
     return None
 
 
+class Codec(Protocol):
+    """A protocol's side of a session (sans-I/O; :mod:`streamkit.transport.codecs`)."""
+
+    start_at_connect: bool
+
+    def configure(self, config: SessionConfig) -> SessionConfig: ...
+
+    def started(self, session: Session) -> None: ...
+
+    def created(
+        self, session_id: str, now: int, config: SessionConfig, pipelines: list[str]
+    ) -> list[OutItem]: ...
+
+    def decode(self, message: str | bytes) -> list[Any]: ...
+
+    def refuse(self, problem: ProtocolError) -> list[OutItem]: ...
+
+    def result(self, command: Any, value: Any) -> list[OutItem]: ...
+
+    def encode(self, event: msgspec.Struct, lineage: str | None = None) -> list[OutItem]: ...
+
+
 class ClientSink:
     """The pipeline's sink stage: every event packet goes to the session's outbox, in order."""
 
@@ -132,9 +152,11 @@ class ClientSink:
                     return
 
 
-def _event_type(event: msgspec.Struct) -> str:
-    tag = type(event).__struct_config__.tag
-    return tag if isinstance(tag, str) else type(event).__name__
+async def _call(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
+
+
+_CONVERSATION = {AddText: "add_text", Respond: "respond", ClearInput: "clear_input"}
 
 
 class Session:
@@ -146,6 +168,7 @@ class Session:
         config: the initial settings (``session.update`` changes them).
         limits: sizes, rates and deadlines.
         device_source: opens the server's devices for ``source: "devices"`` (or None).
+        codec: the protocol (None: ``/ws``'s :class:`~streamkit.transport.codecs.v1.V1Codec`).
     """
 
     def __init__(
@@ -157,12 +180,16 @@ class Session:
         device_source: DeviceSourceFactory | None = None,
         clock: Clock | None = None,
         close_timeout_s: float = 2.0,
+        codec: Codec | None = None,
     ) -> None:
-        self.ws = ws
+        from streamkit.transport.codecs.v1 import V1Codec
+
+        self.link = Connection(ws, self, close_timeout_s)
         self.close_timeout_s = close_timeout_s
         self.id = uuid.uuid4().hex[:12]
         self.pipelines = pipelines
-        self.config = config
+        self.codec: Codec = codec if codec is not None else V1Codec(limits, lambda: self.config)
+        self.config = self.codec.configure(config)
         self.limits = limits
         self.device_source = device_source
         self.clock: Clock = clock if clock is not None else LoopClock()
@@ -171,27 +198,40 @@ class Session:
         self.source: WsSource | None = None
         self.pipeline: Pipeline | None = None
         self.controls: SessionControls | None = None
+        self.turns: ConfigureTurns | None = None
         self.errors = 0
-        self.close_code: int | None = None
-        self._consecutive_errors = 0
+        self.consecutive_errors = 0
         self._group: asyncio.TaskGroup | None = None
         self._answering: set[str] = set()  # response ids with a delta queued and no done yet
         self._answered = asyncio.Event()  # set while _answering is empty
         self._answered.set()
 
+    @property
+    def ws(self) -> ServerConnection:
+        return self.link.ws
+
+    @property
+    def close_code(self) -> int | None:
+        return self.link.close_code
+
     # -- lifecycle -----------------------------------------------------------------------
 
     async def run(self) -> None:
         """Serve the connection until the client leaves; every task ends before return."""
-        self._offer(self._created())
+        pipelines = sorted(self.pipelines)
+        self._offer(self.codec.created(self.id, self.clock.now(), self.config, pipelines))
         ticker: asyncio.Task[None] | None = None
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
-                group.create_task(self._sender(), name=f"send:{self.id}")
+                group.create_task(self.link.sender(), name=f"send:{self.id}")
                 ticker = group.create_task(self._metrics_loop(), name=f"metrics:{self.id}")
                 try:
-                    await self._receive()
+                    if self.codec.start_at_connect:
+                        problem = await self._ensure_started()
+                        if problem is not None:
+                            self._offer(self.codec.refuse(problem))
+                    await self.link.receive()
                 finally:
                     ticker.cancel()
                     if self.source is not None:
@@ -202,92 +242,70 @@ class Session:
         finally:
             self._group = None
 
-    def _created(self) -> SessionCreated:
-        lim = self.limits
-        return SessionCreated(
-            session_id=self.id,
-            protocol=PROTOCOL,
-            server_time_ns=self.clock.now(),
-            config=self.config,
-            pipelines=sorted(self.pipelines),
-            limits=LimitsInfo(
-                max_text_bytes=lim.max_text_bytes,
-                max_audio_bytes=lim.max_audio_bytes,
-                max_video_bytes=lim.max_video_bytes,
-                max_frame_bytes=lim.max_frame_bytes,
-                messages_per_s=lim.messages_per_s,
-                bytes_per_s=lim.bytes_per_s,
-                send_deadline_ms=lim.send_deadline_ms,
-            ),
-        )
+    # -- commands ------------------------------------------------------------------------
 
-    # -- receiving -----------------------------------------------------------------------
+    async def handle(self, command: Any) -> Any:
+        """Carry out one decoded command; returns its value or the ProtocolError refusing it.
 
-    async def _receive(self) -> None:
-        limiter = RateLimiter(self.limits, self.clock.now())
-        audio_pace = RateLimiter(self.limits, self.clock.now())  # audio waits, never dropped
-        try:
-            async for message in self.ws:
-                decoded: Decoded | None = None
-                if not isinstance(message, str):
-                    decoded = decode_binary(bytes(message), self.limits)
-                if isinstance(decoded, AudioAppend):
-                    while wait := audio_pace.delay(self.clock.now(), len(message)):
-                        self.metrics.counter("ws.audio.paced_ns").inc(wait)
-                        await self.clock.sleep(wait)  # not reading: TCP backpressure
-                elif not limiter.allow(self.clock.now(), len(message)):
-                    await self._error(
-                        ProtocolError("rate_limited", "message rate or byte rate exceeded")
-                    )
-                    continue
-                if decoded is None:
-                    decoded = decode_text(message, self.limits)
-                problem = await self._dispatch(decoded)
-                if problem is not None:
-                    await self._error(problem)
-                else:
-                    self._consecutive_errors = 0
-                if self.close_code is not None:
-                    return
-        except (ConnectionClosed, OutboxClosed):
-            return
-
-    async def _dispatch(self, msg: Decoded) -> ProtocolError | None:
-        if isinstance(msg, ProtocolError):
-            return msg
-        if isinstance(msg, AudioAppend):
-            source = await self._client_source()
-            if isinstance(source, ProtocolError):
-                return source
-            self.metrics.counter("ws.bytes_in").inc(len(msg.samples) * 2)
-            return await source.push_audio(msg)
-        if isinstance(msg, VideoFrameIn):
-            if not self.config.video:
-                return ProtocolError(
-                    "invalid_state", "send session.update with video: true before video frames"
-                )
-            source = await self._client_source()
-            if isinstance(source, ProtocolError):
-                return source
-            return source.push_video(msg)
-        if isinstance(msg, SessionUpdate):
-            problem = self._update(msg)
-            if problem is None and msg.pipeline is not None:
-                return await self._ensure_started()  # set up now, before the user speaks
-            return problem
+        Values: ``SessionUpdate`` → the settings now in force; ``InputCommit`` → the ids of the
+        utterances it closes; ``ResponseCancel`` → whether an answer was stopped; else None.
+        """
+        if isinstance(command, ProtocolError):
+            return command
+        if isinstance(command, AudioAppend | VideoFrameIn | ImageIn):
+            return await self._media(command)
+        if isinstance(command, SessionUpdate):
+            problem = self._update(command)
+            if problem is None and command.pipeline is not None:
+                problem = await self._ensure_started()  # set up now, before the user speaks
+            return problem if problem is not None else self.config
+        if isinstance(command, ConfigureTurns):
+            self.turns = command
+            await self._apply_turns()
+            return None
+        if isinstance(command, ResponseCancel) and self.controls is None:
+            return False
         problem = await self._ensure_started()
         if problem is not None:
             return problem
         assert self.controls is not None
-        if isinstance(msg, InputCommit):
+        if isinstance(command, InputCommit):
             if self.source is not None:
                 await self.source.flushed()
-            result = self.controls.commit_input()
-        else:
-            result = self.controls.cancel_response()
-        if inspect.isawaitable(result):
-            await result
-        return None
+            return await _call(self.controls.commit_input())
+        if isinstance(command, ResponseCancel):
+            return bool(await _call(self.controls.cancel_response()))
+        return await self._conversation(command)
+
+    async def _media(self, command: AudioAppend | VideoFrameIn | ImageIn) -> Any:
+        if not isinstance(command, AudioAppend) and not self.config.video:
+            return ProtocolError(
+                "invalid_state", "send session.update with video: true before video frames"
+            )
+        source = await self._client_source()
+        if isinstance(source, ProtocolError):
+            return source
+        if isinstance(command, AudioAppend):
+            self.metrics.counter("ws.bytes_in").inc(len(command.samples) * 2)
+            return await source.push_audio(command)
+        if isinstance(command, VideoFrameIn):
+            return source.push_video(command)
+        return source.push_image(command.data, command.pts)
+
+    async def _conversation(self, command: Any) -> Any:
+        if isinstance(command, Respond) and not getattr(self.controls, "answers", True):
+            return ProtocolError("unsupported_event", "this pipeline does not answer (no LM)")
+        name = _CONVERSATION.get(type(command))
+        method = getattr(self.controls, name, None) if name else None
+        if method is None:
+            what = type(command).__name__
+            return ProtocolError("unsupported_event", f"this pipeline has no {what}")
+        if isinstance(command, AddText):
+            return await _call(method(command.text, command.role))
+        if isinstance(command, Respond):
+            return await _call(method(command.wait_for, command.instructions, command.max_tokens))
+        assert isinstance(command, ClearInput)
+        return await _call(method(command.discard))
 
     def _update(self, msg: SessionUpdate) -> ProtocolError | None:
         changes = {f: getattr(msg, f) for f in msg.__struct_fields__ if getattr(msg, f) is not None}
@@ -314,7 +332,6 @@ class Session:
         self.config = msgspec.structs.replace(self.config, **changes)
         if "output_audio" in changes:
             self._apply_output_audio()
-        self._offer(SessionUpdated(config=self.config))
         return None
 
     def _apply_output_audio(self) -> None:
@@ -322,6 +339,17 @@ class Session:
         setter = getattr(self.controls, "set_output_audio", None)
         if setter is not None:
             setter(self.config.output_audio)
+
+    async def _apply_turns(self) -> None:
+        """Hand the turn settings to the pipeline (before its first audio when possible)."""
+        if self.turns is None or self.controls is None:
+            return
+        if self.turns.audio_out != self.config.output_audio:
+            self.config = msgspec.structs.replace(self.config, output_audio=self.turns.audio_out)
+            self._apply_output_audio()
+        configure = getattr(self.controls, "configure_turns", None)
+        if configure is not None:
+            await _call(configure(self.turns))
 
     async def _client_source(self) -> WsSource | ProtocolError:
         if self.config.source != "client":
@@ -354,9 +382,11 @@ class Session:
         if self.config.turn_detection != "auto":
             problem = _set_turn_detection(self.controls, self.config.turn_detection)
             if problem is not None:
-                self._offer(ErrorEvent(problem.code, problem.message))
+                self._offer(self.codec.refuse(problem))
         assert self._group is not None
         self._group.create_task(self._run_pipeline(self.pipeline), name=f"pipeline:{self.id}")
+        self.codec.started(self)
+        await self._apply_turns()
         return None
 
     async def _run_pipeline(self, pipeline: Pipeline) -> None:
@@ -365,23 +395,11 @@ class Session:
         except StageFailed as error:
             if self.source is not None:
                 self.source.end()  # a receive loop waiting to push audio must not hang
-            self._offer(ErrorEvent("pipeline_error", str(error)[:300]))
-            await self._close_after_flush(1011, "pipeline failed")
+            self._offer(self.codec.encode(ErrorEvent("pipeline_error", str(error)[:300])))
+            await self.link.close_after_flush(1011, "pipeline failed")
         finally:
             if self.source is not None:
                 self.source.end()
-
-    async def _error(self, problem: ProtocolError) -> None:
-        self.errors += 1
-        self._consecutive_errors += 1
-        self.metrics.counter("ws.errors").inc()
-        self.metrics.counter(f"ws.errors.{problem.code}").inc()  # by code: /metrics
-        log.info("session %s: error %s: %s", self.id, problem.code, problem.message,
-                 extra={"event": "error", "session": self.id, "code": problem.code})
-        await self.send_event(problem.event())
-        limit = self.limits.max_consecutive_errors
-        if limit and self._consecutive_errors >= limit:
-            await self._close_after_flush(4008, "too many protocol errors")
 
     async def shutdown(self, code: int = 1001, reason: str = "server shutting down") -> None:
         """The server is going: cut the answer in progress short, so the client gets its
@@ -390,65 +408,25 @@ class Session:
         if self.close_code is not None:
             return
         if self.controls is not None:
-            result = self.controls.cancel_response()
-            if inspect.isawaitable(result):
-                await result
+            await _call(self.controls.cancel_response())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.close_timeout_s):
                     await self._answered.wait()
-        await self._close_after_flush(code, reason)
+        await self.link.close_after_flush(code, reason)
 
-    async def _close_after_flush(self, code: int, reason: str) -> None:
-        """Close with ``code`` once queued events went out (bounded by the send deadline)."""
-        self.close_code = code
-        deadline = self.clock.now() + self.limits.send_deadline_ms * NS_PER_MS
-        while len(self.outbox.core) and self.clock.now() < deadline:
-            await self.clock.sleep(5 * NS_PER_MS)
-        await self._close(code, reason)
+    # -- events out ----------------------------------------------------------------------
 
-    async def _close(self, code: int, reason: str) -> None:
-        """Close with ``code``; a client that reads nothing is cut off after the timeout.
-
-        The close frame queues behind unsent data: a client that resumes reading within
-        ``close_timeout_s`` sees ``code``, one that never does loses the TCP connection.
-        """
-        try:
-            async with asyncio.timeout(self.close_timeout_s):
-                await self.ws.close(code, reason)
-        except TimeoutError:
-            self.ws.transport.abort()
-
-    # -- sending -------------------------------------------------------------------------
-
-    def _item(self, event: msgspec.Struct, lineage: str | None) -> OutItem | None:
-        kind = _event_type(event)
-        if isinstance(event, ResponseAudio | ResponseAudioDone):
-            if not self.config.output_audio:
-                return None
-            if isinstance(event, ResponseAudio):  # a binary frame, never dropped
-                return OutItem(kind, encode_output_audio(event), False, None, lineage, True)
-        if isinstance(event, TranscriptPartial):
-            if not self.config.partials:
-                return None
-            key: str | None = f"partial:{event.utterance_id}"
-        elif isinstance(event, Observation):
-            key = "observation"
-            if not self.config.keyframes and event.keyframe_jpeg is not None:
-                event = msgspec.structs.replace(event, keyframe_jpeg=None)
-        else:
-            key = kind if kind == "metrics" else None
-        data = encode_event(event)  # type: ignore[arg-type]
-        return OutItem(kind, data, is_droppable(kind), key, lineage)
-
-    def _offer(self, event: ServerEvent) -> None:
-        item = self._item(event, None)
-        if item is not None and not self.outbox.closed:
-            self.outbox.offer(item)
+    def _offer(self, items: list[OutItem]) -> None:
+        for item in items:
+            if not self.outbox.closed:
+                self.outbox.offer(item)
 
     async def send_event(self, event: Event | msgspec.Struct, lineage: str | None = None) -> None:
-        """Queue an event for the client (waits while the outbox is full of finals/tokens)."""
-        item = self._item(event, lineage)
-        if item is not None:
+        """Queue a pipeline event for the client through the codec (waits while the outbox
+        is full of finals/tokens)."""
+        for item in self.codec.encode(event, lineage):
+            if item.lineage != lineage:
+                item = replace(item, lineage=lineage)
             await self.outbox.put(item)
         if isinstance(event, ResponseDelta):
             self._answering.add(event.response_id)
@@ -458,30 +436,12 @@ class Session:
             if not self._answering:
                 self._answered.set()
 
-    async def _sender(self) -> None:
-        deadline = self.limits.send_deadline_ms / 1000
-        while (item := await self.outbox.get()) is not None:
-            try:
-                async with asyncio.timeout(deadline):
-                    await self.ws.send(item.data, text=not item.binary)
-            except TimeoutError:
-                self.metrics.counter("ws.slow_closes").inc()
-                self.close_code = 4003
-                self.outbox.close()
-                await self._close(4003, "slow consumer")
-                return
-            except ConnectionClosed:
-                self.outbox.close()
-                return
-            if item.lineage is not None:
-                self.metrics.lineage.mark(item.lineage, f"sent.{item.type}", self.clock.now())
-
     async def _metrics_loop(self) -> None:
         while True:
             interval = self.config.metrics_interval_ms
             await self.clock.sleep((interval or 1000) * NS_PER_MS)
             if interval and not self.outbox.closed:
-                self._offer(self.metrics_event())
+                self._offer(self.codec.encode(self.metrics_event()))
 
     def transport_counters(self) -> dict[str, int]:
         core = self.outbox.core

@@ -703,7 +703,7 @@ def test_session_refusal_of_a_command_is_one_error() -> None:
 
 def test_rate_limit_refusal() -> None:
     d = Driver()
-    (event,) = d._take(d.codec.refuse("rate_limited", "slow down"))
+    (event,) = d._take(d.codec.refuse(ProtocolError("rate_limited", "slow down")))
     assert event["error"]["code"] == "rate_limited"
     assert event["error"]["event_id"] is None
 

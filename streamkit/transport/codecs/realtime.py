@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -62,6 +63,7 @@ from streamkit.transport.protocol import (
     InputCommit,
     ProtocolError,
     ResponseCancel,
+    SessionConfig,
     VideoFrameIn,
     decode_binary,
 )
@@ -99,20 +101,25 @@ class RealtimeCodec:
     """One ``/v1/realtime`` connection's protocol state (see the module docstring).
 
     Args:
-        session_id: the session's id (ids of items and responses derive from it).
+        session_id: a prefix for the ids of items and responses (``session.created`` shows
+            the session's own id).
         model: the ``?model=`` the client asked for (echoed in ``session.model``).
-        audio_out: the pipeline speaks its answers (``output_modalities`` may be audio).
+        audio_out: the pipeline speaks its answers (``output_modalities`` may be audio);
+            :meth:`started` reads it from the pipeline's controls.
         max_event_bytes: the size limit of one client event.
     """
 
+    start_at_connect = True  # answers are ready sooner; the voice is known before session.update
+
     def __init__(
         self,
-        session_id: str,
+        session_id: str | None = None,
         model: str | None = None,
         *,
         audio_out: bool = False,
         max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
+        session_id = session_id or uuid.uuid4().hex[:12]
         self.session_id = session_id
         self.audio_out = audio_out
         self.max_event_bytes = max_event_bytes
@@ -166,7 +173,9 @@ class RealtimeCodec:
 
     def _emit(self, event: dict[str, Any]) -> None:
         event["event_id"] = f"event_{next(self._event_ids):04d}"
-        self._out.append(OutItem(str(event["type"]), _encoder.encode(event)))
+        kind = str(event["type"])
+        code = event["error"].get("code") if kind == "error" else None
+        self._out.append(OutItem(kind, _encoder.encode(event), code=code))
 
     def _take(self) -> list[OutItem]:
         out, self._out = self._out, []
@@ -184,14 +193,39 @@ class RealtimeCodec:
         }
         self._emit({"type": "error", "error": error})
 
-    def refuse(self, code: str, message: str) -> list[OutItem]:
-        """An ``error`` for a frame refused before decoding (rate limit)."""
-        self._client_event_id = None
-        self._error(code, message)
+    def refuse(self, problem: ProtocolError) -> list[OutItem]:
+        """An ``error`` for a frame the connection refused (rate limit) or a session problem."""
+        kind = "server_error" if problem.code == "pipeline_error" else "invalid_request_error"
+        self._error(problem.code, problem.message, None, kind)
         return self._take()
 
-    def created(self) -> list[OutItem]:
+    # -- the session's side --------------------------------------------------------------
+
+    def configure(self, config: SessionConfig) -> SessionConfig:
+        """The session's settings for a Realtime client: media from the client, video on
+        (``input_image`` and the camera extension), no partials or metrics (not Realtime
+        events)."""
+        return msgspec.structs.replace(
+            config, source="client", video=True, partials=False, metrics_interval_ms=0
+        )
+
+    def started(self, session: Any) -> None:
+        """The pipeline was built: map its times back to the audio timeline, learn its voice."""
+        source = session.source
+        if source is not None:
+            self.audio_ms = lambda t: source.input_ns(t) // NS_PER_MS
+        self.audio_out = bool(getattr(session.controls, "speaks", False))
+
+    def created(
+        self,
+        session_id: str | None = None,
+        now: int = 0,
+        config: SessionConfig | None = None,
+        pipelines: Any = (),
+    ) -> list[OutItem]:
         """``session.created``: the first event of the connection."""
+        if session_id:
+            self.session["id"] = f"sess_{session_id}"
         self._emit({"type": "session.created", "session": self.session})
         return self._take()
 
@@ -446,7 +480,7 @@ class RealtimeCodec:
 
     # -- pipeline → client ---------------------------------------------------------------
 
-    def encode(self, event: msgspec.Struct) -> list[OutItem]:
+    def encode(self, event: msgspec.Struct, lineage: str | None = None) -> list[OutItem]:
         """One pipeline event → the Realtime events it means (often none)."""
         vad = self.turn_detection
         if isinstance(event, SpeechStarted):
