@@ -84,8 +84,9 @@ class AsrStage:
         vad = SileroVad()
         config = self.config
         if config.turn is not None:  # the turn policy ends utterances; the VAD is a backstop
-            fixed = config.charge_ns is not None and not config.charge_cpu
-            charge: int | Literal["cpu"] = FIXED_CHARGE_NS if fixed else "cpu"
+            # measured CPU time only when asked (benchmarks); else a fixed cost, so replays
+            # on a virtual clock take the same turn decisions every time
+            charge: int | Literal["cpu"] = "cpu" if config.charge_cpu else FIXED_CHARGE_NS
             self.turn = AsrTurn(config.turn, self.turn_model, config.compute, charge)
             config = replace(config, vad=backstop_vad(config.vad, self.turn.config))
         self.core = AsrCore(config, vad.probs, prefix=self.name)

@@ -43,8 +43,9 @@ from streamkit.turn.tail import AudioTail
 __all__ = ["FIXED_CHARGE_NS", "AsrTurn", "Effects", "backstop_vad", "resolve_turn"]
 
 FIXED_CHARGE_NS: Nanos = 80 * NS_PER_MS
-"""Virtual cost of one Smart Turn call when the ASR charges fixed costs (``charge_ns``):
-about its CPU time on this 2-core machine (bench/turns.py: p50 82-91 ms)."""
+"""Virtual cost of one Smart Turn call unless the ASR charges measured CPU time
+(``charge_cpu``): about its CPU time on this 2-core machine (bench/turns.py: p50 81-93 ms).
+Replays then take the same turn decisions every time."""
 
 Effects = tuple[list[TurnUpdate], bool]
 """Events to put out (stream ``"turn"``) and whether to finalise the utterance now."""
