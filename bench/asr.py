@@ -99,6 +99,7 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--left-context", type=float, default=AsrConfig.left_context_s)
     parser.add_argument("--max-window", type=float, default=AsrConfig.max_window_s)
     parser.add_argument("--final-cover", type=float, default=AsrConfig.final_cover_s)
+    parser.add_argument("--utterance-context", type=float, default=AsrConfig.utterance_context_s)
     parser.add_argument("--beam", type=int, default=DecodeOptions.beam_size)
     parser.add_argument("--final-beam", type=int, default=AsrConfig.final_beam_size)
     parser.add_argument("--pause-beam", type=int, default=AsrConfig.pause_beam_size)
@@ -127,6 +128,7 @@ def config_from(args: argparse.Namespace) -> AsrConfig:
         left_context_s=args.left_context,
         max_window_s=args.max_window,
         final_cover_s=args.final_cover,
+        utterance_context_s=args.utterance_context,
         final_beam_size=args.final_beam,
         pause_beam_size=args.pause_beam,
         context_chars=args.context_chars,
@@ -142,7 +144,8 @@ def settings_title(args: argparse.Namespace) -> str:
         f"(needs {args.uncertain_agreement}), confident={args.confident_prob} "
         f"(margin {args.confident_margin}s), pause needs {args.pause_agreement}, "
         f"left context={args.left_context}s, max window={args.max_window}s, "
-        f"final cover={args.final_cover}s, beam={args.beam}/{args.pause_beam}/{args.final_beam}, "
+        f"final cover={args.final_cover}s, utterance context={args.utterance_context}s, "
+        f"beam={args.beam}/{args.pause_beam}/{args.final_beam}, "
         f"min encode={args.min_encode}s, pause={args.pause}s, hangover={args.hangover}s"
     )
 

@@ -164,7 +164,9 @@ def start_server(
         cmd = [str(wlk), "-m", "whisperlivekit.basic_server", "--host", "127.0.0.1"]
         cmd += ["--port", str(port), "--model_dir", model, "--backend", "faster-whisper"]
         cmd += ["--backend-policy", "localagreement", "--lan", "en", "--pcm-input"]
-        cmd += ["--model", "tiny.en", "--warmup-file", str(ROOT / "tests/data" / DEFAULT_FILES[1])]
+        # no --warmup-file: its loader (librosa) took minutes on a loaded machine; every peer
+        # gets the same 2 s warm-up stream instead
+        cmd += ["--model", "tiny.en"]
         cmd += ["--log-level", "WARNING"] + (["--no-vac"] if name == "wlk" else [])
         url = f"ws://127.0.0.1:{port}/asr"
     elif name == "whisperlive":
@@ -421,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--match", default="", help="only files whose path contains this")
     parser.add_argument("--peers", default=",".join(ASR_PEERS), help="comma-separated")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per server")
-    parser.add_argument("--tail-s", type=float, default=2.0, help="silence after each file")
+    parser.add_argument("--tail-s", type=float, default=4.0, help="silence after each file")
     parser.add_argument("--wait-s", type=float, default=20.0, help="wait for the server after")
     parser.add_argument("--voice-tail-s", type=float, default=3.0)
     parser.add_argument("--voice-files", type=int, default=3)

@@ -42,11 +42,14 @@ class AsrConfig:
     ``final_cover_s``: a pause pass whose last word ends more than this before the last
     voiced audio (or that lost words the pass before it heard) does not settle the
     utterance: the end of speech decodes it again.
-    ``left_context_s``: already committed audio kept before a new window. ``busy_tick_s``: the
-    partial-decode interval while the shared model is saturated (every worker busy, so a new
-    call would queue): a session then waits for the model instead of queueing a partial,
-    unless this much audio is undecoded — fewer, wider partials under load; pause and final
-    decodes are never deferred (None: always ``tick_s``).
+    ``utterance_context_s``: how far back (s) a new utterance's first window may start,
+    at the end of a committed word of the one before (0: not before that one's speech
+    ended). ``left_context_s``: already committed audio kept before a new window.
+    ``busy_tick_s``: the partial-decode interval while the shared model is saturated
+    (every worker busy, so a new call would queue): a session then waits for the model
+    instead of queueing a partial, unless this much audio is undecoded — fewer, wider
+    partials under load; pause and final decodes are never deferred (None: always
+    ``tick_s``).
     ``turn``: the end-of-turn policy (``turn_detection`` ``vad`` | ``smart`` and its
     thresholds, :class:`~streamkit.turn.core.TurnConfig`); None: the VAD hangover alone ends
     an utterance and no turn events are emitted (transcription without a conversation).
@@ -70,6 +73,7 @@ class AsrConfig:
     partials: bool = True
     max_gap_s: float = 2.0
     final_cover_s: float = 0.3
+    utterance_context_s: float = 2.0
     turn: TurnConfig | None = None
 
 

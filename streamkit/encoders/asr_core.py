@@ -110,6 +110,7 @@ class AsrCore:
         self._ended: deque[_Utterance] = deque()
         self._busy: DecodeJob | None = None
         self._vad_pos = 0
+        self._voiced_end = 0  # stream sample where the last utterance's speech ended
 
     # -- time mapping --------------------------------------------------------------------
 
@@ -259,8 +260,13 @@ class AsrCore:
         uid = f"{self._prefix}-{self._count}"
         history_start = self._n - len(self._history)
         begin = max(history_start, sample - int(self.config.preroll_s * RATE))
-        # Left context: start at the end of an already committed word (whole words only).
-        floor = max(history_start, sample - int(self.config.left_context_s * RATE))
+        # Left context: start at the end of an already committed word (whole words only),
+        # at most ``utterance_context_s`` back; none: not before the last utterance's speech
+        # ended (its words are only in the prompt then, never heard twice).
+        context = self.config.utterance_context_s
+        floor = max(history_start, sample - int(context * RATE))
+        if context <= 0:
+            begin = max(begin, min(sample, self._voiced_end))
         ends = [self._sample_of(w.end) for w in self._prior]
         fits = [e for e in ends if floor <= e < begin]
         if fits:
@@ -285,6 +291,7 @@ class AsrCore:
         self._active = None
         utt.ended = True
         utt.voiced_end = min(sample, utt.last_voiced) if sample >= utt.start_sample else sample
+        self._voiced_end = max(self._voiced_end, utt.voiced_end)
         self._ended.append(utt)
         t = self.pts_of(utt.voiced_end)
         return [AsrOutput("speech", t, SpeechStopped(utt.uid, t), utt.uid)]

@@ -21,19 +21,27 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.encoders.whisper_model import DecodedWord
 from streamkit.events import Word
+from streamkit.textnorm import normalize
 
 __all__ = ["CommitPolicy", "HypothesisBuffer", "drop_loops", "join_words", "norm_word"]
 
 _STRIP = re.compile(r"[^\w']+")
 
 
+@lru_cache(maxsize=4096)
 def norm_word(text: str) -> str:
-    """Comparison key of a word: lower case, punctuation stripped."""
-    return _STRIP.sub("", text.lower())
+    """Comparison key of a word: lower case, punctuation stripped, a number spelled out
+    ("2" and "two", "10" and "ten", "1st" and "first" agree: tiny.en flips between digits
+    and words from one pass to the next, so digit runs never agreed and lost digits)."""
+    key = _STRIP.sub("", text.lower())
+    if any(c.isdigit() for c in key):
+        key = normalize(key).replace(" ", "")
+    return key
 
 
 def join_words(words: Sequence[Word]) -> str:
@@ -205,9 +213,27 @@ class HypothesisBuffer:
         return join_words(self.committed)
 
 
+def _drop_squeezed_repeat(words: list[DecodedWord]) -> list[DecodedWord]:
+    """Drop a copy of the last phrase that ends the hypothesis squeezed into (almost) no
+    audio: "Ask not! Ask not!" with the second copy 60 ms long (Whisper looping in the
+    window's padding). A phrase said twice takes about as long the second time."""
+    keys = [norm_word(w.text) for w in words]
+    total = len(words)
+    for n in range(1, total // 2 + 1):
+        first, copy = words[total - 2 * n : total - n], words[total - n :]
+        if keys[total - 2 * n : total - n] != keys[total - n :]:
+            continue
+        said = first[-1].end - first[0].start
+        squeezed = copy[-1].end - copy[0].start
+        if squeezed <= 0.04 * n or (n >= 2 and squeezed < 0.5 * said):
+            return words[: total - n]
+    return words
+
+
 def drop_loops(words: Sequence[DecodedWord], min_phrase: int = 3) -> list[DecodedWord]:
     """Cut a hallucinated repeat: keep the first copy of a phrase of ≥ ``min_phrase`` words
-    repeated immediately, and drop a trailing pile of ≥ 2 zero-length words (heard past
+    repeated immediately, drop a last phrase repeated in (almost) no time at the end
+    ("Ask not! Ask not!"), and drop a trailing pile of ≥ 2 zero-length words (heard past
     the speech: "…and crease. From fairest creatures we desire and crease")."""
     keys = [norm_word(w.text) for w in words]
     cut = len(words)
@@ -218,7 +244,7 @@ def drop_loops(words: Sequence[DecodedWord], min_phrase: int = 3) -> list[Decode
                 break
         if cut < len(words):
             break
-    kept = list(words[:cut])
+    kept = _drop_squeezed_repeat(list(words[:cut]))
     pile = 0
     while pile < len(kept) and kept[-1 - pile].end - kept[-1 - pile].start <= 0.0:
         pile += 1

@@ -193,3 +193,24 @@ def test_finals_cover_every_word_a_final_offline_pass_finds_at_the_end(
     missing = [w for w in offline if w[2] > committed_end and w not in said]
     assert not missing, (missing, text(out))
     assert finals(out)[-1].is_last
+
+
+def test_without_utterance_context_a_new_window_never_rehears_the_last_utterance() -> None:
+    """utterance_context_s=0: the next utterance's first window starts after the last one's
+    speech ended, so its words are never heard twice ("Three. Three.")."""
+    script: Script = [("three", 0.5, 0.9), ("look", 1.8, 2.1), ("in", 2.15, 2.3)]
+    starts: list[tuple[str, int]] = []
+
+    def decode(job: DecodeJob) -> DecodeResult:
+        starts.append((job.uid, job.start))
+        # Whisper ends a word early: "three" is said until 0.9 s, its time says 0.65 s
+        words = heard(script, job)
+        return result([DecodedWord(w.text, w.start, w.end - 0.25, 0.9) for w in words])
+
+    for context, rehears in ((0.0, False), (2.0, True)):
+        starts.clear()
+        core = make_core(utterance_context_s=context)
+        out = stream(core, audio_of(script, 3.5), decode)
+        second = min(t for uid, t in starts if uid == "t-2")
+        assert (second < BASE + round(0.85 * NS_PER_S)) == rehears
+        assert text(out) == "three look in"

@@ -9,9 +9,7 @@ from streamkit.events import Word
 LA2 = CommitPolicy(min_probability=0.0, confident_probability=None)
 
 
-def words(
-    spec: str, start_ms: int = 0, step_ms: int = 300, probability: float = 0.9
-) -> list[Word]:
+def words(spec: str, start_ms: int = 0, step_ms: int = 300, probability: float = 0.9) -> list[Word]:
     out = []
     for i, text in enumerate(spec.split()):
         begin = (start_ms + i * step_ms) * NS_PER_MS
@@ -35,6 +33,18 @@ def test_norm_word_ignores_case_and_punctuation() -> None:
     assert norm_word("Americans,") == norm_word("americans") == "americans"
     assert norm_word("I'm") == "i'm"
     assert norm_word("...") == ""
+
+
+def test_numbers_agree_in_digits_and_words() -> None:
+    """tiny.en writes "2," in one pass and "two" in the next: they are the same word."""
+    assert norm_word("2,") == norm_word("two") == "two"
+    assert norm_word("10.") == norm_word("Ten") == "ten"
+    assert norm_word("25") == norm_word("twenty-five")
+    assert norm_word("1st") == norm_word("first")
+    hyp = HypothesisBuffer()
+    assert feed(hyp, words("one 2 three")) == []
+    done = feed(hyp, words("1 two 3 four"))
+    assert join_words(done) == "1 two 3"  # agreed though written differently
 
 
 def test_first_hypothesis_commits_nothing() -> None:
@@ -146,3 +156,28 @@ def test_margin_holds_words_near_the_end_except_at_a_pause() -> None:
     # decoded 300 ms past "three": it is within the margin, "one two" are not
     assert join_words(feed(hyp, words("one two three"), policy)) == "one two"
     assert join_words(feed(hyp, words("one two three"), policy, settled=True)) == "three"
+
+
+def test_a_last_phrase_repeated_in_no_time_is_dropped() -> None:
+    """A final pass of "Ask not!" said "Ask not! Ask not!", the copy 60 ms long."""
+    from streamkit.encoders.hypothesis import drop_loops
+    from streamkit.encoders.whisper_model import DecodedWord as W
+
+    looped = [
+        W("Ask", 0.0, 0.82, 0.9),
+        W("not!", 0.82, 1.32, 0.9),
+        W("Ask", 1.32, 1.32, 0.9),
+        W("not!", 1.32, 1.38, 0.9),
+    ]
+    assert [w.text for w in drop_loops(looped)] == ["Ask", "not!"]
+    one = [W("Three.", 0.1, 0.6, 0.9), W("Three.", 0.6, 0.61, 0.9)]
+    assert [w.text for w in drop_loops(one)] == ["Three."]
+    said_twice = [
+        W("ask", 0.0, 0.4, 0.9),
+        W("not", 0.4, 0.8, 0.9),
+        W("ask", 1.0, 1.4, 0.9),
+        W("not", 1.4, 1.8, 0.9),
+    ]
+    assert drop_loops(said_twice) == said_twice  # a phrase really said twice stays
+    no_no = [W("no", 0.0, 0.3, 0.9), W("no", 0.4, 0.7, 0.9)]
+    assert drop_loops(no_no) == no_no
