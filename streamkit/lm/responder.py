@@ -303,6 +303,7 @@ class Responder:
                 await asyncio.wait([self._active.task])
             for task in helpers:
                 task.cancel()
+            self._group = None  # the input ended: a later respond() starts nothing
 
     # -- inputs --------------------------------------------------------------------------
 
