@@ -45,6 +45,7 @@ from streamkit.events import (
     SpeechStopped,
     TranscriptFinal,
 )
+from streamkit.transport.codecs.realtime_parse import parse_item, parse_response
 from streamkit.transport.codecs.realtime_responses import Responses
 from streamkit.transport.codecs.realtime_shapes import (
     AUDIO_RATE,
@@ -331,50 +332,14 @@ class RealtimeCodec:
         return ClearInput(self.items.buffer_uids())
 
     def _item_create(self, event: dict[str, Any]) -> Any:
-        item = event.get("item")
-        if not isinstance(item, dict) or item.get("type") != "message":
-            self._error("invalid_value", "item must be a message object", "item.type")
+        item = parse_item(event.get("item"))
+        if isinstance(item, tuple):
+            self._error(item[0], item[2], item[1])
             return None
-        role, content = item.get("role"), item.get("content")
-        if role not in ("user", "system", "assistant"):
-            self._error("invalid_value", f"item role {role!r}: user or system", "item.role")
-            return None
-        if role == "assistant":
-            self._error("unsupported_value", f"item role {role!r}: user or system", "item.role")
-            return None
-        if not isinstance(content, list) or not content:
-            self._error("invalid_value", "item.content must be a non-empty list", "item.content")
-            return None
-        texts: list[str] = []
-        images: list[bytes] = []
-        for part in content:
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "input_text" and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            elif kind == "input_image" and role == "user":
-                image = _data_uri(part.get("image_url"))
-                if image is None:
-                    self._error(
-                        "invalid_value",
-                        "input_image needs image_url as a base64 data URI (JPEG or PNG)",
-                        "item.content.image_url",
-                    )
-                    return None
-                images.append(image)
-            else:
-                self._error(
-                    "invalid_value", f"unsupported content part {kind!r}", "item.content.type"
-                )
-                return None
-        item_id = item.get("id")
-        self.items.pending_create = (
-            item_id if isinstance(item_id, str) and item_id else self.items.new_id(),
-            role,
-            content,
-        )
-        commands: list[Any] = [ImageIn(image) for image in images]
-        if texts:
-            commands.append(AddText(" ".join(texts), role))
+        self.items.pending_create = (item.id or self.items.new_id(), item.role, item.content)
+        commands: list[Any] = [ImageIn(image) for image in item.images]
+        if item.texts:
+            commands.append(AddText(" ".join(item.texts), item.role))
         self._batch_left = len(commands)
         return commands
 
@@ -388,32 +353,9 @@ class RealtimeCodec:
         return None
 
     def _response_create(self, event: dict[str, Any]) -> Any:
-        params = event.get("response") or {}
-        if not isinstance(params, dict):
-            self._error("invalid_value", "response must be an object", "response")
-            return None
-        for name in ("tools", "input"):
-            if params.get(name):
-                self._error(
-                    "unsupported_value", f"response.{name} is not supported", f"response.{name}"
-                )
-                return None
-        if params.get("conversation", "auto") != "auto":
-            self._error(
-                "unsupported_value",
-                "only conversation 'auto' is supported",
-                "response.conversation",
-            )
-            return None
-        modalities = params.get("output_modalities")
-        if modalities is not None and (
-            not isinstance(modalities, list) or ("audio" in modalities and not self.audio_out)
-        ):
-            self._error(
-                "unsupported_value",
-                "this server answers in text only",
-                "response.output_modalities",
-            )
+        params = parse_response(event.get("response"), self.audio_out)
+        if isinstance(params, tuple):
+            self._error(params[0], params[2], params[1])
             return None
         if self.responses.active is not None:
             self._error(
@@ -421,13 +363,7 @@ class RealtimeCodec:
                 f"response {self.responses.active.id} is in progress",
             )
             return None
-        tokens = params.get("max_output_tokens")
-        instructions = params.get("instructions")
-        return Respond(
-            self.items.awaiting(),
-            instructions if isinstance(instructions, str) and instructions else None,
-            tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None,
-        )
+        return Respond(self.items.awaiting(), params.instructions, params.max_tokens)
 
     def _response_cancel(self, event: dict[str, Any]) -> Any:
         active = self.responses.active
@@ -514,19 +450,6 @@ class RealtimeCodec:
         if self.audio_ms is not None:
             return max(0, self.audio_ms(t))
         return max(0, t // NS_PER_MS)
-
-
-def _data_uri(value: Any) -> bytes | None:
-    """The bytes of a ``data:image/jpeg|png;base64,…`` URI (None: not one)."""
-    if not isinstance(value, str) or not value.startswith("data:image/"):
-        return None
-    head, _, body = value.partition(",")
-    if not head.endswith(";base64") or not body:
-        return None
-    try:
-        return base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 _HANDLERS: Final[dict[str, Callable[[RealtimeCodec, dict[str, Any]], Any]]] = {
