@@ -14,7 +14,9 @@ after each. Reported per N:
 - failed sessions: an error, a lost session, or an utterance without its final or answer;
 - how HAProxy spread the sessions (``X-Streamkit-Worker``).
 
-The baseline in the same run is N=2: the first row. ``max_sessions_p90_ok`` is the largest N
+The baseline in the same run is the first row: 2 sessions straight to one worker, no
+balancer in between (the table title gives the machine's load average: the numbers are only
+comparable within one run). ``max_sessions_p90_ok`` is the largest N
 whose commit p90 ≤ 2.0 s with no failed session. Then a failover run at that N (at least 2):
 one worker is killed (``kill -9``) while its first client is mid-utterance; its clients
 resume on the others (Redis + the client's replay buffer); ``failover_lost_finals`` counts
@@ -134,9 +136,10 @@ async def _session(
 
 async def _run(
     cluster: Cluster, n: int, clips: list[npt.NDArray[np.float32]], args: argparse.Namespace,
-    kill: bool = False,
+    kill: bool = False, url: str | None = None,
 ) -> Run:  # fmt: skip
     run = Run(n)
+    target = url or cluster.url
     clients: list[Client] = []
 
     async def killer() -> None:
@@ -159,7 +162,7 @@ async def _run(
             group.create_task(killer())
         for i in range(n):
             audio = [clips[(2 * i) % len(clips)], clips[(2 * i + 1) % len(clips)]]
-            group.create_task(_session(cluster.url, audio, args.gap_s, run, clients))
+            group.create_task(_session(target, audio, args.gap_s, run, clients))
             await LoopClock().sleep(args.stagger_ms * NS_PER_MS)
     return run
 
@@ -263,6 +266,7 @@ def main() -> int:
         print(f"bench/cluster: needs {missing} (scripts/system-deps.sh dev)", file=sys.stderr)
         return 2
     data = Path(args.data)
+    load_before = os.getloadavg()[0]
     clips = [load_audio(data / f) for f in CLIPS]
     levels = [int(x) for x in args.sessions.split(",") if x]
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
@@ -284,6 +288,9 @@ def main() -> int:
         cluster = start_cluster(workdir, 3, args.max_sessions)
         runs: list[Run] = []
         try:
+            # baseline, same run: 2 sessions straight to one worker (no balancer in between)
+            direct = f"ws://127.0.0.1:{cluster.workers[0].port}/ws"
+            baseline = asyncio.run(_run(cluster, 2, clips, args, url=direct))
             for n in levels:
                 run = asyncio.run(_run(cluster, n, clips, args))
                 runs.append(run)
@@ -297,12 +304,13 @@ def main() -> int:
                 )
         finally:
             cluster.stop()
-    rows = [_row(r, "haproxy") for r in runs]
+    rows = [_row(baseline, "direct w1"), *(_row(r, "haproxy") for r in runs)]
     if failover is not None:
         rows.append(_row(failover, "kill -9"))
     print_table(
         "N real-time sessions through HAProxy, 3 workers (Whisper tiny.en), one llama.cpp "
-        f"server, Redis; gap {args.gap_s} s, max {args.max_sessions} sessions/worker",
+        f"server, Redis; gap {args.gap_s} s, max {args.max_sessions} sessions/worker; "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
         HEADERS,
         rows,
     )
