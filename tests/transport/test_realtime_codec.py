@@ -641,7 +641,8 @@ def test_malformed_items(item: Any, param: str) -> None:
         ('{"no": "type"}', "invalid_event"),
         ('{"type": "no_such.event"}', "invalid_event"),
         ('{"type": 5}', "invalid_event"),
-        ('{"type": "conversation.item.truncate", "item_id": "x"}', "unsupported_event"),
+        ('{"type": "conversation.item.truncate", "item_id": "x"}', "invalid_value"),
+        ('{"type": "output_audio_buffer.clear"}', "unsupported_event"),
         ('{"type": "conversation.item.delete", "item_id": "x"}', "unsupported_event"),
         ('{"type": "conversation.item.retrieve", "item_id": "nope"}', "invalid_value"),
         ('{"type": "session.update", "session": 3}', "invalid_value"),
@@ -801,3 +802,36 @@ def test_spoken_response_cut_by_barge_in() -> None:
     assert response["status"] == "cancelled"
     assert response["status_details"]["reason"] == "turn_detected"
     assert response["output"][0]["status"] == "incomplete"
+
+
+def test_truncating_a_spoken_answer_stops_the_voice() -> None:
+    d = _speaking()
+    d.send({"type": "response.create"})
+    d.pipe(ResponseAudio("resp-0", "u1", 0, 0, 24000, bytes(4800), "Once"))
+    item_id = next(e for e in d.events if e["type"] == "response.output_item.added")["item"]["id"]
+    event = {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0}
+    out = d.send({**event, "audio_end_ms": 60}, {ResponseCancel: True})
+    assert types(out) == ["conversation.item.truncated"]
+    assert out[0]["audio_end_ms"] == 60
+    assert isinstance(d.commands[-1], ResponseCancel)
+    out = d.pipe(ResponseAudioDone("resp-0", "u1", "Once", 60 * MS, 60 * MS, cancelled=True))
+    assert out[-1]["response"]["status_details"]["reason"] == "client_cancelled"
+    bad = d.send({**event, "audio_end_ms": -1})
+    assert types(bad) == ["error"]
+    assert bad[0]["error"]["param"] == "audio_end_ms"
+
+
+def test_a_text_item_cannot_be_truncated() -> None:
+    d = Driver()
+    d.pipe(ResponseDelta("resp-0", "u1", "Hi", 0), ResponseDone("resp-0", "u1", "Hi"))
+    item_id = d.events[-1]["response"]["output"][0]["id"]
+    out = d.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": 5,
+        }
+    )
+    assert types(out) == ["error"]
+    assert out[0]["error"]["code"] == "invalid_value"

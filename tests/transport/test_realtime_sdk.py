@@ -342,13 +342,7 @@ MALFORMED: list[tuple[Any, str]] = [
         "invalid_value",
     ),
     (
-        {
-            "type": "conversation.item.truncate",
-            "item_id": "x",
-            "content_index": 0,
-            "audio_end_ms": 1,
-            "event_id": "m7",
-        },
+        {"type": "conversation.item.delete", "item_id": "x", "event_id": "m7"},
         "unsupported_event",
     ),
     (

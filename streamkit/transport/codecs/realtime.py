@@ -81,12 +81,12 @@ CLIENT_EVENTS: Final = (
     "input_audio_buffer.clear",
     "conversation.item.create",
     "conversation.item.retrieve",
+    "conversation.item.truncate",
     "response.create",
     "response.cancel",
 )
 UNSUPPORTED_EVENTS: Final = (
     "conversation.item.delete",
-    "conversation.item.truncate",
     "output_audio_buffer.clear",
     "transcription_session.update",
 )
@@ -352,6 +352,36 @@ class RealtimeCodec:
             self._emit({"type": "conversation.item.retrieved", "item": item})
         return None
 
+    def _item_truncate(self, event: dict[str, Any]) -> Any:
+        """A client stopped playing a spoken answer at ``audio_end_ms``: acknowledge, and stop
+        the voice if that answer is still being spoken (what was heard stays in the history:
+        the voice reports it)."""
+        item_id, end_ms = event.get("item_id"), event.get("audio_end_ms")
+        item = self.items.store.get(item_id) if isinstance(item_id, str) else None
+        content = item.get("content") if item is not None else None
+        if item is None or item.get("role") != "assistant":
+            self._error("invalid_value", f"no assistant item {str(item_id)[:80]!r}", "item_id")
+            return None
+        if content and content[0].get("type") != "output_audio":
+            self._error("invalid_value", "only a spoken (audio) item can be truncated", "item_id")
+            return None
+        if not isinstance(end_ms, int) or isinstance(end_ms, bool) or end_ms < 0:
+            self._error("invalid_value", "audio_end_ms must be an integer ≥ 0", "audio_end_ms")
+            return None
+        self._emit(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": end_ms,
+            }
+        )
+        active = self.responses.active
+        if active is not None and active.item_id == item_id:
+            active.cancel_requested = True
+            return ResponseCancel(active.id)
+        return None
+
     def _response_create(self, event: dict[str, Any]) -> Any:
         params = parse_response(event.get("response"), self.audio_out)
         if isinstance(params, tuple):
@@ -459,6 +489,7 @@ _HANDLERS: Final[dict[str, Callable[[RealtimeCodec, dict[str, Any]], Any]]] = {
     "input_audio_buffer.clear": RealtimeCodec._clear,
     "conversation.item.create": RealtimeCodec._item_create,
     "conversation.item.retrieve": RealtimeCodec._item_retrieve,
+    "conversation.item.truncate": RealtimeCodec._item_truncate,
     "response.create": RealtimeCodec._response_create,
     "response.cancel": RealtimeCodec._response_cancel,
 }
