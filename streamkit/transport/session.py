@@ -332,7 +332,15 @@ class Session:
         self.config = msgspec.structs.replace(self.config, **changes)
         if "output_audio" in changes:
             self._apply_output_audio()
+        if "instructions" in changes:
+            self._apply_instructions()
         return None
+
+    def _apply_instructions(self) -> None:
+        """Hand the session's system prompt to the pipeline (those without an LM ignore it)."""
+        setter = getattr(self.controls, "set_instructions", None)
+        if setter is not None:
+            setter(self.config.instructions or None)
 
     def _apply_output_audio(self) -> None:
         """Tell the pipeline whether to speak (pipelines without a voice ignore it)."""
@@ -376,6 +384,8 @@ class Session:
         try:
             self.pipeline, self.controls = factory(source, ClientSink(self), self.metrics)
             self._apply_output_audio()
+            if self.config.instructions:
+                self._apply_instructions()
         except Exception as error:  # a factory bug must not kill the server
             self.source = None
             return ProtocolError("pipeline_error", f"could not build the pipeline: {error!r}"[:300])
