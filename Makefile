@@ -77,6 +77,7 @@ bench: $(STAMPS)/dev $(STAMPS)/bench
 	$(PY) -m bench.asr
 	$(PY) -m bench.lm
 	$(PY) -m bench.sessions --sessions 1
+	$(PY) -m bench.realtime --turns 6
 
 # The deployment under load (HAProxy + 3 workers + LM server + Redis, real speech; minutes).
 bench-cluster: $(STAMPS)/dev
