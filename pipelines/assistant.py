@@ -44,6 +44,7 @@ from streamkit.stage import Stage
 from streamkit.store.backend import StoredTurn
 from streamkit.tts import TtsConfig, TTSEngine, TTSSpec, TtsStage
 from streamkit.tts import load as load_tts
+from streamkit.tts.echo import EchoGateConfig
 from streamkit.turn.backend import TurnModel, TurnUnavailable
 from streamkit.turn.core import TurnConfig, TurnDetection
 
@@ -84,6 +85,8 @@ class AssistantConfig:
         align_window_ms: aligner window (only with video).
         tts: the voice (``engine="none"``: text only; the CLI defaults to ``auto``).
         speech: the TTS stage (frame length, lead, chunker; ``enabled`` = speak by default).
+        echo_gate: with a voice, drop the utterances that are the echo of our own voice
+            (``streamkit/tts/echo.py``); None: every utterance is the user's (headphones).
         instructions: the assistant's system prompt (``--instructions``; ``None``: the
             default of :mod:`streamkit.lm.fusion`); a session may change it
             (``session.update`` ``instructions``). The "I can't tell" policy is kept after it.
@@ -104,6 +107,7 @@ class AssistantConfig:
     align_window_ms: int = 40
     tts: TTSSpec = field(default_factory=TTSSpec)
     speech: TtsConfig = field(default_factory=TtsConfig)
+    echo_gate: EchoGateConfig | None = field(default_factory=EchoGateConfig)
     instructions: str | None = None
 
 
@@ -356,11 +360,21 @@ def build(
         align_in = {"audio": audio_ports["align"], "video": source_ports["video"]}
         pipe.add(align, inputs=align_in, outputs={"video": video_in})
 
+    speaks = models.lm is not None and models.tts is not None
+    gated = speaks and config.echo_gate is not None
+    reference: Edge[Any] | None = None
+    if gated:
+        from streamkit.pipelines.voice import add_echo_gate, copy_edge
+
+        asr_in, mic = copy_edge(pipe, "mic", asr_in)
+        reference = _edge(pipe, "tts.echo", capacity=256)
     asr = AsrStage(
         models.whisper, replace(config.asr, compute=config.compute), turn_model=models.turn
     )
     asr_out = _edge(pipe, "asr.out")
     pipe.add(asr, inputs={"in": asr_in}, outputs={"out": asr_out})
+    if gated and reference is not None and config.echo_gate is not None:
+        asr_out = add_echo_gate(pipe, config.echo_gate, asr_out, mic, reference)
 
     merge_ports: dict[str, Edge[Any]] = {}
     transcript_ports = {"client": _edge(pipe, "asr.client")}
@@ -368,7 +382,6 @@ def build(
     responder: Responder | None = None
     if models.lm is not None:
         transcript_ports["lm"] = _edge(pipe, "asr.lm")
-    speaks = models.lm is not None and models.tts is not None
     if speaks:
         transcript_ports["tts"] = _edge(pipe, "asr.tts", capacity=16)
     # turn events (pause/resume/end) are for the responder; clients see speech/transcripts
@@ -408,7 +421,7 @@ def build(
 
         tts, merge_ports["response"] = add_voice(
             pipe, models.tts, config.speech, merge_ports["response"],
-            transcript_ports["tts"], responder.history,
+            transcript_ports["tts"], responder.history, reference,
         )
 
     events = _edge(pipe, "events")

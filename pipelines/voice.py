@@ -2,8 +2,10 @@
 
 ::
 
-    responder ─response (BLOCK)─► tts ─(BLOCK)─► merge      (text passes through at once)
-    asr tee ─speech (SpeechStarted only)─┘                   (barge-in stops the voice)
+    responder ─response (BLOCK)─► tts ─(BLOCK)─► tee ─► merge  (text passes through at once)
+    asr tee ─speech (SpeechStarted only)─┘        └─► echo gate (what the voice plays)
+    source audio ─► tee ─► asr ─► echo gate ─► asr tee      (utterances that are our own
+                     └──────────────┘ (mic)                   echo never reach anyone)
 
 :func:`add_voice` wires a :class:`~streamkit.tts.TtsStage` between the responder and the event
 merge; :func:`truncate_history` is its ``on_heard``: when the voice was cut, the turn the
@@ -18,12 +20,39 @@ from dataclasses import replace
 from typing import Any
 
 from streamkit.edge import Edge, Policy
-from streamkit.events import ResponseAudioDone
+from streamkit.events import ResponseAudio, ResponseAudioDone
 from streamkit.lm.fusion import Turn
+from streamkit.operators import Tee
 from streamkit.pipeline import Pipeline
 from streamkit.tts import TtsConfig, TTSEngine, TtsStage
+from streamkit.tts.echo import EchoGateConfig
+from streamkit.tts.echo_stage import EchoGate
 
-__all__ = ["add_voice", "truncate_history"]
+__all__ = ["add_echo_gate", "add_voice", "copy_edge", "truncate_history"]
+
+
+def copy_edge(pipe: Pipeline, name: str, edge: Edge[Any], capacity: int = 256) -> tuple[
+        Edge[Any], Edge[Any]]:
+    """Tee ``edge`` into two BLOCK edges ``(main, copy)`` (``name.main`` / ``name.copy``)."""
+    ports = {"main": pipe.edge(f"{name}.main", capacity, Policy.BLOCK),
+             "copy": pipe.edge(f"{name}.copy", capacity, Policy.BLOCK)}
+    pipe.add(Tee(f"{name}.tee", list(ports)), {"in": edge}, ports)
+    return ports["main"], ports["copy"]
+
+
+def add_echo_gate(
+    pipe: Pipeline,
+    config: EchoGateConfig,
+    events: Edge[Any],
+    mic: Edge[Any],
+    reference: Edge[Any],
+) -> Edge[Any]:
+    """The echo gate on the ASR's ``events`` (hearing ``mic``, knowing ``reference``); returns
+    the gated events edge."""
+    out = pipe.edge("echo.out", 64, Policy.BLOCK)
+    pipe.add(EchoGate(config), {"in": events, "mic": mic, "reference": reference},
+             {"out": out})
+    return out
 
 
 def truncate_history(history: deque[Turn], done: ResponseAudioDone, answer: str) -> bool:
@@ -50,9 +79,11 @@ def add_voice(
     response: Edge[Any],
     speech: Edge[Any] | None,
     history: deque[Turn] | None,
+    reference: Edge[Any] | None = None,
 ) -> tuple[TtsStage, Edge[Any]]:
     """Add the TTS stage reading ``response`` (and ``speech`` for barge-in); returns the stage
-    and its output edge (for the merge)."""
+    and its output edge (for the merge). ``reference`` (an edge to the echo gate) also gets
+    what the voice plays."""
     on_heard = None
     if history is not None:
         kept = history
@@ -66,4 +97,10 @@ def add_voice(
     if speech is not None:
         inputs["speech"] = speech
     pipe.add(stage, inputs, {"out": out})
-    return stage, out
+    if reference is None:
+        return stage, out
+    merge = pipe.edge("tts.merge", 64, Policy.BLOCK)
+    only_audio = {"echo": lambda p: isinstance(p.payload, ResponseAudio)}
+    pipe.add(Tee("tts.tee", ["merge", "echo"], accept=only_audio), {"in": out},
+             {"merge": merge, "echo": reference})
+    return stage, merge

@@ -48,6 +48,10 @@ class AnswerAudio:
     """Answer audio as heard (see the module docstring). ``play``: also to the speakers."""
 
     play: bool = False
+    device: int | str | None = None
+    """Output device for ``play`` (PortAudio index or name; None: the default)."""
+    volume: float = 1.0
+    """Gain applied to what is played (not to the saved timeline)."""
     rate: int | None = None
     origin: Nanos | None = None
     """Local time (ns) of sample 0 of the timeline (the first frame's arrival)."""
@@ -90,7 +94,7 @@ class AnswerAudio:
         self.chunks.append((start, response_id, samples))
         self._end = max(self._end, start + len(samples))
         if self._stream is not None:
-            self._queue.append((response_id, samples))
+            self._queue.append((response_id, samples * np.float32(self.volume)))
 
     def on_event(self, event: object, at: Nanos = 0) -> None:
         """Server events (arrived at ``at``, local ns): a ``response.audio.done`` ends (or
@@ -146,9 +150,10 @@ class AnswerAudio:
         try:
             import sounddevice as sd
 
-            sd.query_devices(kind="output")
+            sd.query_devices(self.device, kind="output")
             self._stream = sd.OutputStream(
-                samplerate=rate, channels=1, dtype="float32", callback=self._callback
+                samplerate=rate, channels=1, dtype="float32", callback=self._callback,
+                device=self.device,
             )
             self._stream.start()
         except Exception as error:  # no PortAudio, no output device

@@ -1,0 +1,95 @@
+"""The echo gate core: explicit times, synthetic reference/mic signals (pure, no clock)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streamkit.clock import NS_PER_MS
+from streamkit.tts.echo import EchoGateConfig, EchoGateCore
+
+MS = NS_PER_MS
+RATE = 16_000
+
+
+def voice(seconds: float, seed: int, level: float = 0.2) -> np.ndarray:
+    """Speech-like: noise bursts of 120 ms with 60 ms pauses."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    envelope = ((np.arange(n) // (RATE * 60 // 1000)) % 3 != 2).astype(np.float32)
+    return (level * rng.standard_normal(n) * envelope).astype(np.float32)
+
+
+def feed(core: EchoGateCore, start: int, reference: np.ndarray, mic: np.ndarray,
+         delay_ms: int = 60) -> None:
+    """The voice plays ``reference`` from ``start``; the mic hears ``mic`` from ``start``."""
+    core.reference(start, reference, RATE)
+    step = RATE // 50
+    for i in range(0, len(mic), step):
+        core.mic(start + i * 1_000_000_000 // RATE, mic[i : i + step], RATE)
+
+
+def echo_of(reference: np.ndarray, gain: float, delay_ms: int) -> np.ndarray:
+    shift = RATE * delay_ms // 1000
+    return gain * np.concatenate([np.zeros(shift, np.float32), reference[:-shift]])
+
+
+def test_nothing_playing_means_the_user_at_once() -> None:
+    core = EchoGateCore()
+    assert core.speech_started("u1", 1_000 * MS) == "user"
+
+
+def test_the_echo_of_our_voice_is_dropped() -> None:
+    core = EchoGateCore()
+    reference = voice(3.0, seed=1)
+    feed(core, 0, reference, echo_of(reference, 0.5, 80))
+    assert core.speech_started("u1", 500 * MS) is None  # held: the voice plays
+    assert core.poll("u1", 2_000 * MS) == "echo"
+    assert 0.3 < core.gain < 0.7  # learned from the echo
+
+
+def test_the_user_over_the_echo_passes() -> None:
+    core = EchoGateCore()
+    reference = voice(3.0, seed=1)
+    mic = echo_of(reference, 0.3, 80)
+    mic[RATE * 1500 // 1000 :] += voice(1.5, seed=2, level=0.3)  # the user, from 1.5 s
+    feed(core, 0, reference, mic[: RATE * 1500 // 1000])
+    assert core.speech_started("u1", 1_500 * MS) is None
+    step = RATE // 50
+    verdict = None
+    for i in range(RATE * 1500 // 1000, len(mic), step):
+        core.mic(i * 1_000_000_000 // RATE, mic[i : i + step], RATE)
+        verdict = core.poll("u1", (i + step) * 1_000_000_000 // RATE)
+        if verdict is not None:
+            break
+    assert verdict == "user"
+    assert i < RATE * 1900 // 1000  # decided within 400 ms of the user's onset
+
+
+def test_an_echo_utterance_is_promoted_when_the_user_speaks_up_in_it() -> None:
+    core = EchoGateCore(EchoGateConfig(min_frames=4))
+    reference = voice(4.0, seed=3)
+    mic = echo_of(reference, 0.4, 60)
+    mic[RATE * 2 :] += voice(2.0, seed=4, level=0.4)
+    feed(core, 0, reference, mic[: RATE])
+    assert core.speech_started("u1", 200 * MS) is None
+    assert core.poll("u1", 1_000 * MS) == "echo"
+    step = RATE // 50
+    verdicts = []
+    for i in range(RATE, len(mic), step):
+        core.mic(i * 1_000_000_000 // RATE, mic[i : i + step], RATE)
+        verdicts.append(core.poll("u1", (i + step) * 1_000_000_000 // RATE))
+    assert verdicts[0] == "echo"
+    assert "user" in verdicts
+    assert verdicts.index("user") * 20 >= 1000  # not before the user spoke (at 2 s)
+
+
+def test_behind_echo_cancellation_a_quiet_user_still_passes() -> None:
+    core = EchoGateCore()
+    reference = voice(3.0, seed=5, level=0.3)
+    mic = np.zeros_like(reference)  # the browser removed the echo
+    mic[RATE * 2 :] = voice(1.0, seed=6, level=0.05)  # a quiet user
+    feed(core, 0, reference, mic[: RATE * 2])
+    assert core.gain < 0.1
+    assert core.speech_started("u1", 2_000 * MS) is None
+    feed(core, 2_000 * MS, np.zeros(0, np.float32), mic[RATE * 2 :])
+    assert core.poll("u1", 3_000 * MS) == "user"
