@@ -202,7 +202,7 @@ def _hud(img: npt.NDArray[np.uint8], state: DemoState) -> None:
         _text(img, f"-> {name}", (x + 10, cy), 0.7, _WHITE, 2)
         _text(img, f"last {_ms(value)}", (x + 380, cy), 0.7, _ACCENT, 2)
         n, p50, p90 = summary.get(name, (0, 0.0, 0.0))
-        stats = f"p50 {p50:.0f} ms   p90 {p90:.0f} ms   (n={n})" if n else "no turn yet"
+        stats = f"p50 {p50:.0f} ms   p90 {p90:.0f} ms   (n={n})" if n else "none yet"
         _text(img, stats, (x + 640, cy), 0.6, _WHITE)
 
 
