@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.transport._serve import serve_process
+
 pytestmark = pytest.mark.timeout(180)
 
 SPEECH = "speech/utterances/sr_english/english.wav"
@@ -91,25 +93,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def port(inputs: Path) -> Iterator[int]:
     """A real ``serve --no-models --token s3cret`` on loopback."""
-    port_file = inputs / "port"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamkit", "serve", "--no-models", "--port", "0",
-         "--port-file", str(port_file), "--token", "s3cret"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        for _ in range(300):
-            if port_file.exists() and port_file.read_text():
-                break
-            try:
-                server.wait(0.1)
-            except subprocess.TimeoutExpired:
-                continue
-            pytest.fail(f"serve exited: {server.stderr.read() if server.stderr else ''}")
-        yield int(port_file.read_text())
-    finally:
-        server.terminate()
-        server.wait(10)
+    with serve_process(inputs, "--no-models", "--token", "s3cret", wait_s=30) as port:
+        yield port
 
 
 def _run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

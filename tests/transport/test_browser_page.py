@@ -18,31 +18,16 @@ import httpx
 import numpy as np
 import pytest
 
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage
 from streamkit.transport import Server, ServerOptions, SessionConfig
 from streamkit.transport.echo import echo_factory
 from tests.transport.test_e2e_real import CHROMIUM, CHROMIUM_FAKE_MEDIA, HAVE_CHROMIUM
+from tests.transport.test_turns_real import captions_factory  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(240)]
 
 
-@pytest.fixture(scope="module")
-def captions_factory() -> Any:
-    from streamkit.pipelines import assistant
-
-    config = assistant.AssistantConfig(lm="none")
-    models = assistant.Models.load(config)
-
-    def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
-        return assistant.build(config, models, source, sink, metrics=metrics)
-
-    return factory
-
-
 @pytest.fixture
-async def server(captions_factory: Any) -> AsyncIterator[Server]:
+async def server(captions_factory: Any) -> AsyncIterator[Server]:  # noqa: F811
     options = ServerOptions(port=0, config=SessionConfig(pipeline="captions"))
     srv = Server({"captions": captions_factory, "echo": echo_factory()}, options)
     async with srv.running():

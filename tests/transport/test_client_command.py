@@ -17,30 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.transport._serve import serve_process
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port_file = tmp_path_factory.mktemp("serve") / "port"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--port-file",
-         str(port_file), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        for _ in range(1200):
-            if port_file.exists() and port_file.read_text():
-                break
-            try:
-                server.wait(0.1)
-            except subprocess.TimeoutExpired:
-                continue
-            pytest.fail(f"serve exited: {server.stderr.read() if server.stderr else ''}")
-        yield f"ws://127.0.0.1:{port_file.read_text()}/ws"
-    finally:
-        server.terminate()
-        server.wait(20)
+    with serve_process(tmp_path_factory.mktemp("serve"), "--log-level", "warning") as port:
+        yield f"ws://127.0.0.1:{port}/ws"
 
 
 def _client(url: str, wav: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.transport._serve import serve_process
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -27,33 +29,7 @@ def test_serve_refuses_a_public_bind_without_a_token() -> None:
 def test_client_streams_a_file_to_serve_and_prints_the_answer(
     tmp_path: Path, data_dir: Path
 ) -> None:
-    port_file = tmp_path / "port"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamkit",
-            "serve",
-            "--no-models",
-            "--port",
-            "0",
-            "--port-file",
-            str(port_file),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for _ in range(600):
-            if port_file.exists() and port_file.read_text():
-                break
-            try:
-                server.wait(0.1)
-            except subprocess.TimeoutExpired:
-                continue
-            pytest.fail(f"serve exited: {server.stderr.read() if server.stderr else ''}")
-        port = int(port_file.read_text())
+    with serve_process(tmp_path, "--no-models", wait_s=60) as port:
         wav = data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav"
         done = subprocess.run(
             [
@@ -92,6 +68,3 @@ def test_client_streams_a_file_to_serve_and_prints_the_answer(
         observations = [e for e in events if e.get("type") == "vision.observation"]
         assert observations, done.stdout  # the echo pipeline saw the file's frames
         assert observations[0]["width"] > 0
-    finally:
-        server.terminate()
-        server.wait(10)
