@@ -73,7 +73,7 @@ class AsrConfig:
     partials: bool = True
     max_gap_s: float = 2.0
     final_cover_s: float = 0.3
-    utterance_context_s: float = 2.0
+    utterance_context_s: float = 0.0
     turn: TurnConfig | None = None
 
 
