@@ -47,7 +47,8 @@ async def _session(label: str, turn: TurnConfig, clips: list[Clip], models: Any)
 
     base = AssistantConfig(compute="virtual")
     asr = replace(base.asr, charge_cpu=True, turn=turn)
-    config = replace(base, asr=asr, responder=ResponderConfig(max_tokens=24), vision=False)
+    responder = ResponderConfig(max_tokens=16)
+    config = replace(base, asr=asr, responder=responder, vision=False, echo_gate=None)
     stream = np.concatenate([c.audio for c in clips])
     offsets = np.cumsum([0] + [len(c.audio) for c in clips])[:-1]
     sink = CollectSink()
