@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from streamkit.commands import heap
 from streamkit.commands.logs import add_log_arguments, configure_logging
 from streamkit.commands.model_options import (
     add_model_arguments,
@@ -176,7 +177,7 @@ async def _serve(
     options.reuse_port = bool(args.reuse_port)
     server = Server(pipelines, options, device_source=_device_source(args), deployment=deployment)
     deployment.models_loaded = False  # /readyz says "loading" until the warm-ups are done
-    async with server.running():
+    async with server.running(), heap.trimming():  # native heap bounded (commands/heap.py)
         for warmup in warmups:
             await warmup()
         deployment.models_loaded = True
@@ -219,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"streamkit serve: {error}", file=sys.stderr)
         return 2
     try:
+        if "MALLOC_ARENA_MAX" not in os.environ:  # before the model threads start
+            heap.limit_arenas(2)
         pipelines, warmups = build_pipelines(args)
     except Exception as error:  # a missing model or runtime: say what and stop
         print(f"streamkit serve: cannot load the models: {error}", file=sys.stderr)
