@@ -29,9 +29,9 @@ import contextlib
 import inspect
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 from websockets.asyncio.server import ServerConnection
@@ -56,6 +56,12 @@ from streamkit.transport.protocol import (
     SessionUpdate,
     VideoFrameIn,
 )
+from streamkit.transport.session_types import (
+    Codec,
+    DeviceSourceFactory,
+    PipelineFactory,
+    SessionControls,
+)
 from streamkit.transport.ws_source import WsSource
 
 __all__ = [
@@ -71,32 +77,6 @@ __all__ = [
 log = logging.getLogger("streamkit.session")
 
 
-class SessionControls(Protocol):
-    """What a session may ask of its pipeline (methods may be sync or async).
-
-    Optional, looked up by name: ``set_output_audio(on)``, ``set_turn_detection(policy)``,
-    ``configure_turns(turns)``, ``add_text(text, role)``,
-    ``respond(wait_for, instructions, max_tokens)``, ``clear_input(discard)`` and the
-    ``answers`` / ``speaks`` properties.
-    """
-
-    def commit_input(self) -> Any: ...
-
-    def cancel_response(self) -> Any: ...
-
-
-PipelineFactory = Callable[[Stage, Stage, MetricsRegistry], tuple[Pipeline, SessionControls]]
-"""``(source, sink, metrics) -> (pipeline, controls)``: builds one session's pipeline.
-
-The source stage has output ports ``"audio"`` (and ``"video"`` if listed in its ``outputs``);
-the sink has input port ``"in"`` taking ``Packet[Event]``. Models are loaded once by whoever
-makes the factory and shared by every session.
-"""
-
-DeviceSourceFactory = Callable[[MetricsRegistry], Stage]
-"""Opens the server's own capture devices as a source stage (``source: "devices"``)."""
-
-
 def _set_turn_detection(controls: SessionControls, detection: str) -> ProtocolError | None:
     """Apply ``session.update`` ``turn_detection`` to a pipeline that has turn-taking (others
     ignore it); a policy the server cannot run (no model) is an ``invalid_message`` error."""
@@ -108,28 +88,6 @@ def _set_turn_detection(controls: SessionControls, detection: str) -> ProtocolEr
     except (RuntimeError, ValueError) as error:
         return ProtocolError("invalid_message", str(error)[:300])
     return None
-
-
-class Codec(Protocol):
-    """A protocol's side of a session (sans-I/O; :mod:`streamkit.transport.codecs`)."""
-
-    start_at_connect: bool
-
-    def configure(self, config: SessionConfig) -> SessionConfig: ...
-
-    def started(self, session: Session) -> None: ...
-
-    def created(
-        self, session_id: str, now: int, config: SessionConfig, pipelines: list[str]
-    ) -> list[OutItem]: ...
-
-    def decode(self, message: str | bytes) -> list[Any]: ...
-
-    def refuse(self, problem: ProtocolError) -> list[OutItem]: ...
-
-    def result(self, command: Any, value: Any) -> list[OutItem]: ...
-
-    def encode(self, event: msgspec.Struct, lineage: str | None = None) -> list[OutItem]: ...
 
 
 class ClientSink:
