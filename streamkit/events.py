@@ -42,9 +42,9 @@ STREAMS = {
     "transcript": "TranscriptPartial / TranscriptFinal",
     "vision": "Observation",
     "response": "ResponseDelta / ResponseDone",
-    "speech_out": "ResponseAudio / ResponseAudioDone (the spoken answer, PCM16 on the shared clock)",
+    "speech_out": "ResponseAudio / ResponseAudioDone (the spoken answer, PCM16, shared clock)",
     "error": "ErrorEvent",
-    "turn": "TurnUpdate (end-of-turn detector: pause / resume / end; internal, not sent to clients)",
+    "turn": "TurnUpdate (end-of-turn detector: pause / resume / end; internal, not to clients)",
 }
 
 

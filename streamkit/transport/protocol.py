@@ -168,11 +168,12 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     metrics off. ``video``: the client will send ``video.frame`` (the pipeline then runs its
     aligner and vision encoder); without it video frames are refused. ``turn_detection``: how
     the end of the user's turn is decided (``vad``: silence only; ``smart``: the Smart Turn
-    model at short pauses; ``auto``: the server's default), changeable at any time. ``output_audio``: send
-    the spoken answer (``response.audio`` binary frames and ``response.audio.done``); off, the
-    answer is text only and the voice does not run. ``instructions``: the assistant's system
-    prompt for this session's answers (``""``: the server's, e.g. ``serve --instructions``),
-    changeable at any time; the server keeps its "I can't tell" policy after it.
+    model at short pauses; ``auto``: the server's default), changeable at any time.
+    ``output_audio``: send the spoken answer (``response.audio`` binary frames and
+    ``response.audio.done``); off, the answer is text only and the voice does not run.
+    ``instructions``: the assistant's system prompt for this session's answers (``""``: the
+    server's, e.g. ``serve --instructions``), changeable at any time; the server keeps its
+    "I can't tell" policy after it.
     """
 
     pipeline: str = "assistant"
