@@ -102,7 +102,9 @@ async def _send_video(client: Client, frames: list[tuple[int, bytes]], stop: asy
         await clock.sleep_until(start + i * step)
 
 
-async def run_case(url: str, case: Case, data: Path, cache: Path, gap_s: float) -> Outcome:
+async def run_case(
+    url: str, case: Case, data: Path, cache: Path, gap_s: float, timeout_s: float = 60.0
+) -> Outcome:
     outcome = Outcome(case)
     frames = media_frames(case.media, data) if case.media else []
     silence = np.zeros(int(gap_s * 16000), np.float32)
@@ -118,7 +120,7 @@ async def run_case(url: str, case: Case, data: Path, cache: Path, gap_s: float) 
                     await client.stream_audio(synthesize(turn, cache))
                     await client.stream_audio(silence)
                     waited = 0.0
-                    while len(client.of_type(ResponseDone)) < n and waited < 30.0:
+                    while len(client.of_type(ResponseDone)) < n and waited < timeout_s:
                         await client.stream_audio(np.zeros(4000, np.float32))
                         waited += 0.25
             finally:
@@ -150,11 +152,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(cond: object, proc: subprocess.Popen[bytes], what: str, limit_s: float = 300) -> None:
+def _wait(
+    cond: object, proc: subprocess.Popen[bytes], what: str, log: Path, limit_s: float = 300
+) -> None:
     waited = 0.0
     while not cond():  # type: ignore[operator]
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            err = log.read_text(errors="replace") if log.exists() else ""
             raise RuntimeError(f"{what} exited: {err[-2000:]}")
         asyncio.run(LoopClock().sleep(200 * NS_PER_MS))
         waited += 0.2
@@ -162,27 +166,30 @@ def _wait(cond: object, proc: subprocess.Popen[bytes], what: str, limit_s: float
             raise RuntimeError(f"{what} did not start")
 
 
-def start_llamacpp_server(gguf: str | None) -> tuple[subprocess.Popen[bytes], str]:
-    """The real llama.cpp server (llama-cpp-python[server]) on loopback; returns its /v1 URL."""
+def start_llamacpp_server(gguf: str | None, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The real llama.cpp server (llama-cpp-python[server]) on loopback; returns its /v1 URL.
+    Its log goes to a file (a full pipe would stall it)."""
     from streamkit.lm.llamacpp import bundled_model_path
 
     model = gguf or str(bundled_model_path())
     port = _free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
            "--port", str(port), "--n_threads", "1", "--n_ctx", "2048"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp / "llama_cpp_server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
 
     def up() -> bool:
         with socket.socket() as s:
             return s.connect_ex(("127.0.0.1", port)) == 0
 
-    _wait(up, proc, "llama_cpp.server")
+    _wait(up, proc, "llama_cpp.server", log)
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
-def start_streamkit(args: argparse.Namespace, port_file: Path) -> subprocess.Popen[bytes]:
+def start_streamkit(args: argparse.Namespace, tmp: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--port-file",
-           str(port_file), "--pipeline", "assistant"]  # fmt: skip
+           str(tmp / "port"), "--pipeline", "assistant"]  # fmt: skip
     if args.lm_url:
         cmd += ["--lm", "http", "--lm-url", args.lm_url, "--lm-model", args.lm_model or "default"]
     else:
@@ -191,7 +198,8 @@ def start_streamkit(args: argparse.Namespace, port_file: Path) -> subprocess.Pop
             cmd += ["--lm-model", args.lm_model]
     if args.instructions is not None:
         cmd += ["--instructions", args.instructions]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with (tmp / "serve.log").open("wb") as log:  # a file: a full pipe would stall the server
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -305,6 +313,9 @@ def main() -> int:
     parser.add_argument("--cases", default=None, help="comma-separated case names")
     parser.add_argument("--split", default="all", choices=["all", "dev", "held-out"])
     parser.add_argument("--gap-s", type=float, default=1.2, help="silence after each turn")
+    parser.add_argument(
+        "--answer-timeout-s", type=float, default=60.0, help="wait this long for each answer"
+    )
     args = parser.parse_args()
     if shutil.which("espeak-ng") is None:
         print("bench/answers: needs espeak-ng (apt install espeak-ng)", file=sys.stderr)
@@ -319,20 +330,29 @@ def main() -> int:
         try:
             backend = f"lm={args.lm}"
             if args.serve_llamacpp is not None:
-                proc, args.lm_url = start_llamacpp_server(args.serve_llamacpp or None)
+                proc, args.lm_url = start_llamacpp_server(args.serve_llamacpp or None, Path(tmp))
                 helpers.append(proc)
                 args.lm_model = args.lm_model or "default"
             if args.lm_url:
                 backend = f"lm=http {args.lm_url} model={args.lm_model or 'default'}"
             port_file = Path(tmp) / "port"
-            server = start_streamkit(args, port_file)
+            server = start_streamkit(args, Path(tmp))
             helpers.append(server)
-            _wait(lambda: port_file.exists() and port_file.read_text(), server, "streamkit serve")
+            _wait(
+                lambda: port_file.exists() and port_file.read_text(),
+                server,
+                "streamkit serve",
+                Path(tmp) / "serve.log",
+            )
             url = f"ws://127.0.0.1:{int(port_file.read_text())}/ws"
             load0 = Path("/proc/loadavg").read_text().split()[0]
             outcomes = []
             for case in cases:
-                outcomes.append(asyncio.run(run_case(url, case, data, Path(tmp), args.gap_s)))
+                outcomes.append(
+                    asyncio.run(
+                        run_case(url, case, data, Path(tmp), args.gap_s, args.answer_timeout_s)
+                    )
+                )
                 print(f"{case.name}: {outcomes[-1].answer!r}", file=sys.stderr, flush=True)
             load1 = Path("/proc/loadavg").read_text().split()[0]
         finally:
