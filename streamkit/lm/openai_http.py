@@ -41,7 +41,14 @@ __all__ = ["LMServerError", "OpenAIHTTPBackend", "OpenAIHTTPConfig", "SSEDecoder
 
 
 class LMServerError(RuntimeError):
-    """The server answered with an error (HTTP status or an ``error`` event)."""
+    """The server answered with an error (HTTP status or an ``error`` event).
+
+    ``retryable``: a server-side failure (HTTP 5xx) that the same request may not meet again.
+    """
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,9 @@ class OpenAIHTTPConfig:
         send_images: send keyframes as image content parts.
         extra_body: extra JSON fields merged into each request (server-specific options).
         name: backend name in metrics.
+        retries: a request that failed before its first delta for a reason that may pass
+            (server unreachable or connection reset, HTTP 5xx) is sent again this many times;
+            one that failed after a delta is not (the answer would repeat itself).
     """
 
     base_url: str = "http://127.0.0.1:8000/v1"
@@ -65,6 +75,7 @@ class OpenAIHTTPConfig:
     send_images: bool = True
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     name: str = "openai_http"
+    retries: int = 1
 
 
 class SSEDecoder:
@@ -175,6 +186,24 @@ class OpenAIHTTPBackend:
         return Completion(self._generate(request, usage), usage)
 
     async def _generate(self, request: LMRequest, usage: Usage) -> AsyncIterator[str]:
+        """One answer; retried while nothing was yielded yet (a shared server behind many
+        workers fails a request now and then: a worker died mid-request, a restart)."""
+        attempts = 1 + max(0, self.config.retries)
+        for attempt in range(attempts):
+            yielded = False
+            try:
+                async for delta in self._attempt(request, usage):
+                    yielded = True
+                    yield delta
+                return
+            except (LMServerError, BackendUnavailable) as error:
+                transient = isinstance(error, BackendUnavailable) or (
+                    isinstance(error, LMServerError) and error.retryable
+                )
+                if yielded or not transient or attempt + 1 == attempts:
+                    raise
+
+    async def _attempt(self, request: LMRequest, usage: Usage) -> AsyncIterator[str]:
         body = self.body(request)
         estimated_prompt = sum(approx_token_count(m.content) for m in request.messages)
         counted = 0
@@ -184,7 +213,10 @@ class OpenAIHTTPBackend:
             async with self._client.stream("POST", "chat/completions", json=body) as response:
                 if response.status_code >= 400:
                     detail = (await response.aread()).decode(errors="replace")[:300]
-                    raise LMServerError(f"chat/completions: HTTP {response.status_code}: {detail}")
+                    raise LMServerError(
+                        f"chat/completions: HTTP {response.status_code}: {detail}",
+                        retryable=response.status_code >= 500,
+                    )
                 async for line in response.aiter_lines():
                     for data in decoder.feed(line):
                         if data.strip() == "[DONE]":
