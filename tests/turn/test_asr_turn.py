@@ -16,8 +16,8 @@ from streamkit.compute import ComputeMode, ModelSlot
 from streamkit.edge import Policy
 from streamkit.encoders.asr import AsrStage
 from streamkit.encoders.asr_core import AsrConfig
-from streamkit.encoders.asr_turn import AsrTurn
 from streamkit.encoders.asr_run import ArraySource, CollectSink
+from streamkit.encoders.asr_turn import AsrTurn
 from streamkit.encoders.whisper_model import DecodeOptions
 from streamkit.events import SpeechStopped, TranscriptFinal, TurnUpdate
 from streamkit.media_io import load_audio
