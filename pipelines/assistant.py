@@ -367,7 +367,7 @@ def build(
         from streamkit.pipelines.voice import add_echo_gate, copy_edge
 
         asr_in, mic = copy_edge(pipe, "mic", asr_in)
-        reference = _edge(pipe, "tts.echo", capacity=256)
+        reference = _edge(pipe, "tts.echo", Policy.DROP_OLDEST, 256)  # never holds the voice
     asr = AsrStage(
         models.whisper, replace(config.asr, compute=config.compute), turn_model=models.turn
     )

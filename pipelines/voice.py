@@ -33,9 +33,11 @@ __all__ = ["add_echo_gate", "add_voice", "copy_edge", "truncate_history"]
 
 def copy_edge(pipe: Pipeline, name: str, edge: Edge[Any], capacity: int = 256) -> tuple[
         Edge[Any], Edge[Any]]:
-    """Tee ``edge`` into two BLOCK edges ``(main, copy)`` (``name.main`` / ``name.copy``)."""
+    """Tee ``edge`` into ``(main, copy)``: ``main`` BLOCK (nothing lost on the real path),
+    ``copy`` DROP_OLDEST (a side reader that falls behind loses the oldest, counted, and never
+    holds up the main path)."""
     ports = {"main": pipe.edge(f"{name}.main", capacity, Policy.BLOCK),
-             "copy": pipe.edge(f"{name}.copy", capacity, Policy.BLOCK)}
+             "copy": pipe.edge(f"{name}.copy", capacity, Policy.DROP_OLDEST)}
     pipe.add(Tee(f"{name}.tee", list(ports)), {"in": edge}, ports)
     return ports["main"], ports["copy"]
 
