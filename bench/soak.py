@@ -11,8 +11,10 @@ The server's RSS is read from ``/proc/PID/status`` every ``--sample-s`` seconds.
   minute / mean RSS of its first minute − 1). The window is the last 20 minutes of the run,
   or, for runs shorter than 25 minutes, everything after the first third (warm-up: models
   paged in, per-session histograms filling to their caps, allocator arenas growing).
-- ``lost_finals``: utterances whose final never came; ``errors``: ``error`` events + client
-  failures.
+- ``lost_finals``: utterances the server started (``speech.started`` or a partial) whose
+  last ``transcript.final`` never came, not even after the run (each client streams silence
+  for up to ``--final-timeout-s`` at the end); ``late`` in the table: finals that took longer
+  than that (a loaded machine). ``errors``: ``error`` events + client failures.
 
 ``--inspect`` runs the server in-process under ``bench/_soak_server.py``, which also samples
 glibc's heap (``mallinfo2``: in use vs free kept in arenas vs mmapped) and, with
@@ -31,7 +33,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,13 @@ sys.path.insert(0, str(ROOT))
 from bench._common import print_table  # noqa: E402
 from bench.sessions import FILES  # noqa: E402
 from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos  # noqa: E402
-from streamkit.events import ErrorEvent, ResponseDone, TranscriptFinal  # noqa: E402
+from streamkit.events import (  # noqa: E402
+    ErrorEvent,
+    ResponseDone,
+    SpeechStarted,
+    TranscriptFinal,
+    TranscriptPartial,
+)
 from streamkit.media_io import load_audio  # noqa: E402
 from streamkit.transport.client import Client, Received  # noqa: E402
 
@@ -53,10 +61,17 @@ MB = 1024 * 1024
 class SessionStats:
     utterances: int = 0
     finals: int = 0
-    lost: int = 0
+    late: int = 0
     answers: int = 0
     errors: int = 0
-    failure: str = ""
+    failure: str = "-"
+    heard: set[str] = field(default_factory=set)
+    final: set[str] = field(default_factory=set)
+
+    @property
+    def lost(self) -> int:
+        """Utterances the server started (speech, partials) but never finalised."""
+        return len(self.heard - self.final)
 
 
 def _rss(pid: int) -> int:
@@ -73,9 +88,13 @@ async def _session(
     clock = LoopClock()
 
     def seen(item: Received) -> None:
-        if isinstance(item.event, TranscriptFinal) and item.event.is_last:
+        event = item.event
+        if isinstance(event, SpeechStarted | TranscriptPartial | TranscriptFinal):
+            stats.heard.add(event.utterance_id)
+        if isinstance(event, TranscriptFinal) and event.is_last:
             stats.finals += 1
-        elif isinstance(item.event, ResponseDone):
+            stats.final.add(event.utterance_id)
+        elif isinstance(event, ResponseDone):
             stats.answers += 1
         elif isinstance(item.event, ErrorEvent):
             stats.errors += 1
@@ -99,7 +118,11 @@ async def _session(
                     await client.stream_audio(tick)
                     waited += 0.5
                 if stats.finals <= before:
-                    stats.lost += 1
+                    stats.late += 1
+            waited = 0.0  # the end: every utterance the server heard gets its final
+            while stats.heard - stats.final and waited < args.final_timeout_s:
+                await client.stream_audio(tick)
+                waited += 0.5
     except Exception as error:  # a dead session is a finding, not a crash of the bench
         while isinstance(error, ExceptionGroup):
             error = error.exceptions[0]
@@ -257,12 +280,12 @@ def main() -> int:
         )
         _report_inspect(probe, total)
     rows = [
-        [i, r.utterances, r.finals, r.lost, r.answers, r.errors, r.failure or "-"]
+        [i, r.utterances, len(r.heard), r.finals, r.late, r.lost, r.answers, r.errors, r.failure]
         for i, r in enumerate(results)
     ]
     print_table(
-        "per session",
-        ["session", "utterances", "finals", "lost", "answers", "errors", "failure"],
+        f"per session (late: no final within {args.final_timeout_s:.0f} s; lost: never)",
+        ["session", "sent", "heard", "finals", "late", "lost", "answers", "errors", "failure"],
         rows,
     )
     errors = sum(r.errors for r in results) + (0 if server_alive else 1)
