@@ -208,7 +208,7 @@ class Controls:
         self._asr = asr
         self._responder = responder
         self._pipeline = pipeline
-        self.asr_in: Edge[Any] | None = None  # the ASR's input edge (commits wait for it)
+        self.source: Stage | None = None  # the session's source (commits wait for its audio)
         self.tts: TtsStage | None = None  # the voice, when the pipeline speaks
 
     @property
@@ -246,11 +246,11 @@ class Controls:
         """Finalise the current utterance now (the client's ``input.commit``), after every
         audio chunk already queued for the ASR reached it; returns the ids of the utterances
         heard since the previous commit (see :meth:`AsrStage.commit`)."""
-        edge = self.asr_in
-        if edge is not None and self._pipeline is not None:
+        sent = getattr(self.source, "samples_in", None)  # what the client source has taken
+        if sent is not None and self._pipeline is not None:
             clock = self._pipeline.clock
-            deadline = clock.now() + 2 * NS_PER_S
-            while len(edge) and not edge.closed and clock.now() < deadline:
+            deadline = clock.now() + 5 * NS_PER_S
+            while self._asr.samples_read < sent and clock.now() < deadline:
                 await clock.sleep(NS_PER_MS)
         return self._asr.commit()
 
@@ -428,6 +428,6 @@ def build(
     pipe.add(Merge("events", list(merge_ports)), merge_ports, {"out": events})
     pipe.add(sink, inputs={"in": events})
     controls = Controls(asr, responder, pipe)
-    controls.asr_in = asr_in
+    controls.source = source
     controls.tts = tts
     return pipe, controls

@@ -79,6 +79,7 @@ class AsrStage:
         self._commit_requested = False
         self._seq: dict[str, int] = {}
         self._since_commit: list[str] = []  # utterances started since the last commit
+        self.samples_read = 0  # input samples taken, counted once their events are out
 
     async def setup(self, ctx: StageContext) -> None:
         vad = SileroVad()
@@ -194,6 +195,7 @@ class AsrStage:
                         + (f" at {chunk.sample_rate} Hz" if isinstance(chunk, AudioChunk) else "")
                     )
                 await self._emit(ctx, out, core.push(chunk.samples, item.pts))
+                self.samples_read += len(chunk.samples)  # after its events (see commit)
                 if self.turn is not None:
                     self.turn.push(chunk.samples, item.pts)
                     await self._apply_turn(ctx, out, self.turn.step(core))

@@ -192,7 +192,7 @@ async def test_server_vad_turn_transcript_and_streamed_answer(
     assert updated["session"]["audio"]["input"]["transcription"]["model"] == "whisper-1"
     silence = bytes(2 * RATE // 2)
     await session.append(silence + speech_pcm + bytes(2 * RATE * 2))
-    events = await session.until("response.done", 90)
+    events = await session.until("response.done", 150)
     kinds = _types(events)
     order = [
         "input_audio_buffer.speech_started",
@@ -272,7 +272,7 @@ async def test_manual_commit_turn(session: Session, speech_pcm: bytes) -> None:
     await session.append(speech_pcm + bytes(2 * RATE // 2), chunk=RATE, pace=None)  # 1 s, fast
     await session.conn.input_audio_buffer.commit()
     await session.conn.response.create()
-    events = await session.until("response.done", 90)
+    events = await session.until("response.done", 150)
     kinds = _types(events)
     assert "input_audio_buffer.speech_started" not in kinds
     assert kinds[:2] == ["input_audio_buffer.committed", "conversation.item.added"]
