@@ -24,14 +24,22 @@ from typing import Any
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos
-from streamkit.commands.errors import UserError, read_audio
+from streamkit.commands.client_media import (
+    camera_frames,
+    check_mic,
+    check_url,
+    load_file,
+    mic_audio,
+    open_camera,
+    video_frames,
+)
+from streamkit.commands.errors import UserError
 from streamkit.commands.model_options import PIPELINES, add_pipeline_argument
 from streamkit.events import ErrorEvent
 from streamkit.media import ASR_SAMPLE_RATE
@@ -159,6 +167,9 @@ class _Printer:
         self.printed: set[str] = set()
         self.errors: list[ErrorEvent] = []
         self.metrics: MetricsEvent | None = None
+        self.metrics_seen = 0
+        self.idle_at: tuple[int, int, int] | None = None
+        """The turns as they were when the last metrics event said the server was idle."""
         self.answers = True  # whether the session's pipeline answers (captions does not)
         self.t0: Nanos | None = None
 
@@ -167,6 +178,9 @@ class _Printer:
         self.t0 = item.at if self.t0 is None else self.t0
         if isinstance(event, MetricsEvent):
             self.metrics = event
+            self.metrics_seen += 1
+            idle = self.client is not None and server_idle(event, self.client.samples_sent)
+            self.idle_at = _signature(self.client) if idle and self.client else None
             return  # not printed line by line: large, periodic
         if isinstance(event, SessionCreated | SessionUpdated):
             self.answers = event.config.pipeline != "captions"
@@ -219,100 +233,6 @@ class _Printer:
         return text
 
 
-# -- media ------------------------------------------------------------------------------
-
-
-def _load_file(path: str, with_video: bool, max_fps: float) -> tuple[Any, list[tuple[int, bytes]]]:
-    from streamkit.media_io import has_video, load_video_jpegs
-
-    audio = read_audio(path)
-    frames = load_video_jpegs(path, max_fps=max_fps) if with_video and has_video(path) else []
-    return audio, frames
-
-
-def _check_url(url: str) -> None:
-    if url.startswith(("http://", "https://")):
-        raise UserError(f"{url} is the browser page's HTTP address; the client needs the "
-                        "WebSocket URL: ws://HOST:PORT/ws")
-    if not url.startswith(("ws://", "wss://")):
-        raise UserError(f"{url!r} is not a WebSocket URL: use ws://HOST:PORT/ws")
-
-
-def _open_camera() -> Any:
-    """The default camera, opened, or a UserError saying there is none (no OpenCV noise)."""
-    import cv2
-
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    cap = cv2.VideoCapture(0)
-    ok = cap.isOpened() and cap.read()[0]
-    if not ok:
-        cap.release()
-        raise UserError("no camera found (camera 0 does not open); drop --camera, or "
-                        "stream a video file with --file")
-    return cap
-
-
-async def _camera(client: Client, cap: Any) -> None:
-    import cv2
-
-    clock = LoopClock()
-    try:
-        while True:
-            ok, frame = await asyncio.to_thread(cap.read)
-            taken = clock.now()
-            if ok:
-                good, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 70])
-                if good:
-                    await client.send_video(jpeg.tobytes(), taken)
-            await clock.sleep(500 * NS_PER_MS)
-    finally:
-        cap.release()
-
-
-def _check_mic() -> None:
-    from streamkit.sources.mic import MicError, _sounddevice
-
-    try:
-        sd = _sounddevice()
-        sd.query_devices(kind="input")
-    except MicError as error:
-        raise UserError(str(error)) from None
-    except Exception as error:  # PortAudioError: no default input device
-        raise UserError(f"no microphone ({error}); plug one in, or stream a file with --file"
-                        ) from None
-
-
-async def _mic(client: Client) -> None:
-    import sounddevice
-
-    loop = asyncio.get_running_loop()
-    chunks: asyncio.Queue[npt.NDArray[np.float32]] = asyncio.Queue(maxsize=100)
-
-    def callback(indata: Any, frames: int, time_info: Any, status: Any) -> None:
-        block = np.array(indata[:, 0], dtype=np.float32)
-
-        def put() -> None:
-            if chunks.full():
-                chunks.get_nowait()  # the sender fell 2 s behind: drop the oldest
-            chunks.put_nowait(block)
-
-        loop.call_soon_threadsafe(put)
-
-    with sounddevice.InputStream(
-        samplerate=ASR_SAMPLE_RATE, channels=1, dtype="float32", blocksize=320, callback=callback
-    ):
-        while True:
-            await client.send_audio(await chunks.get())
-
-
-async def _video(client: Client, frames: list[tuple[int, bytes]], t0: Nanos,
-                 realtime: bool) -> None:
-    for t, jpeg in frames:
-        if realtime:
-            await client.clock.sleep_until(t0 + t)
-        await client.send_video(jpeg, t0 + t)
-
-
 # -- the session ------------------------------------------------------------------------
 
 
@@ -322,7 +242,7 @@ async def _stream_file(client: Client, args: argparse.Namespace, audio: Any,
     t0 = client.start_audio_clock()
     async with asyncio.TaskGroup() as group:
         if frames:
-            group.create_task(_video(client, frames, t0, realtime))
+            group.create_task(video_frames(client, frames, t0, realtime))
         await client.stream_audio(audio, realtime=realtime)
         tail = np.zeros(int(args.tail_s * ASR_SAMPLE_RATE), np.float32)
         await client.stream_audio(tail, realtime=realtime)
@@ -337,8 +257,8 @@ async def _session(args: argparse.Namespace, printer: _Printer, client: Client,
         fields["output_audio"] = True
     if args.pipeline:
         fields["pipeline"] = args.pipeline
-    if args.verbose:
-        fields["metrics_interval_ms"] = 1000
+    if args.verbose or audio is not None:  # a file's end is told by an idle server (_settle)
+        fields["metrics_interval_ms"] = 250 if audio is not None else 1000
     since = client.event_count
     await client.update(**fields)
     # the server confirms (or refuses) the settings before any media is sent
@@ -348,10 +268,10 @@ async def _session(args: argparse.Namespace, printer: _Printer, client: Client,
     if isinstance(reply.event, ErrorEvent) and reply.event.code in FATAL_ERRORS:
         raise UserError(f"the server refused: {reply.event.message}")
     async with asyncio.TaskGroup() as group:
-        cam = group.create_task(_camera(client, camera)) if camera is not None else None
+        cam = group.create_task(camera_frames(client, camera)) if camera is not None else None
         try:
             if audio is None:
-                await _mic(client)
+                await mic_audio(client)
             else:
                 await _stream_file(client, args, audio, frames)
                 await _settle(client, printer, args.timeout_s)
@@ -361,23 +281,41 @@ async def _session(args: argparse.Namespace, printer: _Printer, client: Client,
     return 0
 
 
+def _signature(client: Client) -> tuple[int, int, int]:
+    turns = client.turns.ordered
+    return len(turns), sum(t.finalised for t in turns), sum(t.answered for t in turns)
+
+
+def server_idle(event: MetricsEvent, samples_sent: int) -> bool:
+    """The server holds nothing of this client's audio any more: it received every sample,
+    every pipeline edge is empty and the ASR has decoded all it was given."""
+    snapshot = event.snapshot
+    edges = snapshot.get("edges", {}).values()
+    return (
+        event.transport.get("ws.audio.samples", samples_sent) == samples_sent
+        and all(edge.get("depth", 0) == 0 for edge in edges)
+        and float(snapshot.get("gauges", {}).get("asr.lag_s", 0.0)) == 0.0
+    )
+
+
 async def _settle(client: Client, printer: _Printer, timeout_s: float) -> None:
-    """Wait until every utterance is final and answered, then a short quiet spell (the
-    commit flushed the server; an utterance still being decoded shows up within it)."""
-    quiet_ns = 500 * NS_PER_MS
-    last_count = -1
-    quiet_since = client.clock.now()
+    """Wait until the answer to the last utterance is done: every utterance is final and
+    answered, and a ``metrics`` event sent after the commit, with the turns as they are now,
+    says the server is idle (all audio received and decoded). Waiting for one more
+    ``response.done`` instead matched an earlier answer and lost the last turn (bug 3)."""
+    after = printer.metrics_seen
     deadline = client.clock.now() + round(timeout_s * NS_PER_S)
 
     def done() -> bool:
-        nonlocal last_count, quiet_since
         if any(e.code in FATAL_ERRORS for e in printer.errors):
             return True
-        count = len(client.turns.turns) + sum(t.answered for t in client.turns.ordered)
-        if count != last_count:
-            last_count, quiet_since = count, client.clock.now()
-        settled = client.turns.settled(answers=printer.answers)
-        return settled and client.clock.now() - quiet_since >= quiet_ns
+        idle = printer.idle_at
+        return (
+            printer.metrics_seen > after
+            and idle is not None
+            and idle == _signature(client)
+            and client.turns.settled(answers=printer.answers)
+        )
 
     remaining = (deadline - client.clock.now()) / NS_PER_S
     try:
@@ -389,14 +327,14 @@ async def _settle(client: Client, printer: _Printer, timeout_s: float) -> None:
 
 
 async def _main(args: argparse.Namespace, console: Console) -> int:
-    _check_url(args.url)
+    check_url(args.url)
     audio: Any = None
     frames: list[tuple[int, bytes]] = []
     if args.file:
-        audio, frames = _load_file(args.file, not args.no_video, args.video_fps)
+        audio, frames = load_file(args.file, not args.no_video, args.video_fps)
     else:
-        _check_mic()
-    camera = _open_camera() if args.camera else None
+        check_mic()
+    camera = open_camera() if args.camera else None
     printer = _Printer(console, args.json, args.verbose)
     status = 0
     async with Client.connect(args.url, token=args.token, on_event=printer.on_event) as client:

@@ -104,7 +104,12 @@ class AsrStage:
     def commit(self) -> tuple[str, ...]:
         """Force-finalise the current utterance (from the loop's thread); returns the ids of
         the utterances started since the previous commit (the input this commit closes,
-        empty when no speech was heard), their events possibly still on their way."""
+        empty when no speech was heard), their events possibly still on their way.
+
+        The commit takes effect once the audio already queued on the input is read: it
+        closes what the client sent *before* it. (Applied at once, it finalised too early
+        while the last words still waited on the edge; they then opened an utterance that
+        no more audio would end — the client's last turn was never answered.)"""
         self._commit_requested = True
         self._wake.set()
         uids = list(self._since_commit)
@@ -203,7 +208,7 @@ class AsrStage:
                 await self._emit(ctx, out, core.gap(item.start, item.end))
             elif isinstance(item, Flush):
                 await out.put(item)
-            if self._commit_requested:
+            if self._commit_requested and not len(inport.edge):
                 self._commit_requested = False
                 await self._emit(ctx, out, core.commit())
             self._gauge(ctx)
@@ -218,9 +223,10 @@ class AsrStage:
         core = self.core
         assert core is not None
         slot = self.model.slot(ctx.clock, self.config.compute, ctx.metrics)
+        queued = ctx.input("in").edge
         while True:
             self._wake.clear()
-            if self._commit_requested:
+            if self._commit_requested and not len(queued):
                 self._commit_requested = False
                 await self._emit(ctx, out, core.commit())
             ready, job = core.poll(saturated=slot.running + slot.waiting >= slot.concurrency)

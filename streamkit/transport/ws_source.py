@@ -82,6 +82,9 @@ class WsSource:
         self.snap_ns = snap_ns
         self._audio: Edge[AudioChunk] = Edge("ws.audio.in", audio_capacity, Policy.BLOCK)
         self._video: Edge[VideoFrame] = Edge("ws.video.in", 1, Policy.LATEST)
+        # the inbox shows in the session's edge stats: audio still here is not yet in the
+        # pipeline (a client waiting for its last answer watches it drain)
+        metrics.watch_edges(lambda: (self._audio.stats(), self._video.stats()))
         # Backpressure (a pipeline still loading, a busy machine) delays arrivals for seconds:
         # that is delay, not a device clock jump, so the jump detector is set far out.
         self._audio_map = ClockMapper(jump_ns=60 * NS_PER_S)
