@@ -97,3 +97,54 @@ async def test_commit_finalises_now_and_lag_is_reported(data_dir: Path) -> None:
     assert model.calls > 2
     assert "asr.lag_s" in metrics.gauges
     assert metrics.lineage.get("asr-1").keys() >= {"asr.vad_start", "asr.final"}
+
+
+class BurstThenCommit:
+    """Puts all of ``audio`` on the edge at once (a client's upload that the ASR has not read
+    yet), commits right away, then keeps the stream open for ``hold_ns``."""
+
+    name = "burst"
+    outputs: tuple[str, ...] = ("audio",)
+
+    def __init__(self, audio: npt.NDArray[np.float32], asr: AsrStage, hold_ns: int) -> None:
+        self.audio, self.asr, self.hold_ns = audio, asr, hold_ns
+
+    async def setup(self, ctx: StageContext) -> None:
+        return None
+
+    async def run(self, ctx: StageContext) -> None:
+        from streamkit.media import AudioChunk
+        from streamkit.packet import Packet
+
+        out = ctx.output("audio")
+        for seq, begin in enumerate(range(0, len(self.audio), 320)):
+            pts = ctx.base_time + begin * 62_500
+            await out.put(Packet("audio", seq, pts, 20 * NS_PER_MS,
+                                 AudioChunk(self.audio[begin : begin + 320])))
+        self.asr.commit()
+        await ctx.clock.sleep(self.hold_ns)
+
+
+@pytest.mark.looptime
+async def test_a_commit_closes_the_audio_queued_before_it(data_dir: Path) -> None:
+    """Issue 12: a commit applied before the queued audio was read closed nothing; the last
+    words then opened an utterance no later audio would end (the last turn went unanswered)."""
+    audio = load_audio(data_dir / "speech/utterances/jfk/jfk.wav")[: 16_000 * 4]  # mid-speech
+    model = EnergyModel()
+    asr = AsrStage(model, AsrConfig(compute="virtual", charge_ns=50 * NS_PER_MS))  # type: ignore[arg-type]
+    sink = CollectSink()
+    pipeline = Pipeline(metrics=MetricsRegistry())
+    a = pipeline.edge("audio", 256, Policy.BLOCK)
+    e = pipeline.edge("events", 256, Policy.BLOCK)
+    hold = 60_000 * NS_PER_MS
+    pipeline.add(BurstThenCommit(audio, asr, hold), outputs={"audio": a})
+    pipeline.add(asr, inputs={"in": a}, outputs={"out": e})
+    pipeline.add(sink, inputs={"in": e})
+    await pipeline.run()
+    base = pipeline.state.base_time or 0
+    events = [(t - base, p.payload) for t, p in sink.received]
+    last = [ev.utterance_id for _, ev in events if isinstance(ev, SpeechStarted)][-1]
+    final_at = [t for t, ev in events
+                if isinstance(ev, TranscriptFinal) and ev.is_last and ev.utterance_id == last]
+    assert final_at, "the last utterance was never finalised"
+    assert final_at[0] < hold // 2  # by the commit, not by the end of the stream
