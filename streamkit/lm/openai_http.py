@@ -141,6 +141,7 @@ class OpenAIHTTPBackend:
             timeout=httpx.Timeout(cfg.timeout_s),
             transport=transport,
         )
+        self._warm = False
 
     def count_tokens(self, text: str) -> int:
         return approx_token_count(text)
@@ -170,13 +171,18 @@ class OpenAIHTTPBackend:
         )
 
     async def warmup(self) -> None:
-        """Check that the server answers (``GET /models``)."""
+        """Check that the server answers (``GET /models``), once per backend: every session
+        of the process shares it, and a busy server (llama-cpp-python's answers ``/models``
+        only between generations) must not fail a new session's setup."""
+        if self._warm:
+            return
         try:
             response = await self._client.get("models")
         except self._httpx.TransportError as error:
             raise self._unreachable(error) from error
         if response.status_code >= 400:
             raise LMServerError(f"GET models: HTTP {response.status_code}: {response.text[:200]}")
+        self._warm = True
 
     async def prefill(self, request: LMRequest) -> None:
         return None

@@ -27,6 +27,7 @@ def _chunk(text: str, finish: str | None = None) -> bytes:
 class Script(http.server.BaseHTTPRequestHandler):
     plan: ClassVar[list[str]] = []
     posts: ClassVar[list[int]] = []
+    gets: ClassVar[list[int]] = []
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
@@ -46,6 +47,15 @@ class Script(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             return
         self.wfile.write(_chunk("lo", "stop") + b"data: [DONE]\n\n")
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.gets.append(1)
+        body = b'{"object": "list", "data": [{"id": "default"}]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
         return
@@ -90,3 +100,11 @@ async def test_no_retry_once_a_delta_went_out_and_none_when_disabled(server: str
     with pytest.raises(LMServerError, match="HTTP 500"):
         await _answer(strict)
     assert len(Script.posts) == 1
+
+
+async def test_warmup_asks_the_server_once_per_backend(server: str) -> None:
+    Script.gets = []
+    backend = OpenAIHTTPBackend(OpenAIHTTPConfig(base_url=server))
+    for _ in range(3):  # every session's setup warms the shared backend
+        await backend.warmup()
+    assert len(Script.gets) == 1
