@@ -118,10 +118,10 @@ async def _session(
                 async with asyncio.timeout(budget + 60):
                     await speak(client, audio, gap_s, timeout_s=budget)
             groups = utterances(client)
-            finals = sum(1 for f, _ in groups.values() if f == 1)
-            duplicated = sum(1 for f, _ in groups.values() if f > 1)
+            finals = sum(1 for f, _, _ in groups.values() if f == 1)
+            duplicated = sum(1 for f, a, _ in groups.values() if f > 1 or a > 1)
             run.lost_finals += max(0, len(audio) - finals) + duplicated
-            run.answers += sum(1 for _, d in groups.values() if d == 1)
+            run.answers += sum(1 for _, a, _ in groups.values() if a == 1)
             if finals < len(audio) or duplicated or client.closed_code is not None:
                 run.failed += 1
             run.commit_ns.extend(client.latency.commit)

@@ -209,25 +209,42 @@ def start_cluster(workdir: Path, workers: int = 3, max_sessions: int = 3, *extra
 # -- sessions with real speech (shared by the test and the bench) -----------------------------
 
 
-def utterances(client: Any) -> dict[tuple[int, str], tuple[int, int]]:
-    """(connection, utterance id) → (last finals, answers) in a client's log."""
+def utterances(client: Any) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """(connection, utterance id) → (last finals, answers, answers cut short) in a client's
+    log. An answer cut short (``cancelled``: barge-in, a speculative answer superseded) is
+    not an answer: its words go into the next one."""
     from streamkit.events import ResponseDone, TranscriptFinal
 
-    out: dict[tuple[int, str], tuple[int, int]] = {}
+    out: dict[tuple[int, str], tuple[int, int, int]] = {}
     for item in client.received:
         event = item.event
         key = (item.conn, getattr(event, "utterance_id", ""))
+        finals, answers, cut = out.get(key, (0, 0, 0))
         if isinstance(event, TranscriptFinal) and event.is_last:
-            finals, dones = out.get(key, (0, 0))
-            out[key] = (finals + 1, dones)
+            out[key] = (finals + 1, answers, cut)
         elif isinstance(event, ResponseDone):
-            finals, dones = out.get(key, (0, 0))
-            out[key] = (finals, dones + 1)
+            out[key] = (finals, answers + (not event.cancelled), cut + event.cancelled)
     return out
 
 
 def answered(client: Any) -> int:
-    return sum(1 for _, dones in utterances(client).values() if dones)
+    """Utterances whose turn is over: answered, or answered and cut short (carried on) —
+    counted only once the latest answer is a whole one."""
+    from streamkit.events import ResponseDone
+
+    dones = [r.event for r in client.received if isinstance(r.event, ResponseDone)]
+    if not dones or dones[-1].cancelled:
+        return sum(1 for _, a, _ in utterances(client).values() if a)
+    return sum(1 for _, a, c in utterances(client).values() if a or c)
+
+
+def exactly_once(groups: dict[tuple[int, str], tuple[int, int, int]]) -> bool:
+    """Every utterance: one final, at most one answer, and an answer or one cut short whose
+    words a later answer carried (the last utterance is answered)."""
+    if not groups:
+        return False
+    last = list(groups.values())[-1]
+    return last[1] == 1 and all(f == 1 and a <= 1 and a + c >= 1 for f, a, c in groups.values())
 
 
 async def speak(client: Any, audio: list[Any], gap_s: float, timeout_s: float = 90) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streamkit.events import ResponseDone, SpeechStarted
+from streamkit.events import ErrorEvent, ResponseDone, SpeechStarted
 from streamkit.media_io import load_audio
 from streamkit.store.redis import RedisStore
 from streamkit.transport.client import Client
@@ -34,7 +34,7 @@ from tests.cluster.services import (
     utterances,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 MAX_SESSIONS = 3
 GAP_S = 3.5
@@ -47,7 +47,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.skip(f"not installed: {missing} (scripts/system-deps.sh dev)")
     pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server]")
     running = start_cluster(
-        tmp_path_factory.mktemp("cluster"), 3, MAX_SESSIONS, "--drain-deadline-s", "30"
+        tmp_path_factory.mktemp("cluster"), 3, MAX_SESSIONS, "--drain-deadline-s", "120"
     )
     try:
         yield running
@@ -67,13 +67,16 @@ def worker_of(client: Client) -> str:
 
 
 async def speak(client: Client, audio: list[npt.NDArray[np.float32]]) -> None:
-    await services.speak(client, audio, GAP_S)
+    # one LM server answers every worker's sessions one at a time: on a loaded machine an
+    # answer can take tens of seconds, so the wait is long (a quiet machine never needs it)
+    await services.speak(client, audio, GAP_S, timeout_s=180)
 
 
 def assert_exactly_once(client: Client, expected: int) -> None:
     groups = utterances(client)
-    assert all(v == (1, 1) for v in groups.values()), groups
-    assert len(groups) == expected, groups
+    errors = [r.event for r in client.received if isinstance(r.event, ErrorEvent)]
+    assert services.exactly_once(groups), (groups, errors)
+    assert len(groups) == expected, (groups, errors, client.closed_code)
     assert client.closed_code is None  # the session was never lost
 
 
@@ -123,7 +126,7 @@ async def test_spread_then_kill_9_mid_turn_resumes_elsewhere_exactly_once(
         sid = victim_client.created.session_id
 
         async def kill_mid_turn() -> None:
-            await victim_client.wait_until(lambda: mid_turn(victim_client), 60)
+            await victim_client.wait_until(lambda: mid_turn(victim_client), 120)
             await asyncio.sleep(0.8)  # inside the utterance: partials/finals in flight
             os.kill(victim.proc.pid, signal.SIGKILL)
 
@@ -156,7 +159,7 @@ async def speak_across_the_drain(
 ) -> None:
     """One utterance (drained mid-turn: answered there), then, once resumed, another."""
     await speak(client, [before])
-    await client.wait_until(lambda: client.connection == 1, 60)
+    await client.wait_until(lambda: client.connection == 1, 120)
     await speak(client, [after])
 
 
@@ -175,7 +178,7 @@ async def test_sigterm_drains_finishes_the_turn_and_routes_nothing_new_there(
         late_workers: list[str] = []
 
         async def drain_mid_turn() -> None:
-            await c0.wait_until(lambda: mid_turn(c0), 60)
+            await c0.wait_until(lambda: mid_turn(c0), 120)
             await asyncio.sleep(0.5)
             draining.proc.send_signal(signal.SIGTERM)
             await asyncio.sleep(0.3)
