@@ -48,7 +48,7 @@ class Script(http.server.BaseHTTPRequestHandler):
             return
         self.wfile.write(_chunk("lo", "stop") + b"data: [DONE]\n\n")
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         self.gets.append(1)
         body = b'{"object": "list", "data": [{"id": "default"}]}'
         self.send_response(200)
