@@ -81,6 +81,7 @@ __all__ = [
     "encode_output_audio",
     "encode_video",
     "is_droppable",
+    "json_excess",
 ]
 
 PROTOCOL: Final = "streamkit.v1"
@@ -377,24 +378,26 @@ _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1
 
 
-def _excess(raw: bytes, limits: Limits) -> str | None:
-    """Why ``raw`` would cost the parser too much (nesting, number length), or None.
+def json_excess(raw: bytes, max_depth: int, max_number_chars: int) -> str | None:
+    """Why parsing ``raw`` would cost too much (nesting, number length), or None.
 
     Linear in ``len(raw)``: string literals are blanked first, so brackets and digits inside
     strings do not count; the depth is the running sum of opening minus closing brackets.
+    Every JSON codec of the server calls it before parsing (msgspec's parser recurses: about
+    980 levels exhaust the stack with a ``RecursionError``).
     """
     brackets = raw.count(b"[") + raw.count(b"{")
-    if brackets <= limits.max_json_depth and len(raw) <= limits.max_number_chars:
+    if brackets <= max_depth and len(raw) <= max_number_chars:
         return None  # cannot be too deep, cannot hold a too long number
     bare = _STRING.sub(b'""', raw)
-    if brackets > limits.max_json_depth:
+    if brackets > max_depth:
         steps = _OPEN[np.frombuffer(bare, np.uint8)].astype(np.int32)
         depth = int(np.cumsum(steps).max(initial=0))
-        if depth > limits.max_json_depth:
-            return f"JSON nested {depth} deep > {limits.max_json_depth}"
+        if depth > max_depth:
+            return f"JSON nested {depth} deep > {max_depth}"
     longest = max((len(m) for m in _NUMBER.findall(bare)), default=0)
-    if longest > limits.max_number_chars:
-        return f"a JSON number of {longest} characters > {limits.max_number_chars}"
+    if longest > max_number_chars:
+        return f"a JSON number of {longest} characters > {max_number_chars}"
     return None
 
 
@@ -407,7 +410,7 @@ def decode_text(data: str | bytes, limits: Limits | None = None) -> ClientMessag
             return ProtocolError(
                 "message_too_large", f"text message of {len(raw)} bytes > {limits.max_text_bytes}"
             )
-        excess = _excess(raw, limits)
+        excess = json_excess(raw, limits.max_json_depth, limits.max_number_chars)
         if excess is not None:
             return ProtocolError("invalid_json", excess)
         try:

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import ctypes
+import json
 import signal
 import socket
 import subprocess
@@ -597,3 +598,20 @@ async def test_the_heap_trimmer_runs_on_its_interval(monkeypatch: pytest.MonkeyP
     assert count >= 1
     await LoopClock().sleep(200 * NS_PER_MS)
     assert len(trims) == count  # the block's end stopped it
+
+
+async def test_deep_json_on_the_realtime_endpoint_gets_an_error_and_the_session_lives_on() -> None:
+    """Finding 1 on ``/v1/realtime``: its codec parsed with the same recursive parser."""
+    server = Server({"echo": echo_factory()}, ServerOptions(port=0))
+    async with server.running():
+        url = f"ws://127.0.0.1:{server.port}/v1/realtime?model=echo"
+        async with connect(url, subprotocols=["realtime"]) as ws:  # type: ignore[list-item]
+            assert "session.created" in str(await ws.recv())
+            for text in DEEP[:4]:
+                await ws.send(text)
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert reply["type"] == "error"
+                assert reply["error"]["code"] == "invalid_json"
+            await ws.send(json.dumps({"type": "session.update", "session": {"instructions": "x"}}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert reply["type"] == "session.updated"

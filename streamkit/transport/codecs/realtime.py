@@ -67,6 +67,7 @@ from streamkit.transport.protocol import (
     SessionConfig,
     VideoFrameIn,
     decode_binary,
+    json_excess,
 )
 
 __all__ = ["CLIENT_EVENTS", "MAX_EVENT_BYTES", "UNSUPPORTED_EVENTS", "RealtimeCodec"]
@@ -92,6 +93,9 @@ UNSUPPORTED_EVENTS: Final = (
 )
 _MIN_COMMIT_SAMPLES: Final = AUDIO_RATE // 10  # 100 ms, OpenAI's threshold
 _decoder = msgspec.json.Decoder()
+MAX_JSON_DEPTH = 64
+"""Deeper client events are ``invalid_json`` (tool parameter schemas nest; 64 is ample)."""
+MAX_NUMBER_CHARS = 64
 _encoder = msgspec.json.Encoder()
 
 Out = list[Any]
@@ -241,10 +245,14 @@ class RealtimeCodec:
         if len(raw) > self.max_event_bytes:
             self._error("message_too_large", f"event of {len(raw)} bytes > {self.max_event_bytes}")
             return list(self._take())
+        excess = json_excess(raw, MAX_JSON_DEPTH, MAX_NUMBER_CHARS)  # the parser recurses
+        if excess is not None:
+            self._error("invalid_json", excess)
+            return list(self._take())
         try:
             value = _decoder.decode(raw)
-        except msgspec.DecodeError as error:
-            self._error("invalid_json", f"not valid JSON: {error}")
+        except (msgspec.DecodeError, RecursionError) as error:
+            self._error("invalid_json", f"not valid JSON: {error}"[:300])
             return list(self._take())
         if not isinstance(value, dict):
             self._error("invalid_json", f"expected a JSON object, got {type(value).__name__}")
