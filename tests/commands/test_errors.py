@@ -102,13 +102,25 @@ def _run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[s
                           text=True, timeout=timeout, env=_env())
 
 
+@pytest.fixture(scope="module")
+def results(inputs: Path, port: int, data_dir: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every case run once, four at a time (each is a process start: ~2 s of imports)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(case: Case) -> subprocess.CompletedProcess[str]:
+        return _run([a.format(data=data_dir, tmp=inputs, port=port) for a in case.argv])
+
+    with ThreadPoolExecutor(4) as pool:
+        return dict(zip([c.name for c in CASES], pool.map(one, CASES), strict=True))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_a_mistake_gives_one_clear_line(case: Case, inputs: Path, port: int,
-                                        data_dir: Path) -> None:
+def test_a_mistake_gives_one_clear_line(
+    case: Case, results: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
     if case.name == "no camera" and any(Path("/dev").glob("video*")):
         pytest.skip("this machine has a camera")
-    argv = [a.format(data=data_dir, tmp=inputs, port=port) for a in case.argv]
-    done = _run(argv)
+    done = results[case.name]
     output = done.stdout + done.stderr
     assert done.returncode == case.code, output
     assert "Traceback" not in output, output
