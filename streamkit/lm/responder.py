@@ -191,7 +191,8 @@ class Responder:
         """Cancel the answer in progress now (client ``response.cancel``). Returns whether one
         was running. Safe to call from any task of the loop; never blocks."""
         self.epoch += 1
-        self._requested = None
+        if reason == "client":  # a barge-in does not drop an answer asked for (it may be
+            self._requested = None  # the speech that request waits for, seen late)
         active = self._active
         if active is None or active.cancelled:
             return False

@@ -128,3 +128,14 @@ async def test_cancel_drops_a_request_that_has_not_started() -> None:
 
     _, sink = await _run(events, backend, [(last - 100 * MS, ask_then_cancel)])
     assert dones(sink) == []
+
+
+async def test_a_request_survives_the_late_start_of_the_speech_it_waits_for() -> None:
+    """The commit names an utterance whose SpeechStarted reaches the responder only after the
+    request (events travel through tees): that start is not a barge-in on the request."""
+    backend = ScriptedBackend(reply="Sure.", token_ns=10 * MS)
+    events = utterance("u1", "say something nice", 1 * S)
+    _, sink = await _run(events, backend, [(500 * MS, lambda r: r.respond(("u1",)))])
+    [(t, done)] = dones(sink)
+    assert t >= events[-1][0]
+    assert done.payload.text == "Sure."
