@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from streamkit.clock import NS_PER_S, LoopClock
-from streamkit.lm.backend import BackendUnavailable, LMRequest, Message
-from streamkit.lm.fusion import DEFAULT_SYSTEM_PROMPT
+from streamkit.events import Word
+from streamkit.lm.backend import BackendUnavailable, LMRequest, Message, approx_token_count
+from streamkit.lm.fusion import FusionBuilder, FusionConfig
 from streamkit.lm.openai_http import (
     LMServerError,
     OpenAIHTTPBackend,
@@ -26,8 +27,10 @@ from streamkit.lm.openai_http import (
     SSEDecoder,
 )
 
-QUESTION = LMRequest(
-    (Message("system", DEFAULT_SYSTEM_PROMPT), Message("user", "What is the capital of France?")),
+_WORDS = ["What", "is", "the", "capital", "of", "France?"]
+_ASKED = [Word(w, i, i + 1, 1.0) for i, w in enumerate(_WORDS)]
+QUESTION = LMRequest(  # the context the assistant sends (instructions, policy, examples)
+    FusionBuilder(FusionConfig(), approx_token_count).build([], _ASKED, []).messages,
     max_tokens=24,
 )
 
