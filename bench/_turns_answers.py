@@ -39,7 +39,6 @@ class Run:
     used: int
     wasted_tokens: int
     wasted_cpu_ms: float
-    cpu_s: dict[str, float]
 
 
 async def _session(label: str, turn: TurnConfig, clips: list[Clip], models: Any) -> Run:
@@ -78,11 +77,6 @@ async def _session(label: str, turn: TurnConfig, clips: list[Clip], models: Any)
         c = counters.get(f"lm.{name}.{key}")
         return int(c.value) if c is not None else 0
 
-    compute = {
-        key.removeprefix("model.").removesuffix(".compute"): sum(h.values()) / NS_PER_S
-        for key, h in pipe.metrics.histograms.items()
-        if key.startswith("model.") and key.endswith(".compute")
-    }
     return Run(
         label,
         first,
@@ -92,7 +86,6 @@ async def _session(label: str, turn: TurnConfig, clips: list[Clip], models: Any)
         count("speculations_used"),
         count("wasted_tokens"),
         count("wasted_compute_ns") / MS,
-        compute,
     )
 
 
@@ -120,7 +113,6 @@ def answers_part(clips: list[Clip], smart: TurnConfig) -> float:
                 f"{run.used}/{run.speculations}",
                 f"{run.wasted_tokens / len(clips):.1f}",
                 f"{run.wasted_cpu_ms / len(clips):.1f}",
-                " ".join(f"{k}={v:.1f}" for k, v in sorted(run.cpu_s.items())),
             ]
         )
     print_table(
@@ -135,7 +127,6 @@ def answers_part(clips: list[Clip], smart: TurnConfig) -> float:
             "speculations used",
             "wasted tok/turn",
             "wasted CPU ms/turn",
-            "model CPU s",
         ],
         rows,
     )
