@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMPS := .stamps
 
-.PHONY: demo test setup setup-dev bench bench-cluster bench-peers bench-tts bench-voice bench-answers clean
+.PHONY: demo test setup setup-dev bench bench-cluster bench-peers bench-tts bench-voice bench-answers bench-turns clean
 
 demo: $(STAMPS)/runtime $(STAMPS)/smart-turn
 	$(PY) -m streamkit demo $(ARGS)
@@ -98,6 +98,10 @@ bench-voice: $(STAMPS)/dev
 	$(PY) -m bench.voice $(ARGS)
 
 # Answer quality: 43 QA cases through a real server, one session each (~8 min; espeak-ng).
+# End of turn, vad vs smart on the reference turns, and the assistant per policy (~5 min quiet).
+bench-turns: $(STAMPS)/dev $(STAMPS)/smart-turn
+	$(PY) -m bench.turns
+
 bench-answers: $(STAMPS)/dev
 	$(PY) -m bench.answers $(ARGS)
 
