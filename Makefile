@@ -97,11 +97,11 @@ bench-tts: $(STAMPS)/dev $(STAMPS)/tts-peers
 bench-voice: $(STAMPS)/dev
 	$(PY) -m bench.voice $(ARGS)
 
-# Answer quality: 43 QA cases through a real server, one session each (~8 min; espeak-ng).
 # End of turn, vad vs smart on the reference turns, and the assistant per policy (~5 min quiet).
 bench-turns: $(STAMPS)/dev $(STAMPS)/smart-turn
 	$(PY) -m bench.turns
 
+# Answer quality: 43 QA cases through a real server, one session each (~8 min; espeak-ng).
 bench-answers: $(STAMPS)/dev
 	$(PY) -m bench.answers $(ARGS)
 
