@@ -13,6 +13,7 @@ with 4003 (slow consumer).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from streamkit.transport.session import Session
 
 __all__ = ["Connection"]
+
+log = logging.getLogger("streamkit.session")
 
 
 class Connection:
@@ -79,6 +82,8 @@ class Connection:
                 s.metrics.counter("ws.errors").inc()
                 if item.code:
                     s.metrics.counter(f"ws.errors.{item.code}").inc()  # by code: /metrics
+                log.info("session %s: error %s", s.id, item.code or "?",
+                         extra={"event": "error", "session": s.id, "code": item.code})
             await s.outbox.put(item)
         if not any(i.type == "error" for i in items):
             s.consecutive_errors = 0
