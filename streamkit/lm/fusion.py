@@ -296,6 +296,11 @@ class FusionBuilder:
         """The first message of every prompt (what a backend may prefill once)."""
         return Message("system", self.system_text())
 
+    def prefix_messages(self) -> tuple[Message, ...]:
+        """The stable start of every prompt: the system message and the worked examples
+        (what a backend prefills once per process; every session's prompts share it)."""
+        return (self.system_message(), *self._examples())
+
     def render_facts(self, observations: Sequence[Observation], origin: Nanos = 0) -> str:
         """The camera line: facts of the best observation (first), motion from all."""
         cfg = self.config

@@ -283,8 +283,8 @@ class Responder:
         prompt), so the first utterance only pays for its own tokens."""
         await self.backend.warmup()
         if self.config.prefill:
-            system = self.fusion.system_message()  # instructions + policy
-            await self.backend.prefill(LMRequest((system,), max_tokens=1))
+            prefix = self.fusion.prefix_messages()  # instructions, policy, examples
+            await self.backend.prefill(LMRequest(prefix, max_tokens=1))
 
     async def run(self, ctx: StageContext) -> None:
         self._ctx = ctx

@@ -11,7 +11,8 @@ import pytest
 
 from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock
 from streamkit.events import Detection, Observation, ResponseDelta, ResponseDone
-from streamkit.lm import LMRequest, Message, ResponderConfig
+from streamkit.lm import LMRequest, ResponderConfig
+from streamkit.lm.fusion import FusionBuilder
 from tests.lm.test_responder import deltas, dones, run_script, utterance
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed")
@@ -36,8 +37,8 @@ async def warm_backend() -> LlamaCppBackend:
     time is charged on the virtual clock, so the Responder's own setup is then instant)."""
     backend = LlamaCppBackend(LlamaCppConfig(n_threads=1, mode="virtual", charge="cpu"))
     await backend.warmup()
-    system = Message("system", ResponderConfig().fusion.system_prompt)
-    await backend.prefill(LMRequest((system,)))
+    prefix = FusionBuilder(ResponderConfig().fusion, backend.count_tokens).prefix_messages()
+    await backend.prefill(LMRequest(prefix))
     return backend
 
 
