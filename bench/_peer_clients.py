@@ -258,7 +258,8 @@ async def _stream_pipecat(
                     trace.first_text = at
                 if kind == "transcript" and text.strip():
                     trace.commits.append((at, text.split()))
-                if kind == "token":
+                if kind == "token" and trace.commits:  # the pipeline outlives a client: a
+                    # token before this client's transcript ends an earlier answer
                     trace.first_token = at if trace.first_token is None else trace.first_token
                     trace.answer += text
                     got_token.set()
