@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import re
 import signal
@@ -167,6 +168,11 @@ async def _run(
     return run
 
 
+def _ms(values: list[int], q: float) -> object:
+    value = pctl(values, q)
+    return "nan" if math.isnan(value) else round(value / 1e6)
+
+
 def _row(run: Run, label: str) -> list[object]:
     spread = " ".join(f"{w}:{c}" for w, c in sorted(run.workers.items()))
     return [
@@ -174,8 +180,8 @@ def _row(run: Run, label: str) -> list[object]:
         run.n,
         pctl(run.commit_ns, 50) / 1e9,
         pctl(run.commit_ns, 90) / 1e9,
-        round(pctl(run.eos_ns, 50) / 1e6),
-        round(pctl(run.eos_ns, 90) / 1e6),
+        _ms(run.eos_ns, 50),
+        _ms(run.eos_ns, 90),
         f"{run.answers}/{run.expected}",
         run.failed,
         run.lost_finals,
@@ -322,7 +328,7 @@ def main() -> int:
     print(
         f"cluster: max_sessions_p90_ok={best.n} "
         f"commit_p90_s_at_max={pctl(best.commit_ns, 90) / 1e9:.2f} "
-        f"eos_to_first_token_p50_ms_at_max={round(pctl(best.eos_ns, 50) / 1e6)} "
+        f"eos_to_first_token_p50_ms_at_max={_ms(best.eos_ns, 50)} "
         f"failover_lost_finals={lost}"
     )
     return 0
