@@ -193,6 +193,11 @@ class TtsStage:
                 reader = group.create_task(self._read_speech(ctx.input("speech")))
             await self._read_responses(ctx.input("response"))
             job = self._job
+            if job is not None and job.answer is None and not job.cancelled:
+                # the input ended without this answer's ResponseDone: speak what came, then end
+                for piece in job.chunker.flush():
+                    job.pieces.put_nowait(piece)
+                job.pieces.put_nowait(_END)
             if job is not None and job.tasks:
                 await asyncio.wait(job.tasks)
             if reader is not None:

@@ -237,3 +237,12 @@ async def test_a_failing_voice_costs_the_voice_not_the_session() -> None:
     assert not done.cancelled
     assert done.text.startswith("Sure, I can help with that.")
     assert pipe.metrics.counters["tts.scripted.errors"].value == 1
+
+
+@pytest.mark.looptime
+async def test_an_answer_without_its_done_is_spoken_and_the_stage_still_ends() -> None:
+    events = answer("r1", "Sure, I can help with that.", 1 * S)[:-1]  # no ResponseDone
+    pipe, _, sink = run(events)
+    await pipe.run()  # returns: the stage does not wait for a done that never comes
+    [(_, done)] = sink.of(ResponseAudioDone)
+    assert done.text == "Sure, I can help with that."
