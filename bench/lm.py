@@ -150,11 +150,11 @@ def speech_session(n: int, gap_s: float = 3.0) -> tuple[np.ndarray[Any, Any], li
 
 
 async def part2(threads: int, n: int, charge: str) -> tuple[list[list[Any]], list[float]]:
-    from streamkit.pipelines.assistant import AssistantConfig, Models, build
     from streamkit.encoders.asr_core import AsrConfig
     from streamkit.encoders.asr_run import ArraySource, CollectSink
     from streamkit.encoders.whisper_model import WhisperModelShared
     from streamkit.lm.responder import ResponderConfig
+    from streamkit.pipelines.assistant import AssistantConfig, Models, build
 
     audio, _ = speech_session(n)
     config = AssistantConfig(

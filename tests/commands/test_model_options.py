@@ -6,10 +6,10 @@ import argparse
 
 import pytest
 
-from streamkit.pipelines.assistant import AssistantConfig, Models
 from streamkit.commands.model_options import add_model_arguments, assistant_config
 from streamkit.encoders.whisper_model import ModelNotFound
 from streamkit.lm.backend import BackendUnavailable
+from streamkit.pipelines.assistant import AssistantConfig, Models
 
 
 def parse(*argv: str) -> AssistantConfig:

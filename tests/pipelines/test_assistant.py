@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from streamkit.pipelines.assistant import AssistantConfig, Models, build
 from streamkit.events import (
     Observation,
     ResponseDelta,
@@ -20,6 +19,7 @@ from streamkit.events import (
     TranscriptFinal,
 )
 from streamkit.operators import Collector
+from streamkit.pipelines.assistant import AssistantConfig, Models, build
 from streamkit.sources.files import FileSource
 
 pytestmark = [pytest.mark.slow]
