@@ -41,11 +41,12 @@ $(STAMPS)/llama: $(STAMPS)/venv
 	@touch $@
 
 # torch (the transformers backend and `make test` only) is the CPU build: torch==2.13.0 from a
-# local wheel when pip's find-links has one, else from PyTorch's CPU index — a plain PyPI
+# local wheel when pip's find-links has one (torch alone, then its dependencies), else from PyTorch's CPU index — a plain PyPI
 # resolve of torch==2.13.0 is the multi-GB CUDA build. TORCH_INDEX=… to use another mirror.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 $(STAMPS)/torch: $(STAMPS)/venv
-	$(PIP) install -q --no-index torch==2.13.0 2>/dev/null || \
+	( $(PIP) install -q --no-index --no-deps torch==2.13.0 2>/dev/null && \
+		$(PIP) install -q torch==2.13.0 ) || \
 		$(PIP) install -q torch==2.13.0 --index-url $(TORCH_INDEX)
 	@touch $@
 
