@@ -23,9 +23,11 @@ prefix, only the tail remains. Backends without a prompt cache make it a no-op.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
+
+from streamkit.streams import GeneratorStream
 
 __all__ = [
     "BackendUnavailable",
@@ -89,30 +91,13 @@ class Usage:
 
 
 @dataclass(slots=True)
-class Completion:
+class Completion(GeneratorStream[str]):
     """A running generation: async-iterate for text deltas; ``usage`` fills in as it runs.
 
     Wraps the backend's async generator; ``aclose`` stops it (idempotent).
     """
 
-    _gen: AsyncIterator[str]
     usage: Usage = field(default_factory=Usage)
-    finished: bool = False
-
-    def __aiter__(self) -> Completion:
-        return self
-
-    async def __anext__(self) -> str:
-        try:
-            return await self._gen.__anext__()
-        except StopAsyncIteration:
-            self.finished = True
-            raise
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._gen, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 @runtime_checkable

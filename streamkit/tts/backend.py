@@ -20,7 +20,6 @@ engine: what the network delivers); the TTS stage re-slices and paces them.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -28,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamkit.media import AudioChunk
+from streamkit.streams import GeneratorStream
 
 __all__ = [
     "Speech",
@@ -44,30 +44,12 @@ class TTSUnavailable(RuntimeError):
 
 
 @dataclass(slots=True)
-class Speech:
+class Speech(GeneratorStream[AudioChunk]):
     """A running synthesis: async-iterate for :class:`~streamkit.media.AudioChunk` values.
 
     Wraps the engine's async generator; ``aclose`` stops it (idempotent). ``finished`` turns
     True once every chunk was delivered.
     """
-
-    _gen: AsyncIterator[AudioChunk]
-    finished: bool = False
-
-    def __aiter__(self) -> Speech:
-        return self
-
-    async def __anext__(self) -> AudioChunk:
-        try:
-            return await self._gen.__anext__()
-        except StopAsyncIteration:
-            self.finished = True
-            raise
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._gen, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 @runtime_checkable
