@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamkit.http_client import openai_compatible_client
 from streamkit.lm.backend import (
     BackendUnavailable,
     Completion,
@@ -129,18 +130,14 @@ class OpenAIHTTPBackend:
     def __init__(self, config: OpenAIHTTPConfig | None = None, *, transport: Any = None) -> None:
         self.config = cfg = config or OpenAIHTTPConfig()
         self.name = cfg.name
+        self._httpx: Any
+        self._client: Any
         try:
-            import httpx
+            self._httpx, self._client = openai_compatible_client(
+                cfg.base_url, cfg.api_key, cfg.timeout_s, transport
+            )
         except ImportError as error:
             raise BackendUnavailable("the HTTP backend needs `pip install httpx`") from error
-        self._httpx: Any = httpx
-        headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
-        self._client: Any = httpx.AsyncClient(
-            base_url=cfg.base_url.rstrip("/") + "/",
-            headers=headers,
-            timeout=httpx.Timeout(cfg.timeout_s),
-            transport=transport,
-        )
         self._warm = False
 
     def count_tokens(self, text: str) -> int:

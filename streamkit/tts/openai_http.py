@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamkit.http_client import openai_compatible_client
 from streamkit.media import AudioChunk
 from streamkit.tts.backend import Speech, TTSUnavailable, pcm16_samples
 
@@ -66,18 +67,14 @@ class OpenAISpeechEngine:
         self.config = cfg = config or OpenAISpeechConfig()
         self.name = cfg.name
         self.sample_rate = cfg.sample_rate
+        self._httpx: Any
+        self._client: Any
         try:
-            import httpx
+            self._httpx, self._client = openai_compatible_client(
+                cfg.base_url, cfg.api_key, cfg.timeout_s, transport
+            )
         except ImportError as error:
             raise TTSUnavailable("the HTTP voice needs `pip install httpx`") from error
-        self._httpx: Any = httpx
-        headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
-        self._client: Any = httpx.AsyncClient(
-            base_url=cfg.base_url.rstrip("/") + "/",
-            headers=headers,
-            timeout=httpx.Timeout(cfg.timeout_s),
-            transport=transport,
-        )
 
     def body(self, text: str) -> dict[str, Any]:
         """The JSON request body for ``text`` (public for inspection and tests)."""
