@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -80,14 +82,17 @@ def run(
     return out
 
 
-def drain(core: AsrCore) -> list[AsrOutput]:
+def drain(
+    core: AsrCore, decode: Callable[[DecodeJob], DecodeResult] = ideal_decode
+) -> list[AsrOutput]:
+    """Runs every job ``core`` hands out at once with ``decode(job)``, until it has none."""
     out: list[AsrOutput] = []
     while True:
         ready, job = core.poll()
         out += ready
         if job is None:
             return out
-        out += core.complete(job, ideal_decode(job))
+        out += core.complete(job, decode(job))
 
 
 def finals(out: list[AsrOutput]) -> list[TranscriptFinal]:

@@ -8,6 +8,8 @@ final, "ocean on Earth" gone. The real-model regression test is in test_asr_real
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 from hypothesis import given, settings
@@ -17,7 +19,7 @@ from streamkit.clock import NS_PER_S
 from streamkit.encoders.asr_core import AsrCore, AsrOutput, DecodeJob
 from streamkit.encoders.whisper_model import DecodedWord, DecodeResult
 from streamkit.events import SpeechStopped, TranscriptFinal, TranscriptPartial
-from tests.asr.test_asr_core import BASE, RATE, finals, make_core
+from tests.asr.test_asr_core import BASE, RATE, drain, finals, make_core
 
 Script = list[tuple[str, float, float]]  # word, start s, end s (stream time)
 
@@ -40,17 +42,14 @@ def result(words: list[DecodedWord], rejected: str = "") -> DecodeResult:
     return DecodeResult(words, " ".join(w.text for w in words), -0.1, 0.01, 1.0, 0.0, rejected)
 
 
-def stream(core: AsrCore, audio: npt.NDArray[np.float32], decode: object) -> list[AsrOutput]:
+def stream(
+    core: AsrCore, audio: npt.NDArray[np.float32], decode: Callable[[DecodeJob], DecodeResult]
+) -> list[AsrOutput]:
     """Push ``audio`` in 20 ms packets, running every job at once with ``decode(job)``."""
     out: list[AsrOutput] = []
     for begin in range(0, len(audio), 320):
         out += core.push(audio[begin : begin + 320], BASE + begin * NS_PER_S // RATE)
-        while True:
-            ready, job = core.poll()
-            out += ready
-            if job is None:
-                break
-            out += core.complete(job, decode(job))  # type: ignore[operator]
+        out += drain(core, decode)
     return out
 
 
@@ -116,12 +115,7 @@ def test_a_rejected_final_pass_keeps_what_the_previous_pass_heard() -> None:
     audio = audio_of(SENTENCE, 4.0)
     out = stream(core, audio[: int(2.7 * RATE)], decode)  # speech, no pause yet
     out += core.commit()  # the client's input.commit: a final decode at once
-    while True:
-        ready, job = core.poll()
-        out += ready
-        if job is None:
-            break
-        out += core.complete(job, decode(job))
+    out += drain(core, decode)
     assert finals(out)[-1].is_last
     last = [o.payload for o in out if isinstance(o.payload, TranscriptPartial)][-1]
     assert last.text  # the last partial heard words it did not commit
@@ -177,12 +171,7 @@ def test_finals_cover_every_word_a_final_offline_pass_finds_at_the_end(
     end_s = script[-1][2] + 1.0
     out = stream(core, audio_of(script, end_s), decode)
     out += core.finish()
-    while True:
-        ready, job = core.poll()
-        out += ready
-        if job is None:
-            break
-        out += core.complete(job, decode(job))
+    out += drain(core, decode)
     stopped = next(i for i, o in enumerate(out) if isinstance(o.payload, SpeechStopped))
     before = [
         w for o in out[:stopped] if isinstance(o.payload, TranscriptFinal) for w in o.payload.words

@@ -34,12 +34,7 @@ def _run(core: AsrCore, audio: np.ndarray, decode: Any) -> list[Any]:
     out: list[Any] = []
     for begin in range(0, len(audio), 320):
         out += core.push(audio[begin : begin + 320], BASE + begin * NS_PER_S // RATE)
-        while True:
-            ready, job = core.poll()
-            out += ready
-            if job is None:
-                break
-            out += core.complete(job, decode(job))
+        out += drain(core, decode)
     return out + core.finish() + drain(core)
 
 
