@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from streamkit.metrics import percentile
+from streamkit.core.metrics import percentile
 
 __all__ = ["pctl", "print_table"]
 

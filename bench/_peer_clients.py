@@ -2,7 +2,7 @@
 and records what arrived when (bench scripts only).
 
 Every client sends 16 kHz mono in 20 ms frames, each frame when its last sample would have
-been captured (anchor pacing on :class:`~streamkit.clock.LoopClock`), then ``tail_s`` of
+been captured (anchor pacing on :class:`~streamkit.core.clock.LoopClock`), then ``tail_s`` of
 silence, then the peer's end-of-audio signal, and waits for the server to finish. Times in
 :class:`Trace` are seconds after the capture time of the file's first sample.
 """
@@ -22,8 +22,8 @@ import numpy.typing as npt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from streamkit.clock import NS_PER_S, LoopClock
-from streamkit.events import ResponseDelta, TranscriptFinal, TranscriptPartial
+from streamkit.core.clock import NS_PER_S, LoopClock
+from streamkit.core.events import ResponseDelta, TranscriptFinal, TranscriptPartial
 from streamkit.transport.client import Client, Received
 
 __all__ = ["CLIENTS", "Trace", "stream_file"]

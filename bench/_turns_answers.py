@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench._common import pctl, print_table
-from streamkit.clock import NS_PER_MS, NS_PER_S
-from streamkit.encoders.asr_run import ArraySource, CollectSink
-from streamkit.events import ResponseDelta, SpeechStopped
+from streamkit.asr.run import ArraySource, CollectSink
+from streamkit.core.clock import NS_PER_MS, NS_PER_S
+from streamkit.core.events import ResponseDelta, SpeechStopped
 from streamkit.lm.responder import ResponderConfig
 from streamkit.testing import run_virtual
 from streamkit.turn.core import TurnConfig

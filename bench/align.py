@@ -30,12 +30,12 @@ import numpy as np
 
 from bench._common import pctl, print_table
 from streamkit import LoopClock, Packet, Pipeline, StageContext
-from streamkit.align import AlignedWindow, AlignerConfig, AlignerCore
-from streamkit.align_stage import AlignStage
-from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
-from streamkit.clockmap import ClockMapper
-from streamkit.media import AudioChunk, VideoFrame
-from streamkit.packet import Gap
+from streamkit.align.core import AlignedWindow, AlignerConfig, AlignerCore
+from streamkit.align.stage import AlignStage
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.core.clockmap import ClockMapper
+from streamkit.core.media import AudioChunk, VideoFrame
+from streamkit.core.packet import Gap
 from streamkit.sources.timeline import AudioTimeline
 
 SECONDS = 300

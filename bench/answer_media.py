@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_S
+from streamkit.core.clock import NS_PER_S
 
 __all__ = ["FPS", "media_frames"]
 

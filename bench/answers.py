@@ -56,10 +56,10 @@ from bench._common import pctl, print_table  # noqa: E402
 from bench.answer_cases import CASES, Case  # noqa: E402
 from bench.answer_media import FPS, media_frames  # noqa: E402
 from bench.answer_score import score  # noqa: E402
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock  # noqa: E402
-from streamkit.events import Observation, ResponseDone, TranscriptFinal  # noqa: E402
-from streamkit.media_io import load_audio  # noqa: E402
-from streamkit.textnorm import word_errors  # noqa: E402
+from streamkit.asr.textnorm import word_errors  # noqa: E402
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock  # noqa: E402
+from streamkit.core.events import Observation, ResponseDone, TranscriptFinal  # noqa: E402
+from streamkit.sources.media_io import load_audio  # noqa: E402
 from streamkit.transport.client import Client  # noqa: E402
 
 

@@ -37,20 +37,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import pctl, print_table
-from streamkit.clock import NS_PER_S
-from streamkit.encoders.asr_core import AsrConfig
-from streamkit.encoders.asr_run import stream_array
-from streamkit.encoders.hypothesis import CommitPolicy
-from streamkit.encoders.vad import VadConfig
-from streamkit.encoders.whisper_model import (
+from streamkit.asr.core import AsrConfig
+from streamkit.asr.hypothesis import CommitPolicy
+from streamkit.asr.run import stream_array
+from streamkit.asr.textnorm import word_errors
+from streamkit.asr.vad import VadConfig
+from streamkit.asr.whisper import (
     DecodeOptions,
     WhisperConfig,
     WhisperModelShared,
 )
-from streamkit.events import SpeechStarted, TranscriptFinal, TranscriptPartial
-from streamkit.media_io import load_audio
+from streamkit.core.clock import NS_PER_S
+from streamkit.core.events import SpeechStarted, TranscriptFinal, TranscriptPartial
+from streamkit.sources.media_io import load_audio
 from streamkit.testing.virtual import run_virtual
-from streamkit.textnorm import word_errors
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 

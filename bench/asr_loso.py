@@ -42,7 +42,7 @@ from bench.asr import (
     read_refs,
     run_file,
 )
-from streamkit.encoders.whisper_model import WhisperConfig, WhisperModelShared
+from streamkit.asr.whisper import WhisperConfig, WhisperModelShared
 
 LIMITS = {"p50": 1.0, "p90": 2.0, "cpu": 0.35}
 

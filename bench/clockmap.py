@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from bench._common import pctl, print_table
-from streamkit.clockmap import ClockMapper
+from streamkit.core.clockmap import ClockMapper
 
 PERIOD = 20_000_000
 

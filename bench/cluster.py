@@ -55,9 +55,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import pctl, print_table  # noqa: E402
-from streamkit.clock import NS_PER_MS, LoopClock  # noqa: E402
-from streamkit.events import SpeechStarted  # noqa: E402
-from streamkit.media_io import load_audio  # noqa: E402
+from streamkit.core.clock import NS_PER_MS, LoopClock  # noqa: E402
+from streamkit.core.events import SpeechStarted  # noqa: E402
+from streamkit.sources.media_io import load_audio  # noqa: E402
 from streamkit.transport.client import Client  # noqa: E402
 from tests.cluster.services import (  # noqa: E402
     CLIPS,

@@ -39,8 +39,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import pctl, print_table
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock
-from streamkit.events import (
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock
+from streamkit.core.events import (
     Detection,
     Observation,
     ResponseDelta,
@@ -138,7 +138,7 @@ async def part1(threads: int, runs: int) -> dict[str, list[tuple[float, float, i
 
 
 def speech_session(n: int, gap_s: float = 3.0) -> tuple[np.ndarray[Any, Any], list[str]]:
-    from streamkit.media_io import load_audio
+    from streamkit.sources.media_io import load_audio
 
     silence = np.zeros(int(16_000 * gap_s), dtype=np.float32)
     parts: list[np.ndarray[Any, Any]] = [silence[:16_000]]
@@ -150,9 +150,9 @@ def speech_session(n: int, gap_s: float = 3.0) -> tuple[np.ndarray[Any, Any], li
 
 
 async def part2(threads: int, n: int, charge: str) -> tuple[list[list[Any]], list[float]]:
-    from streamkit.encoders.asr_core import AsrConfig
-    from streamkit.encoders.asr_run import ArraySource, CollectSink
-    from streamkit.encoders.whisper_model import WhisperModelShared
+    from streamkit.asr.core import AsrConfig
+    from streamkit.asr.run import ArraySource, CollectSink
+    from streamkit.asr.whisper import WhisperModelShared
     from streamkit.lm.responder import ResponderConfig
     from streamkit.pipelines.assistant import AssistantConfig, Models, build
 

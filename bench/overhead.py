@@ -15,7 +15,7 @@ streamkit is measured three ways, all with the public API:
   bounded edge hops in all.
 - ``tasks``: one task per function stage (N + 1 bounded edge hops) and a sink task.
 - ``inline``: ``chain(..., inline=True)`` and the sink a function stage
-  ``function_stage("sink", record, inline=True)`` (push mode, see :mod:`streamkit.stage`):
+  ``function_stage("sink", record, inline=True)`` (push mode, see :mod:`streamkit.core.stage`):
   the source's ``put`` runs the chain and the sink in the source's task, so there is no
   queue hop at all; both edges are still there, bounded (backpressure: the source's put
   awaits a full edge).
@@ -56,9 +56,9 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import pctl, print_table
-from streamkit.clock import NS_PER_MS, LoopClock
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage, StageContext, chain, function_stage
+from streamkit.core.clock import NS_PER_MS, LoopClock
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage, StageContext, chain, function_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = (1, 5, 10)
@@ -78,7 +78,7 @@ class _Source:
     name = "source"
 
     def __init__(self, count: int, paced: bool) -> None:
-        from streamkit.packet import Packet
+        from streamkit.core.packet import Packet
 
         self.packets = [
             Packet("audio", i, i * 20 * NS_PER_MS, 20 * NS_PER_MS, AUDIO) for i in range(count)

@@ -55,9 +55,9 @@ import numpy.typing as npt
 from bench import _peer_env as env
 from bench._common import pctl, print_table
 from bench._peer_clients import Trace, stream_file
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock
-from streamkit.media_io import load_audio
-from streamkit.textnorm import normalize, word_errors
+from streamkit.asr.textnorm import normalize, word_errors
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock
+from streamkit.sources.media_io import load_audio
 
 ROOT = env.ROOT
 DEFAULT_DATA = ROOT / "tests" / "data"
@@ -128,7 +128,7 @@ def commit_latencies(trace: Trace, offline: Offline) -> list[float]:
 
 
 def model_dir() -> str:
-    from streamkit.encoders.whisper_model import default_model_path
+    from streamkit.asr.whisper import default_model_path
 
     path = default_model_path()
     if path is None:
@@ -369,7 +369,7 @@ async def main_async(args: argparse.Namespace) -> int:
         raise SystemExit(f"peers: no speech files with references in {args.data}/refs.tsv")
     refs = dict(rows)
     files = [(rel, load_audio(args.data / rel)) for rel, _ in rows]
-    from streamkit.encoders.whisper_model import WhisperConfig, WhisperModelShared
+    from streamkit.asr.whisper import WhisperConfig, WhisperModelShared
 
     model = WhisperModelShared(WhisperConfig(cpu_threads=args.threads)).model
     args.offline = {rel: offline_pass(model, audio) for rel, audio in files}

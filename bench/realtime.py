@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import pctl, print_table  # noqa: E402
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock  # noqa: E402
-from streamkit.media_io import load_audio  # noqa: E402
-from streamkit.metrics import MetricsRegistry  # noqa: E402
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock  # noqa: E402
+from streamkit.core.metrics import MetricsRegistry  # noqa: E402
+from streamkit.sources.media_io import load_audio  # noqa: E402
 from streamkit.transport.codecs.realtime import RealtimeCodec  # noqa: E402
 from streamkit.transport.protocol import AudioAppend, decode_binary, encode_audio  # noqa: E402
 from streamkit.transport.ws_source import WsSource  # noqa: E402

@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import pctl, print_table  # noqa: E402
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock  # noqa: E402
-from streamkit.events import ResponseDone, TranscriptFinal  # noqa: E402
-from streamkit.media_io import load_audio  # noqa: E402
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock  # noqa: E402
+from streamkit.core.events import ResponseDone, TranscriptFinal  # noqa: E402
+from streamkit.sources.media_io import load_audio  # noqa: E402
 from streamkit.transport.client import Client  # noqa: E402
 from streamkit.transport.protocol import MetricsEvent  # noqa: E402
 

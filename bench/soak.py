@@ -43,15 +43,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import print_table  # noqa: E402
 from bench.sessions import FILES  # noqa: E402
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos  # noqa: E402
-from streamkit.events import (  # noqa: E402
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos  # noqa: E402
+from streamkit.core.events import (  # noqa: E402
     ErrorEvent,
     ResponseDone,
     SpeechStarted,
     TranscriptFinal,
     TranscriptPartial,
 )
-from streamkit.media_io import load_audio  # noqa: E402
+from streamkit.sources.media_io import load_audio  # noqa: E402
 from streamkit.transport.client import Client, Received  # noqa: E402
 
 MB = 1024 * 1024

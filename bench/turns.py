@@ -48,10 +48,10 @@ import numpy as np
 import numpy.typing as npt
 
 from bench._common import pctl, print_table
-from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
-from streamkit.encoders.asr_turn import backstop_vad
-from streamkit.encoders.vad import WINDOW, SileroVad, VadConfig, VadSegmenter
-from streamkit.media_io import load_audio
+from streamkit.asr.turn import backstop_vad
+from streamkit.asr.vad import WINDOW, SileroVad, VadConfig, VadSegmenter
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.sources.media_io import load_audio
 from streamkit.turn.core import EndTurn, Predict, TurnConfig, TurnCore
 
 RATE = 16_000

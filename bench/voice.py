@@ -48,15 +48,15 @@ import soundfile as sf
 import soxr
 
 from bench._common import pctl, print_table
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos
-from streamkit.events import (
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos
+from streamkit.core.events import (
     ResponseAudioDone,
     ResponseDelta,
     SpeechStopped,
     TranscriptFinal,
 )
-from streamkit.media import ASR_SAMPLE_RATE, samples_to_ns
-from streamkit.media_io import load_audio
+from streamkit.core.media import ASR_SAMPLE_RATE, samples_to_ns
+from streamkit.sources.media_io import load_audio
 from streamkit.transport.client import Client, Received
 from streamkit.transport.protocol import MetricsEvent, OutputAudio
 

@@ -26,21 +26,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from streamkit.align import AlignerConfig
-from streamkit.align_stage import AlignStage
-from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, Nanos
-from streamkit.compute import ComputeMode
-from streamkit.edge import Edge, Policy
-from streamkit.encoders.asr import AsrConfig, AsrStage
-from streamkit.encoders.whisper_model import WhisperConfig, WhisperModelShared
-from streamkit.events import SpeechStarted, TurnUpdate
+from streamkit.align.core import AlignerConfig
+from streamkit.align.stage import AlignStage
+from streamkit.asr.stage import AsrConfig, AsrStage
+from streamkit.asr.whisper import WhisperConfig, WhisperModelShared
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Clock, Nanos
+from streamkit.core.compute import ComputeMode
+from streamkit.core.edge import Edge, Policy
+from streamkit.core.events import SpeechStarted, TurnUpdate
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.operators import Merge, Tee
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage
 from streamkit.lm.backend import BackendUnavailable, LMBackend
 from streamkit.lm.fusion import Turn
 from streamkit.lm.responder import Responder, ResponderConfig
-from streamkit.metrics import MetricsRegistry
-from streamkit.operators import Merge, Tee
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage
 from streamkit.store.backend import StoredTurn
 from streamkit.tts import TtsConfig, TTSEngine, TTSSpec, TtsStage
 from streamkit.tts import load as load_tts
@@ -49,7 +49,7 @@ from streamkit.turn.backend import TurnModel, TurnUnavailable
 from streamkit.turn.core import TurnConfig, TurnDetection
 
 if TYPE_CHECKING:
-    from streamkit.encoders.vision import VisionConfig
+    from streamkit.vision.stage import VisionConfig
 
 __all__ = ["AssistantConfig", "Controls", "LMChoice", "Models", "build"]
 
@@ -393,7 +393,7 @@ def build(
 
     vision_ports: dict[str, Edge[Any]] = {}
     if video_in is not None:
-        from streamkit.encoders.vision import VisionConfig, VisionStage
+        from streamkit.vision.stage import VisionConfig, VisionStage
 
         vision_config = replace(config.vision_config or VisionConfig(), compute=config.compute)
         vision_out = _edge(pipe, "vision.out", Policy.DROP_OLDEST, 16)

@@ -19,11 +19,11 @@ from collections import deque
 from dataclasses import replace
 from typing import Any
 
-from streamkit.edge import Edge, Policy
-from streamkit.events import ResponseAudio, ResponseAudioDone
+from streamkit.core.edge import Edge, Policy
+from streamkit.core.events import ResponseAudio, ResponseAudioDone
+from streamkit.core.operators import Tee
+from streamkit.core.pipeline import Pipeline
 from streamkit.lm.fusion import Turn
-from streamkit.operators import Tee
-from streamkit.pipeline import Pipeline
 from streamkit.tts import TtsConfig, TTSEngine, TtsStage
 from streamkit.tts.echo import EchoGateConfig
 from streamkit.tts.echo_stage import EchoGate

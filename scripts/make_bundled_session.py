@@ -19,9 +19,9 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from streamkit.pipeline import Pipeline
-from streamkit.record import Recorder, SessionWriter, read_session
-from streamkit.record_media import Segment, TimelineSource, assemble
+from streamkit.core.pipeline import Pipeline
+from streamkit.record.mcap import Recorder, SessionWriter, read_session
+from streamkit.record.assemble import Segment, TimelineSource, assemble
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

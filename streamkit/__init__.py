@@ -1,16 +1,17 @@
 """streamkit: real-time multimodal assistants on one shared clock.
 
-The core (clock, packets, edges, stages, pipeline, metrics) is imported here; capture,
-encoders, language models and transport live in subpackages with heavier dependencies.
+The core (clock, packets, edges, stages, pipeline, metrics) lives in :mod:`streamkit.core` and
+is re-exported here; each capability (capture, ASR, vision, turn, language models, voice,
+transport, recording) is a subpackage with its heavier dependencies imported lazily.
 """
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, ManualClock, Nanos
-from streamkit.edge import Edge, EdgeClosed, EdgeStats, Policy
-from streamkit.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import EndOfStream, Flush, Gap, Packet
-from streamkit.pipeline import Pipeline, StageFailed
-from streamkit.stage import Stage, StageContext, chain, function_stage
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, ManualClock, Nanos
+from streamkit.core.edge import Edge, EdgeClosed, EdgeStats, Policy
+from streamkit.core.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import EndOfStream, Flush, Gap, Packet
+from streamkit.core.pipeline import Pipeline, StageFailed
+from streamkit.core.stage import Stage, StageContext, chain, function_stage
 
 __all__ = [
     "ASR_SAMPLE_RATE",

@@ -1,8 +1,8 @@
 """Guards over the source tree (AST, not grep, so comments and strings do not count).
 
-1. Time is read and waited on only through :mod:`streamkit.clock`: no ``time.time()``,
+1. Time is read and waited on only through :mod:`streamkit.core.clock`: no ``time.time()``,
    ``time.sleep()`` or ``asyncio.sleep()`` in ``streamkit/`` or ``pipelines/`` outside
-   ``streamkit/clock.py`` (``time.perf_counter*`` measures compute cost and is allowed).
+   ``streamkit/core/clock.py`` (``time.perf_counter*`` measures compute cost and is allowed).
 2. Structured concurrency: no bare ``create_task`` / ``ensure_future``; only
    ``<group>.create_task`` on a TaskGroup (a receiver named ``…group`` or ``tg``).
 """
@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("streamkit", "pipelines")
-CLOCK_MODULE = ROOT / "streamkit" / "clock.py"
+CLOCK_MODULE = ROOT / "streamkit" / "core" / "clock.py"
 BANNED_CALLS = {("time", "time"), ("time", "sleep"), ("asyncio", "sleep")}
 BANNED_IMPORTS = {("time", "time"), ("time", "sleep"), ("asyncio", "sleep")}
 

@@ -29,7 +29,6 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos
 from streamkit.commands.client_media import (
     camera_frames,
     check_mic,
@@ -41,8 +40,9 @@ from streamkit.commands.client_media import (
 )
 from streamkit.commands.errors import UserError
 from streamkit.commands.model_options import PIPELINES, add_pipeline_argument
-from streamkit.events import ErrorEvent
-from streamkit.media import ASR_SAMPLE_RATE
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos
+from streamkit.core.events import ErrorEvent
+from streamkit.core.media import ASR_SAMPLE_RATE
 from streamkit.transport.client import Client, Received
 from streamkit.transport.protocol import MetricsEvent, SessionCreated, SessionUpdated
 from streamkit.transport.turns import Turn, summarize

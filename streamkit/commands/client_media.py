@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_MS, LoopClock, Nanos
 from streamkit.commands.errors import UserError, read_audio
-from streamkit.media import ASR_SAMPLE_RATE
+from streamkit.core.clock import NS_PER_MS, LoopClock, Nanos
+from streamkit.core.media import ASR_SAMPLE_RATE
 from streamkit.transport.client import Client
 
 __all__ = ["camera_frames", "check_mic", "check_url", "load_file", "mic_audio", "open_camera",
@@ -19,7 +19,7 @@ __all__ = ["camera_frames", "check_mic", "check_url", "load_file", "mic_audio", 
 
 
 def load_file(path: str, with_video: bool, max_fps: float) -> tuple[Any, list[tuple[int, bytes]]]:
-    from streamkit.media_io import has_video, load_video_jpegs
+    from streamkit.sources.media_io import has_video, load_video_jpegs
 
     audio = read_audio(path)
     frames = load_video_jpegs(path, max_fps=max_fps) if with_video and has_video(path) else []

@@ -44,9 +44,9 @@ def _status_hint(status: int) -> str:
 def describe(error: BaseException) -> str | None:
     """A one-line message for ``error`` naming the problem and the fix, or None when it is
     not a mistake this module recognises (the caller then prints its type and text)."""
-    from streamkit.encoders.whisper_model import ModelNotFound
+    from streamkit.asr.whisper import ModelNotFound
     from streamkit.lm.backend import BackendUnavailable
-    from streamkit.media_io import NoAudioTrack
+    from streamkit.sources.media_io import NoAudioTrack
 
     if isinstance(error, UserError | NoAudioTrack | ModelNotFound | BackendUnavailable):
         return str(error)  # their messages say what to install or pass
@@ -77,7 +77,7 @@ def describe(error: BaseException) -> str | None:
 def read_audio(path: str | os.PathLike[str]) -> npt.NDArray[np.float32]:
     """The speech a command was given (16 kHz mono float32), or a :class:`UserError` that
     says what is wrong with the file: missing, not media, video without audio, empty."""
-    from streamkit.media_io import NoAudioTrack, has_video, load_audio
+    from streamkit.sources.media_io import NoAudioTrack, has_video, load_audio
 
     try:
         audio = load_audio(path)

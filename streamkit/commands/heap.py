@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from streamkit.clock import NS_PER_S, Clock, LoopClock
+from streamkit.core.clock import NS_PER_S, Clock, LoopClock
 
 __all__ = ["HeapStats", "heap_stats", "limit_arenas", "trim", "trimming"]
 

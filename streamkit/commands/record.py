@@ -16,7 +16,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from streamkit.clock import NS_PER_S
+from streamkit.core.clock import NS_PER_S
 
 __all__ = ["add_arguments", "run"]
 
@@ -35,10 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _record(args: argparse.Namespace) -> int:
-    from streamkit.edge import Policy
-    from streamkit.pipeline import Pipeline
-    from streamkit.record import Recorder, SessionWriter
-    from streamkit.stage import Stage
+    from streamkit.core.edge import Policy
+    from streamkit.core.pipeline import Pipeline
+    from streamkit.core.stage import Stage
+    from streamkit.record.mcap import Recorder, SessionWriter
 
     source: Stage
     label: str
@@ -48,7 +48,7 @@ async def _record(args: argparse.Namespace) -> int:
         source = FileSource(args.files[0], pace=True, name="file")
         label = f"file {args.files[0]}"
     elif args.files:
-        from streamkit.record_media import Segment, TimelineSource, assemble
+        from streamkit.record.assemble import Segment, TimelineSource, assemble
 
         segments = [Segment(f, None if _has_video(f) else args.image, pause=args.pause)
                     for f in args.files]

@@ -15,17 +15,17 @@ from typing import Any
 
 from rich.console import Console
 
-from streamkit.clock import LoopClock
 from streamkit.commands.errors import UserError
 from streamkit.commands.model_options import (
     add_model_arguments,
     add_pipeline_argument,
     assistant_config,
 )
-from streamkit.events import ResponseDone, TranscriptFinal
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import Packet
-from streamkit.record import SessionWriter, default_session_path
+from streamkit.core.clock import LoopClock
+from streamkit.core.events import ResponseDone, TranscriptFinal
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import Packet
+from streamkit.record.mcap import SessionWriter, default_session_path
 from streamkit.sources.replay import ReplaySource, Timing
 from streamkit.ui.pipelines import load_pipeline, speed_problem
 from streamkit.ui.state import DemoState
@@ -97,7 +97,7 @@ async def replay_session(
     source = ReplaySource(session, speed=speed, timing=timing)
     pipe, _controls = loaded.factory(TappedSource(source, tap), CallbackSink(on_item), metrics)
     if writer is not None:
-        writer.add_metadata("streamkit.pipeline", {"kind": loaded.kind})
+        writer.add_metadata("streamkit.core.pipeline", {"kind": loaded.kind})
     try:
         await pipe.run()
     finally:

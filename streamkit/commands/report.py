@@ -34,12 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamkit.record import default_session_path
+    from streamkit.record.mcap import default_session_path
 
     session: Path = args.session or default_session_path()
     if not session.exists():
         raise UserError(f"no session file at {session} (record one with `streamkit record`)")
-    from streamkit.report import has_events
+    from streamkit.record.report import has_events
 
     try:
         media_only = not args.run and not has_events(session)
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                                            out=ran, console=Console(),
                                            config=assistant_config(args)))
         session = ran
-    from streamkit.report import write_report
+    from streamkit.record.report import write_report
 
     try:
         png, page = write_report(session, args.out)

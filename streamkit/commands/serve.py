@@ -40,9 +40,9 @@ from streamkit.commands.serve_deploy import (
     check_deployment,
     run_workers,
 )
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage
 from streamkit.transport.echo import echo_factory
 from streamkit.transport.protocol import Limits, SessionConfig
 from streamkit.transport.server import Server, ServerOptions

@@ -80,7 +80,7 @@ def build_deployment(args: argparse.Namespace) -> Deployment:
     store = open_store(args.store, args.session_ttl_s)
     exporter = None
     if args.otlp_endpoint:
-        from streamkit.clock import LoopClock
+        from streamkit.core.clock import LoopClock
         from streamkit.telemetry.otlp import TraceExporter
 
         exporter = TraceExporter(LoopClock(), endpoint=args.otlp_endpoint)

@@ -54,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamkit.asr.whisper import ModelNotFound, WhisperConfig, WhisperModelShared
     from streamkit.commands.errors import UserError, read_audio
-    from streamkit.encoders.whisper_model import ModelNotFound, WhisperConfig, WhisperModelShared
 
     if (args.partials or args.realtime) and not args.stream:
         raise UserError("--partials and --realtime describe the streaming run: add --stream")
@@ -96,11 +96,11 @@ def _stream(audio: object, model: object, args: argparse.Namespace) -> int:
     import msgspec
     import numpy as np
 
-    from streamkit.clock import NS_PER_S
-    from streamkit.encoders.asr_core import AsrConfig
-    from streamkit.encoders.asr_run import stream_array
-    from streamkit.encoders.whisper_model import WhisperModelShared
-    from streamkit.events import (
+    from streamkit.asr.core import AsrConfig
+    from streamkit.asr.run import stream_array
+    from streamkit.asr.whisper import WhisperModelShared
+    from streamkit.core.clock import NS_PER_S
+    from streamkit.core.events import (
         SpeechStarted,
         SpeechStopped,
         TranscriptFinal,

@@ -1,7 +1,7 @@
 """The language-model backend protocol: an async, cancellable stream of text deltas.
 
 A backend is loaded once per process and shared by every session; it serialises its model
-calls itself (a :class:`~streamkit.compute.ModelSlot`: one blocking call at a time). A
+calls itself (a :class:`~streamkit.core.compute.ModelSlot`: one blocking call at a time). A
 request is a list of chat :class:`Message` objects (the fused context, see
 :mod:`streamkit.lm.fusion`); :meth:`LMBackend.complete` returns a :class:`Completion`:
 
@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from streamkit.streams import GeneratorStream
+from streamkit.core.streams import GeneratorStream
 
 __all__ = [
     "BackendUnavailable",

@@ -53,8 +53,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from streamkit.clock import NS_PER_S, Nanos
-from streamkit.events import Detection, Observation, Word
+from streamkit.core.clock import NS_PER_S, Nanos
+from streamkit.core.events import Detection, Observation, Word
 from streamkit.lm.backend import Message, TokenCounter
 
 __all__ = [

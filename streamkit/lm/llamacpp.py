@@ -8,7 +8,7 @@ reuses the longest common token prefix and evaluates only the rest, so a stable 
 (system prompt, history) is paid once, and :meth:`LlamaCppBackend.prefill` — called while the
 user is still speaking — leaves only the last few tokens for the answer.
 
-Concurrency: one :class:`~streamkit.compute.ModelSlot` runs every model call (one at a time,
+Concurrency: one :class:`~streamkit.core.compute.ModelSlot` runs every model call (one at a time,
 in a worker thread; ``mode="virtual"`` runs inline and charges the measured time for replays on
 a virtual clock). Generation is one slot call per token, so cancelling stops within one token;
 whole answers are serialised by a lock (the KV cache holds one sequence), and a prefill is
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from streamkit.clock import Clock, LoopClock
-from streamkit.compute import ComputeMode, ModelSlot
+from streamkit.core.clock import Clock, LoopClock
+from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.metrics import MetricsRegistry
 from streamkit.lm.backend import (
     BackendUnavailable,
     Completion,
@@ -37,7 +38,6 @@ from streamkit.lm.backend import (
     Usage,
     common_prefix,
 )
-from streamkit.metrics import MetricsRegistry
 
 __all__ = ["LlamaCppBackend", "LlamaCppConfig", "bundled_model_path"]
 

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamkit.http_client import openai_compatible_client
+from streamkit.core.http_client import openai_compatible_client
 from streamkit.lm.backend import (
     BackendUnavailable,
     Completion,

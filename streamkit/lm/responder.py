@@ -2,9 +2,10 @@
 
 :class:`Responder` is a stage with inputs
 
-- ``"transcript"``: ``Packet`` of :class:`~streamkit.events.SpeechStarted` /
-  :class:`~streamkit.events.SpeechStopped` / :class:`~streamkit.events.TranscriptPartial` /
-  :class:`~streamkit.events.TranscriptFinal` (``lineage`` = utterance id), in order;
+- ``"transcript"``: ``Packet`` of :class:`~streamkit.core.events.SpeechStarted` /
+  :class:`~streamkit.core.events.SpeechStopped` /
+  :class:`~streamkit.core.events.TranscriptPartial` /
+  :class:`~streamkit.core.events.TranscriptFinal` (``lineage`` = utterance id), in order;
 - ``"vision"`` (optional): ``Packet[Observation]``;
 
 and output ``"out"``: ``Packet[ResponseDelta | ResponseDone]`` with ``lineage`` = utterance id,
@@ -23,7 +24,7 @@ follows with the text sent so far. When the user spoke over the answer, the inte
 utterance's words are carried (with their times) into the next utterance's prompt rather than
 entering the history with a truncated answer (``merge_interrupted``).
 
-Speculation (``speculate``): at a short pause (a :class:`~streamkit.events.TurnUpdate`
+Speculation (``speculate``): at a short pause (a :class:`~streamkit.core.events.TurnUpdate`
 ``pause`` from the end-of-turn detector) the answer starts on the words so far — the prompt
 and its first ``speculate_tokens`` tokens — and *nothing is released*: its deltas are held.
 When the utterance's last final arrives and gives the same request, the held deltas go out
@@ -47,8 +48,8 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from streamkit.clock import NS_PER_S, Nanos
-from streamkit.events import (
+from streamkit.core.clock import NS_PER_S, Nanos
+from streamkit.core.events import (
     Observation,
     ResponseDelta,
     ResponseDone,
@@ -59,11 +60,11 @@ from streamkit.events import (
     TurnUpdate,
     Word,
 )
+from streamkit.core.packet import EndOfStream, Flush, Packet
+from streamkit.core.stage import InPort, OutPort, StageContext
 from streamkit.lm.backend import LMBackend, LMRequest
 from streamkit.lm.fusion import FusionBuilder, FusionConfig, Turn
 from streamkit.lm.guard import guard_completion
-from streamkit.packet import EndOfStream, Flush, Packet
-from streamkit.stage import InPort, OutPort, StageContext
 
 __all__ = ["Responder", "ResponderConfig"]
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from streamkit.clock import Clock, LoopClock, Nanos
+from streamkit.core.clock import Clock, LoopClock, Nanos
 from streamkit.lm.backend import Completion, LMRequest, Usage, approx_token_count
 
 __all__ = ["ScriptedBackend", "render_plain"]

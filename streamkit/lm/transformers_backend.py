@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streamkit.clock import Clock, LoopClock
-from streamkit.compute import ComputeMode, ModelSlot
+from streamkit.core.clock import Clock, LoopClock
+from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.metrics import MetricsRegistry
 from streamkit.lm.backend import (
     BackendUnavailable,
     Completion,
@@ -30,7 +31,6 @@ from streamkit.lm.backend import (
     common_prefix,
 )
 from streamkit.lm.llamacpp import bundled_model_path
-from streamkit.metrics import MetricsRegistry
 
 __all__ = ["TransformersBackend", "TransformersConfig"]
 

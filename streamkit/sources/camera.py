@@ -10,7 +10,7 @@ a ``Packet[VideoFrame]`` (duration 0: an instant) on port ``"video"``; ``seq`` c
 so a hole in ``seq`` is a drop.
 
 A camera that cannot be opened or stops delivering frames is not a crash: an
-:class:`~streamkit.events.ErrorEvent` (``camera_unavailable`` / ``camera_lost``) goes to the
+:class:`~streamkit.core.events.ErrorEvent` (``camera_unavailable`` / ``camera_lost``) goes to the
 optional ``"events"`` port and to the metrics, the capture is released, and it is reopened
 after ``retry_ns`` (``max_retries`` bounds consecutive failures; then :class:`CameraError`
 says what to pass). A video file used as a camera is paced at its frame rate (or ``fps``) and
@@ -33,11 +33,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamkit.clock import NS_PER_S, LoopClock, Nanos
-from streamkit.events import ErrorEvent
-from streamkit.media import VideoFrame
-from streamkit.packet import Packet
-from streamkit.stage import StageContext
+from streamkit.core.clock import NS_PER_S, LoopClock, Nanos
+from streamkit.core.events import ErrorEvent
+from streamkit.core.media import VideoFrame
+from streamkit.core.packet import Packet
+from streamkit.core.stage import StageContext
 
 __all__ = ["CameraError", "CameraSource"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from streamkit.stage import StageContext
+from streamkit.core.stage import StageContext
 
 __all__ = ["CombinedSource"]
 

@@ -11,7 +11,7 @@ offset in the file is preserved exactly):
 - audio: mono float32 at 16 kHz (PyAV mixes down, python-soxr resamples, streaming), cut into
   fixed chunks (``chunk_ms``); chunk ``i`` has ``pts = start + samples_to_ns(i·n, 16000)``
   where ``start`` is the first audio frame's pts: exact, contiguous integer ns. A hole in the
-  file's audio timestamps (> ``gap_tolerance_ns``) becomes a :class:`~streamkit.packet.Gap`
+  file's audio timestamps (> ``gap_tolerance_ns``) becomes a :class:`~streamkit.core.packet.Gap`
   and the chunk timeline restarts at the frame's pts.
 
 Pacing (``pace=True``): each packet is released when it would have been fully captured live —
@@ -37,10 +37,10 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
-from streamkit.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame, samples_to_ns
-from streamkit.packet import Gap, Packet
-from streamkit.stage import StageContext
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.core.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame, samples_to_ns
+from streamkit.core.packet import Gap, Packet
+from streamkit.core.stage import StageContext
 
 __all__ = ["FileSource", "MediaInfo", "probe", "tb_to_ns"]
 

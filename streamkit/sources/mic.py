@@ -9,7 +9,7 @@ full the oldest block is overwritten and counted as an overrun) and wakes the ev
 Timestamps: PortAudio reports, per block, ``inputBufferAdcTime`` (capture time of the first
 sample) and ``currentTime`` (callback time), both on the stream's clock (often
 ``CLOCK_REALTIME`` or ``CLOCK_MONOTONIC``, not ours). The callback also reads the shared clock
-(``loop.time()``, thread-safe for a real loop). A :class:`~streamkit.clockmap.ClockMapper` fits
+(``loop.time()``, thread-safe for a real loop). A :class:`~streamkit.core.clockmap.ClockMapper` fits
 ``currentTime → shared`` (offset + drift, robust to late callbacks), and the block's pts is
 ``to_shared(inputBufferAdcTime)``: ``pts_method = "adc_time"``. When the host API gives no ADC
 time (0 or not increasing) the fallback is arrival time minus the stream's reported input
@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_S, LoopClock, Nanos
-from streamkit.clockmap import ClockMapper
-from streamkit.media import ASR_SAMPLE_RATE
-from streamkit.packet import Gap, Packet
+from streamkit.core.clock import NS_PER_S, LoopClock, Nanos
+from streamkit.core.clockmap import ClockMapper
+from streamkit.core.media import ASR_SAMPLE_RATE
+from streamkit.core.packet import Gap, Packet
+from streamkit.core.stage import StageContext
 from streamkit.sources.timeline import AudioTimeline
-from streamkit.stage import StageContext
 
 __all__ = ["MicError", "MicSource", "list_input_devices"]
 

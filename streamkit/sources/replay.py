@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 from mcap.reader import make_reader
 
-from streamkit.clock import Nanos
-from streamkit.packet import Gap, Packet
-from streamkit.record import Session, read_session
-from streamkit.stage import StageContext
+from streamkit.core.clock import Nanos
+from streamkit.core.packet import Gap, Packet
+from streamkit.core.stage import StageContext
+from streamkit.record.mcap import Session, read_session
 
 __all__ = ["ReplaySource", "Timing"]
 

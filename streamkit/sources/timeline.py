@@ -2,8 +2,9 @@
 
 A capture device delivers blocks of samples at its own rate; each block comes with an
 *estimate* of its first sample's capture time on the shared clock (ADC time mapped by a
-:class:`~streamkit.clockmap.ClockMapper`, or arrival minus latency). Downstream wants audio with
-**contiguous** pts (``next.pts == prev.end``) that nevertheless stays on the shared clock.
+:class:`~streamkit.core.clockmap.ClockMapper`, or arrival minus latency). Downstream wants
+audio with **contiguous** pts (``next.pts == prev.end``) that nevertheless stays on the shared
+clock.
 :class:`AudioTimeline` reconciles the two:
 
 - samples are resampled to 16 kHz with python-soxr (streaming, delay-compensated) and cut
@@ -15,7 +16,7 @@ A capture device delivers blocks of samples at its own rate; each block comes wi
   16 kHz sample (62.5 µs, inaudible) at most every ``slew_every`` blocks — about 195 ppm
   at 20 ms blocks, above real crystal drift, far below what would smear the waveform;
 - a median error beyond ``resync_ns`` forward means samples were lost (overrun, device stall)
-  or the estimate moved for good: the run is closed, a :class:`~streamkit.packet.Gap` is
+  or the estimate moved for good: the run is closed, a :class:`~streamkit.core.packet.Gap` is
   emitted and the timeline restarts at the block's capture time. A large backward error cannot
   move pts back: it is counted and slewed away.
 
@@ -32,9 +33,9 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from streamkit.clock import NS_PER_MS, Nanos
-from streamkit.media import ASR_SAMPLE_RATE, AudioChunk, samples_to_ns
-from streamkit.packet import Gap, Packet
+from streamkit.core.clock import NS_PER_MS, Nanos
+from streamkit.core.media import ASR_SAMPLE_RATE, AudioChunk, samples_to_ns
+from streamkit.core.packet import Gap, Packet
 
 __all__ = ["AudioTimeline"]
 

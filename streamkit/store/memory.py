@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from streamkit.clock import NS_PER_S, Clock, LoopClock, Nanos
+from streamkit.core.clock import NS_PER_S, Clock, LoopClock, Nanos
 from streamkit.store.backend import SessionRecord
 
 __all__ = ["MemoryStore"]

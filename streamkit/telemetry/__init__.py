@@ -1,10 +1,10 @@
 """Telemetry for operators: each turn as a trace.
 
-It observes :class:`~streamkit.metrics.Lineage` from outside (stages never call it):
+It observes :class:`~streamkit.core.metrics.Lineage` from outside (stages never call it):
 :func:`~streamkit.telemetry.turns.trace_of` turns each finished utterance's marks into a
 :class:`~streamkit.telemetry.turns.TurnTrace` value, and :mod:`streamkit.telemetry.otlp`
 exports those as OpenTelemetry spans (imported only when ``--otlp-endpoint`` is given).
-Worker-level Prometheus histograms are :mod:`streamkit.prometheus`'s.
+Worker-level Prometheus histograms are :mod:`streamkit.telemetry.prometheus`'s.
 """
 
 from __future__ import annotations

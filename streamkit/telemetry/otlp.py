@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from streamkit.clock import Clock, Nanos, wall_offset
-from streamkit.edge import Edge
-from streamkit.packet import EndOfStream, Packet
+from streamkit.core.clock import Clock, Nanos, wall_offset
+from streamkit.core.edge import Edge
+from streamkit.core.packet import EndOfStream, Packet
 from streamkit.telemetry.turns import TurnTrace
 
 __all__ = ["TelemetryUnavailable", "TraceExporter"]

@@ -1,6 +1,6 @@
 """One turn's lineage as spans (pure).
 
-A turn's marks (shared clock, ns; see :class:`~streamkit.metrics.Lineage`) become a
+A turn's marks (shared clock, ns; see :class:`~streamkit.core.metrics.Lineage`) become a
 :class:`TurnTrace`: a root span ``turn`` from its first mark to its last, and child spans
 
 - ``speech``: start of speech (``asr.vad_start``) → end of speech (``speech.stopped`` sent);
@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from streamkit.clock import Nanos
-from streamkit.edge import Edge, Policy
+from streamkit.core.clock import Nanos
+from streamkit.core.edge import Edge, Policy
 
 __all__ = ["Span", "TurnTrace", "trace_edge", "trace_of"]
 

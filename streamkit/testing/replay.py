@@ -28,14 +28,14 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from streamkit.clock import Nanos
-from streamkit.events import ResponseDelta, ResponseDone, TranscriptFinal
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import Packet
-from streamkit.pipeline import Pipeline
-from streamkit.record import Session
+from streamkit.core.clock import Nanos
+from streamkit.core.events import ResponseDelta, ResponseDone, TranscriptFinal
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import Packet
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage, StageContext
+from streamkit.record.mcap import Session
 from streamkit.sources.replay import ReplaySource, Timing
-from streamkit.stage import Stage, StageContext
 
 __all__ = [
     "PipelineFactory",

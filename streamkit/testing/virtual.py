@@ -44,7 +44,7 @@ def run_virtual(coro: Coroutine[Any, Any, R], start: float = 0.0, *, noop_cycles
     """Run ``coro`` to completion on a fresh virtual-time loop and return its result.
 
     Like :func:`asyncio.run` (the loop is closed afterwards, async generators and the default
-    executor shut down), but ``loop.time()`` — hence :class:`~streamkit.clock.LoopClock` —
+    executor shut down), but ``loop.time()`` — hence :class:`~streamkit.core.clock.LoopClock` —
     is virtual and starts at ``start`` seconds.
     """
     with asyncio.Runner(

@@ -31,9 +31,9 @@ import numpy.typing as npt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
-from streamkit.events import ResponseDelta, SpeechStopped, TranscriptFinal, TranscriptPartial
-from streamkit.media import ASR_SAMPLE_RATE, samples_to_ns
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
+from streamkit.core.events import ResponseDelta, SpeechStopped, TranscriptFinal, TranscriptPartial
+from streamkit.core.media import ASR_SAMPLE_RATE, samples_to_ns
 from streamkit.transport.protocol import (
     InputCommit,
     OutputAudio,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamkit.clock import Nanos
+from streamkit.core.clock import Nanos
 
 __all__ = [
     "AddText",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from streamkit.clock import NS_PER_MS
+from streamkit.core.clock import NS_PER_MS
 from streamkit.transport.outbox import OutboxClosed, OutItem
 from streamkit.transport.protocol import AudioAppend, ProtocolError
 from streamkit.transport.ratelimit import RateLimiter

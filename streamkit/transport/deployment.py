@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from streamkit.clock import NS_PER_S, Clock, LoopClock, Nanos
-from streamkit.packet import Packet
+from streamkit.core.clock import NS_PER_S, Clock, LoopClock, Nanos
+from streamkit.core.packet import Packet
 from streamkit.store.backend import SessionStore
 from streamkit.store.memory import MemoryStore
 from streamkit.telemetry.turns import trace_edge, trace_of

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from streamkit.clock import NS_PER_MS, Nanos
-from streamkit.edge import Edge, Policy
-from streamkit.events import (
+from streamkit.core.clock import NS_PER_MS, Nanos
+from streamkit.core.edge import Edge, Policy
+from streamkit.core.events import (
     Observation,
     ResponseDelta,
     ResponseDone,
@@ -24,11 +24,11 @@ from streamkit.events import (
     TranscriptPartial,
     Word,
 )
-from streamkit.media import AudioChunk, VideoFrame
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import Packet
-from streamkit.pipeline import Pipeline
-from streamkit.stage import OutPort, Stage, StageContext
+from streamkit.core.media import AudioChunk, VideoFrame
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import Packet
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import OutPort, Stage, StageContext
 
 __all__ = ["EchoControls", "EchoStage", "echo_factory"]
 

@@ -35,10 +35,10 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from streamkit.clock import NS_PER_S, Clock, Nanos
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage
+from streamkit.core.clock import NS_PER_S, Clock, Nanos
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage
 from streamkit.store.backend import SessionRecord, SessionStore, StoredTurn, StoreUnavailable
 from streamkit.transport.protocol import SessionConfig
 

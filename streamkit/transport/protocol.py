@@ -4,7 +4,7 @@ Wire format (see ``docs/protocol.md``; the JSON Schema is ``transport/schema.jso
 
 - **Text frames** carry one JSON object whose ``type`` names the message. Client → server:
   ``session.update``, ``input.commit``, ``response.cancel``. Server → client: the events of
-  :mod:`streamkit.events` (their msgspec tag is the ``type``) plus ``session.created``,
+  :mod:`streamkit.core.events` (their msgspec tag is the ``type``) plus ``session.created``,
   ``session.updated`` and ``metrics``.
 - **Binary frames** carry media: a 24-byte little-endian header (:class:`FrameHeader`)
   followed by the payload. ``kind`` 1 = ``audio.append`` (16 kHz mono PCM16LE), ``kind`` 2 =
@@ -31,8 +31,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import Nanos
-from streamkit.events import (
+from streamkit.core.clock import Nanos
+from streamkit.core.events import (
     ErrorEvent,
     Observation,
     ResponseAudio,

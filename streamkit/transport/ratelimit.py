@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from streamkit.clock import NS_PER_S, Nanos
+from streamkit.core.clock import NS_PER_S, Nanos
 from streamkit.transport.protocol import Limits
 
 __all__ = ["RateLimiter"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_S, Nanos
+from streamkit.core.clock import NS_PER_S, Nanos
 
 __all__ = ["ReplayBuffer", "SampleAnchor"]
 

@@ -27,8 +27,8 @@ import numpy.typing as npt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, Nanos
-from streamkit.events import ResponseDone, TranscriptFinal
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Clock, Nanos
+from streamkit.core.events import ResponseDone, TranscriptFinal
 from streamkit.transport.protocol import ServerEvent, SessionCreated
 from streamkit.transport.replay import ReplayBuffer, SampleAnchor
 

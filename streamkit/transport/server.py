@@ -39,8 +39,8 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from streamkit.clock import NS_PER_S, Clock, LoopClock
-from streamkit.prometheus import ServerMetrics
+from streamkit.core.clock import NS_PER_S, Clock, LoopClock
+from streamkit.telemetry.prometheus import ServerMetrics
 from streamkit.transport.access import (
     host_allowed,
     is_loopback,
@@ -347,7 +347,7 @@ class Server:
 
     def prometheus(self) -> str:
         """Prometheus text exposition: server-wide series folded from every session, live
-        or ended (:mod:`streamkit.prometheus`; no session label unless opted in), then the
+        or ended (:mod:`streamkit.telemetry.prometheus`; no session label unless opted in), then the
         deployment's (readiness, telemetry)."""
         text = self.prom.render({sid: s.metrics for sid, s in self.sessions.items()})
         return text + self.deployment.prometheus(len(self.sessions), self.options.max_sessions)

@@ -9,7 +9,7 @@ and returns its value (or the :class:`ProtocolError` refusing it), and every pip
 goes back through the codec into the outbox. The socket loop is
 :class:`~streamkit.transport.connection.Connection`.
 
-Ownership: a :class:`Session` owns one connection, one :class:`~streamkit.pipeline.Pipeline`
+Ownership: a :class:`Session` owns one connection, one :class:`~streamkit.core.pipeline.Pipeline`
 (built by a :data:`PipelineFactory` on the first media frame or ``input.commit``, or at once
 when the codec asks), one bounded :class:`~streamkit.transport.outbox.Outbox` and one
 ``asyncio.TaskGroup`` holding the pipeline, the sender and the metrics ticker. When the client
@@ -36,12 +36,12 @@ from typing import Any
 import msgspec
 from websockets.asyncio.server import ServerConnection
 
-from streamkit.clock import NS_PER_MS, Clock, LoopClock
-from streamkit.events import ErrorEvent, Event, ResponseDelta, ResponseDone
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import Packet
-from streamkit.pipeline import Pipeline, StageFailed
-from streamkit.stage import Stage, StageContext
+from streamkit.core.clock import NS_PER_MS, Clock, LoopClock
+from streamkit.core.events import ErrorEvent, Event, ResponseDelta, ResponseDone
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import Packet
+from streamkit.core.pipeline import Pipeline, StageFailed
+from streamkit.core.stage import Stage, StageContext
 from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
 from streamkit.transport.connection import Connection
 from streamkit.transport.outbox import Outbox, OutboxClosed, OutItem

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import Nanos
-from streamkit.events import ResponseAudioDone, ResponseDone
-from streamkit.media import ns_to_samples
+from streamkit.core.clock import Nanos
+from streamkit.core.events import ResponseAudioDone, ResponseDone
+from streamkit.core.media import ns_to_samples
 from streamkit.transport.protocol import OutputAudio
 
 __all__ = ["AnswerAudio", "attach", "finish"]

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streamkit.clock import NS_PER_S, Nanos
-from streamkit.events import (
+from streamkit.core.clock import NS_PER_S, Nanos
+from streamkit.core.events import (
     ResponseDelta,
     ResponseDone,
     SpeechStarted,
@@ -26,7 +26,7 @@ from streamkit.events import (
     TranscriptFinal,
     TranscriptPartial,
 )
-from streamkit.metrics import percentile
+from streamkit.core.metrics import percentile
 
 __all__ = ["Turn", "TurnLog", "summarize"]
 

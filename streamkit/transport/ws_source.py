@@ -10,7 +10,7 @@ for every decoded frame; the stage's ``run`` forwards them on its output ports:
   yet is superseded by the next one (counted as ``ws.video.dropped``).
 
 Capture times: the client stamps each frame on its own clock (``capture_ns`` = first sample
-/ the frame). A :class:`~streamkit.clockmap.ClockMapper` per media kind learns offset and
+/ the frame). A :class:`~streamkit.core.clockmap.ClockMapper` per media kind learns offset and
 drift from (capture end, arrival) pairs (the lower envelope: queueing only ever adds delay).
 Audio is anchored once through it (``pts = to_shared(capture_end) - duration``, never later
 than the arrival) and then *chained on the client's sample clock*: a frame whose ``seq`` and
@@ -39,13 +39,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
-from streamkit.clockmap import ClockMapper
-from streamkit.edge import Edge, EdgeClosed, Policy
-from streamkit.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame, samples_to_ns
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import Packet, SeqTracker
-from streamkit.stage import StageContext
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
+from streamkit.core.clockmap import ClockMapper
+from streamkit.core.edge import Edge, EdgeClosed, Policy
+from streamkit.core.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame, samples_to_ns
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import Packet, SeqTracker
+from streamkit.core.stage import StageContext
 from streamkit.transport.protocol import AudioAppend, ProtocolError, VideoFrameIn
 
 __all__ = ["MAX_DRIFT_PPM", "WsSource"]

@@ -1,7 +1,7 @@
 """The text-to-speech engine protocol: an async, cancellable stream of audio for a text.
 
 An engine is loaded once per process and shared by every session; it serialises its model
-calls itself (a :class:`~streamkit.compute.ModelSlot`). :meth:`TTSEngine.synthesize` returns a
+calls itself (a :class:`~streamkit.core.compute.ModelSlot`). :meth:`TTSEngine.synthesize` returns a
 :class:`Speech`:
 
 ```python
@@ -26,8 +26,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.media import AudioChunk
-from streamkit.streams import GeneratorStream
+from streamkit.core.media import AudioChunk
+from streamkit.core.streams import GeneratorStream
 
 __all__ = [
     "Speech",
@@ -45,7 +45,7 @@ class TTSUnavailable(RuntimeError):
 
 @dataclass(slots=True)
 class Speech(GeneratorStream[AudioChunk]):
-    """A running synthesis: async-iterate for :class:`~streamkit.media.AudioChunk` values.
+    """A running synthesis: async-iterate for :class:`~streamkit.core.media.AudioChunk` values.
 
     Wraps the engine's async generator; ``aclose`` stops it (idempotent). ``finished`` turns
     True once every chunk was delivered.

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_MS, Nanos
+from streamkit.core.clock import NS_PER_MS, Nanos
 
 __all__ = ["EchoGateConfig", "EchoGateCore", "Verdict", "frame_rms"]
 

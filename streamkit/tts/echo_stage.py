@@ -18,10 +18,10 @@ import asyncio
 from collections import deque
 from typing import Any
 
-from streamkit.events import ResponseAudio, SpeechStarted, SpeechStopped, TranscriptFinal
-from streamkit.media import AudioChunk
-from streamkit.packet import EndOfStream, Packet
-from streamkit.stage import InPort, StageContext
+from streamkit.core.events import ResponseAudio, SpeechStarted, SpeechStopped, TranscriptFinal
+from streamkit.core.media import AudioChunk
+from streamkit.core.packet import EndOfStream, Packet
+from streamkit.core.stage import InPort, StageContext
 from streamkit.tts.backend import pcm16_samples
 from streamkit.tts.echo import EchoGateConfig, EchoGateCore
 

@@ -4,7 +4,7 @@ espeak-ng is GPL-3.0 and flite BSD-like; streamkit (Apache-2.0) only starts thei
 (``espeak-ng --stdout``, ``flite -o FILE``) and reads the WAV they write, so neither is linked.
 One process per piece: ~30 ms to start here, then faster than real time by far (~0.01 RTF),
 robotic but very cheap. The program runs inside the engine's
-:class:`~streamkit.compute.ModelSlot` call (blocking I/O in the worker thread).
+:class:`~streamkit.core.compute.ModelSlot` call (blocking I/O in the worker thread).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from streamkit.clock import Clock, LoopClock
-from streamkit.compute import ComputeMode, ModelSlot
-from streamkit.media import AudioChunk
-from streamkit.metrics import MetricsRegistry
+from streamkit.core.clock import Clock, LoopClock
+from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.media import AudioChunk
+from streamkit.core.metrics import MetricsRegistry
 from streamkit.tts.backend import Speech, TTSUnavailable
 from streamkit.tts.models import charged_call
 

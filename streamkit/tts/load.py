@@ -6,7 +6,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Literal
 
-from streamkit.compute import ComputeMode
+from streamkit.core.compute import ComputeMode
 from streamkit.tts.backend import TTSEngine, TTSUnavailable
 
 __all__ = ["TTSChoice", "TTSSpec", "load"]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from streamkit.compute import ComputeMode, ModelSlot
+from streamkit.core.compute import ComputeMode, ModelSlot
 from streamkit.tts.backend import TTSUnavailable
 
 __all__ = ["bundled_piper_voice", "charged_call", "import_onnxruntime"]

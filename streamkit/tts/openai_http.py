@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamkit.http_client import openai_compatible_client
-from streamkit.media import AudioChunk
+from streamkit.core.http_client import openai_compatible_client
+from streamkit.core.media import AudioChunk
 from streamkit.tts.backend import Speech, TTSUnavailable, pcm16_samples
 
 __all__ = ["OpenAISpeechConfig", "OpenAISpeechEngine", "TTSServerError"]

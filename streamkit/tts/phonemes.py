@@ -5,7 +5,7 @@ keeps one ``espeak-ng -q --ipa`` process per engine and talks to it over pipes. 
 is one clause on one line followed by a blank line; espeak-ng answers with the clause's IPA
 and a blank line, so a warm request costs ~1-3 ms instead of ~30 ms for a process start.
 
-Blocking (pipe I/O): call it inside the engine's :class:`~streamkit.compute.ModelSlot` call,
+Blocking (pipe I/O): call it inside the engine's :class:`~streamkit.core.compute.ModelSlot` call,
 never on the event loop. Not thread-safe: the slot serialises calls.
 """
 

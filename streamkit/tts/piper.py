@@ -6,8 +6,8 @@ separate process (:mod:`streamkit.tts.phonemes`; espeak-ng is GPL, Piper's own
 ``piper-phonemize`` links it, so we do not use it). Each clause's IPA is mapped through the
 voice's ``phoneme_id_map`` the way Piper does (``^`` first, ``$`` last, the pad ``_`` after every
 phoneme, the clause's punctuation kept), and a whole piece (a clause or a sentence) is one model
-call on the engine's :class:`~streamkit.compute.ModelSlot`: phonemize + VITS, ~0.2 × real time on
-one core here. One chunk per piece comes out; the TTS stage slices it.
+call on the engine's :class:`~streamkit.core.compute.ModelSlot`: phonemize + VITS, ~0.2 ×
+real time on one core here. One chunk per piece comes out; the TTS stage slices it.
 
 ``deterministic=True`` sets the noise scales to 0: VITS then gives bit-identical audio for a
 text (onnxruntime's random ops cannot be seeded), which replays on a virtual loop need. Live,
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import Clock, LoopClock
-from streamkit.compute import ComputeMode, ModelSlot
-from streamkit.media import AudioChunk
-from streamkit.metrics import MetricsRegistry
+from streamkit.core.clock import Clock, LoopClock
+from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.media import AudioChunk
+from streamkit.core.metrics import MetricsRegistry
 from streamkit.tts.backend import Speech, TTSUnavailable
 from streamkit.tts.models import bundled_piper_voice, charged_call, import_onnxruntime
 from streamkit.tts.phonemes import EspeakPhonemizer, clauses

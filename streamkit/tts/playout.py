@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from streamkit.clock import Nanos
+from streamkit.core.clock import Nanos
 
 __all__ = ["Frame", "Playout", "split_words"]
 

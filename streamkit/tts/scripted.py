@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streamkit.clock import NS_PER_MS, Clock, LoopClock, Nanos
-from streamkit.media import AudioChunk, ns_to_samples
+from streamkit.core.clock import NS_PER_MS, Clock, LoopClock, Nanos
+from streamkit.core.media import AudioChunk, ns_to_samples
 from streamkit.tts.backend import Speech
 
 __all__ = ["ScriptedVoice"]

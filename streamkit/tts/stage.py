@@ -4,7 +4,7 @@
 
 - ``"response"``: the responder's ``Packet[ResponseDelta | ResponseDone]`` (any other packet
   passes through untouched);
-- ``"speech"`` (optional): VAD/transcript events; a :class:`~streamkit.events.SpeechStarted`
+- ``"speech"`` (optional): VAD/transcript events; a :class:`~streamkit.core.events.SpeechStarted`
   while speaking is a barge-in (an echo gate upstream decides what reaches it);
 
 and output ``"out"``: every input response packet, forwarded at once (text never waits for
@@ -45,17 +45,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_MS, Nanos
-from streamkit.events import (
+from streamkit.core.clock import NS_PER_MS, Nanos
+from streamkit.core.events import (
     ResponseAudio,
     ResponseAudioDone,
     ResponseDelta,
     ResponseDone,
     SpeechStarted,
 )
-from streamkit.media import samples_to_ns
-from streamkit.packet import EndOfStream, Flush, Packet
-from streamkit.stage import InPort, OutPort, StageContext
+from streamkit.core.media import samples_to_ns
+from streamkit.core.packet import EndOfStream, Flush, Packet
+from streamkit.core.stage import InPort, OutPort, StageContext
 from streamkit.tts.backend import TTSEngine, pcm16_bytes, speakable
 from streamkit.tts.chunker import ChunkerConfig, SpeechChunker
 from streamkit.tts.playout import Playout

@@ -2,7 +2,7 @@
 
 A :class:`TurnModel` is loaded once per process and shared by every session. ``predict`` is
 a blocking CPU call (tens of ms); stages run it on the model's
-:class:`~streamkit.compute.ModelSlot` (a thread live, inline with charged time on a virtual
+:class:`~streamkit.core.compute.ModelSlot` (a thread live, inline with charged time on a virtual
 loop), never on the event loop directly.
 """
 
@@ -13,9 +13,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import Clock
-from streamkit.compute import ComputeMode, ModelSlot
-from streamkit.metrics import MetricsRegistry
+from streamkit.core.clock import Clock
+from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.metrics import MetricsRegistry
 
 __all__ = ["TurnModel", "TurnUnavailable"]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
 
 __all__ = [
     "EndTurn",

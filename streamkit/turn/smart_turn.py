@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import Clock
-from streamkit.compute import ComputeMode, ModelSlot
-from streamkit.metrics import MetricsRegistry
+from streamkit.core.clock import Clock
+from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.metrics import MetricsRegistry
 from streamkit.turn.backend import TurnUnavailable
 
 __all__ = [

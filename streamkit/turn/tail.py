@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_S, Nanos
+from streamkit.core.clock import NS_PER_S, Nanos
 
 __all__ = ["AudioTail"]
 

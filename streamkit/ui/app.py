@@ -23,14 +23,14 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock
-from streamkit.media import AudioChunk
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import Packet
-from streamkit.pipeline import Pipeline
-from streamkit.record import SessionWriter, default_session_path
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock
+from streamkit.core.media import AudioChunk
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import Packet
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage
+from streamkit.record.mcap import SessionWriter, default_session_path
 from streamkit.sources.replay import ReplaySource
-from streamkit.stage import Stage
 from streamkit.ui.live import live_source, probe_devices
 from streamkit.ui.pipelines import LoadedPipeline, load_pipeline, speed_problem
 from streamkit.ui.render import render
@@ -112,7 +112,7 @@ class DemoApp:
     def _speak(self, payload: Any, now: int) -> None:
         """The spoken answer to the output device (sounddevice); no device: text only, and
         one line says so."""
-        from streamkit.events import ResponseAudio, ResponseAudioDone
+        from streamkit.core.events import ResponseAudio, ResponseAudioDone
         from streamkit.tts.backend import pcm16_samples
 
         if isinstance(payload, ResponseAudio):

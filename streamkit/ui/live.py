@@ -13,7 +13,7 @@ import glob
 import sys
 from dataclasses import dataclass
 
-from streamkit.stage import Stage
+from streamkit.core.stage import Stage
 
 __all__ = ["Devices", "live_source", "probe_devices"]
 

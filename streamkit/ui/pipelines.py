@@ -3,7 +3,7 @@
 ``(source, sink, metrics) -> (Pipeline, controls)``, in order of preference:
 
 1. ``assistant`` — :mod:`pipelines.assistant` (ASR + vision + fused LM), when it is installed;
-2. ``asr`` — streaming ASR only (:class:`streamkit.encoders.asr.AsrStage`, bundled Whisper);
+2. ``asr`` — streaming ASR only (:class:`streamkit.asr.stage.AsrStage`, bundled Whisper);
 3. ``vad`` — an energy voice-activity detector (no models; speech start/stop events).
 
 ``virtual=True`` asks for model calls that charge virtual time (replay on a virtual loop).
@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from streamkit.clock import NS_PER_MS, Nanos
-from streamkit.edge import Policy
-from streamkit.events import SpeechStarted, SpeechStopped
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import Packet
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage, StageContext
+from streamkit.core.clock import NS_PER_MS, Nanos
+from streamkit.core.edge import Policy
+from streamkit.core.events import SpeechStarted, SpeechStopped
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import Packet
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage, StageContext
 
 __all__ = ["Discard", "EnergyVad", "Factory", "LoadedPipeline", "load_pipeline", "speed_problem"]
 
@@ -124,7 +124,7 @@ def _assistant(virtual: bool, base: Any = None, lm: bool = True) -> LoadedPipeli
     except ImportError:
         return None
     # pipelines/assistant.py is the lead's; vision is optional until its encoder is installed.
-    has_vision = importlib.util.find_spec("streamkit.encoders.vision") is not None
+    has_vision = importlib.util.find_spec("streamkit.vision.stage") is not None
     from dataclasses import replace
 
     base = base if base is not None else assistant.AssistantConfig()
@@ -146,8 +146,8 @@ def _assistant(virtual: bool, base: Any = None, lm: bool = True) -> LoadedPipeli
 
 def _asr(virtual: bool) -> LoadedPipeline | None:
     try:
-        from streamkit.encoders.asr import AsrConfig, AsrStage
-        from streamkit.encoders.whisper_model import ModelNotFound, WhisperModelShared
+        from streamkit.asr.stage import AsrConfig, AsrStage
+        from streamkit.asr.whisper import ModelNotFound, WhisperModelShared
     except ImportError:
         return None
     try:

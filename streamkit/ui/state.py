@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import Nanos
-from streamkit.events import (
+from streamkit.core.clock import Nanos
+from streamkit.core.events import (
     Detection,
     ErrorEvent,
     Observation,
@@ -28,9 +28,9 @@ from streamkit.events import (
     TranscriptFinal,
     TranscriptPartial,
 )
-from streamkit.media import AudioChunk, VideoFrame
-from streamkit.metrics import percentile
-from streamkit.packet import Packet
+from streamkit.core.media import AudioChunk, VideoFrame
+from streamkit.core.metrics import percentile
+from streamkit.core.packet import Packet
 from streamkit.ui.summary import LatencyRow, latency_rows
 
 __all__ = ["DemoState", "Turn"]

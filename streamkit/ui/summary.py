@@ -1,6 +1,6 @@
 """Latency summaries from a metrics snapshot: rows for the HUD, the terminal and reports.
 
-Pure functions over :meth:`streamkit.metrics.MetricsRegistry.snapshot` data (ns in, ms out).
+Pure functions over :meth:`streamkit.core.metrics.MetricsRegistry.snapshot` data (ns in, ms out).
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from streamkit.clock import Nanos
-from streamkit.edge import Edge
-from streamkit.packet import Control, Packet
-from streamkit.stage import Stage, StageContext
+from streamkit.core.clock import Nanos
+from streamkit.core.edge import Edge
+from streamkit.core.packet import Control, Packet
+from streamkit.core.stage import Stage, StageContext
 
 __all__ = ["CallbackSink", "Tap", "TappedSource"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streamkit.align import AlignedWindow, AlignerConfig, AlignerCore
-from streamkit.clock import NS_PER_MS, NS_PER_S
-from streamkit.packet import Gap, Packet
+from streamkit.align.core import AlignedWindow, AlignerConfig, AlignerCore
+from streamkit.core.clock import NS_PER_MS, NS_PER_S
+from streamkit.core.packet import Gap, Packet
 
 MS = NS_PER_MS
 

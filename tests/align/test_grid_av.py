@@ -17,11 +17,11 @@ import pytest
 import soxr
 
 from streamkit import LoopClock, Packet, Pipeline, Policy
-from streamkit.align import AlignedWindow, AlignerConfig
-from streamkit.align_stage import AlignStage
-from streamkit.clock import NS_PER_MS
-from streamkit.media import samples_to_ns
-from streamkit.operators import Collector
+from streamkit.align.core import AlignedWindow, AlignerConfig
+from streamkit.align.stage import AlignStage
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.media import samples_to_ns
+from streamkit.core.operators import Collector
 from streamkit.sources.files import FileSource, tb_to_ns
 
 GRID = sorted((Path(__file__).parents[1] / "data" / "av" / "grid").glob("*.mpg"))

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamkit.align import AlignedWindow, AlignerConfig, AlignerCore
-from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
-from streamkit.packet import Packet
+from streamkit.align.core import AlignedWindow, AlignerConfig, AlignerCore
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.core.packet import Packet
 
 MS = NS_PER_MS
 

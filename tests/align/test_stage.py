@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from streamkit import LoopClock, Packet, Pipeline, StageContext
-from streamkit.align import AlignedWindow, AlignerConfig
-from streamkit.align_stage import AlignStage
-from streamkit.clock import NS_PER_MS, NS_PER_S, NS_PER_US
-from streamkit.media import AudioChunk, VideoFrame
-from streamkit.operators import Collector
-from streamkit.packet import Flush
+from streamkit.align.core import AlignedWindow, AlignerConfig
+from streamkit.align.stage import AlignStage
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, NS_PER_US
+from streamkit.core.media import AudioChunk, VideoFrame
+from streamkit.core.operators import Collector
+from streamkit.core.packet import Flush
 
 MS = NS_PER_MS
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from streamkit.clock import NS_PER_MS, NS_PER_S
-from streamkit.encoders.asr_core import AsrConfig, AsrCore, AsrOutput, DecodeJob
-from streamkit.encoders.hypothesis import CommitPolicy
-from streamkit.encoders.vad import WINDOW, VadConfig
-from streamkit.encoders.whisper_model import DecodedWord, DecodeResult
-from streamkit.events import (
+from streamkit.asr.core import AsrConfig, AsrCore, AsrOutput, DecodeJob
+from streamkit.asr.hypothesis import CommitPolicy
+from streamkit.asr.vad import WINDOW, VadConfig
+from streamkit.asr.whisper import DecodedWord, DecodeResult
+from streamkit.core.clock import NS_PER_MS, NS_PER_S
+from streamkit.core.events import (
     SpeechStarted,
     SpeechStopped,
     TranscriptFinal,

@@ -15,10 +15,10 @@ import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamkit.clock import NS_PER_S
-from streamkit.encoders.asr_core import AsrCore, AsrOutput, DecodeJob
-from streamkit.encoders.whisper_model import DecodedWord, DecodeResult
-from streamkit.events import SpeechStopped, TranscriptFinal, TranscriptPartial
+from streamkit.asr.core import AsrCore, AsrOutput, DecodeJob
+from streamkit.asr.whisper import DecodedWord, DecodeResult
+from streamkit.core.clock import NS_PER_S
+from streamkit.core.events import SpeechStopped, TranscriptFinal, TranscriptPartial
 from tests.asr.test_asr_core import BASE, RATE, drain, finals, make_core
 
 Script = list[tuple[str, float, float]]  # word, start s, end s (stream time)

@@ -14,19 +14,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamkit.clock import NS_PER_MS
-from streamkit.encoders.asr_core import AsrConfig
-from streamkit.encoders.asr_run import StreamRun, stream_array
-from streamkit.encoders.whisper_model import (
+from streamkit.asr.core import AsrConfig
+from streamkit.asr.run import StreamRun, stream_array
+from streamkit.asr.textnorm import normalize, word_errors
+from streamkit.asr.whisper import (
     ModelNotFound,
     WhisperConfig,
     WhisperModelShared,
     cut_repetition,
 )
-from streamkit.events import SpeechStarted, TranscriptFinal, TranscriptPartial
-from streamkit.media_io import load_audio
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.events import SpeechStarted, TranscriptFinal, TranscriptPartial
+from streamkit.sources.media_io import load_audio
 from streamkit.testing.virtual import run_virtual
-from streamkit.textnorm import normalize, word_errors
 
 CONFIG = AsrConfig(compute="virtual", charge_ns=300 * NS_PER_MS)
 

@@ -9,18 +9,18 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streamkit.clock import NS_PER_MS, Clock
-from streamkit.compute import ComputeMode, ModelSlot
-from streamkit.edge import Policy
-from streamkit.encoders.asr import AsrStage
-from streamkit.encoders.asr_core import AsrConfig
-from streamkit.encoders.asr_run import ArraySource, CollectSink
-from streamkit.encoders.whisper_model import DecodedWord, DecodeOptions, DecodeResult
-from streamkit.events import SpeechStarted, TranscriptFinal
-from streamkit.media_io import load_audio
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
-from streamkit.stage import StageContext
+from streamkit.asr.core import AsrConfig
+from streamkit.asr.run import ArraySource, CollectSink
+from streamkit.asr.stage import AsrStage
+from streamkit.asr.whisper import DecodedWord, DecodeOptions, DecodeResult
+from streamkit.core.clock import NS_PER_MS, Clock
+from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.edge import Policy
+from streamkit.core.events import SpeechStarted, TranscriptFinal
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import StageContext
+from streamkit.sources.media_io import load_audio
 
 
 class EnergyModel:
@@ -113,8 +113,8 @@ class BurstThenCommit:
         return None
 
     async def run(self, ctx: StageContext) -> None:
-        from streamkit.media import AudioChunk
-        from streamkit.packet import Packet
+        from streamkit.core.media import AudioChunk
+        from streamkit.core.packet import Packet
 
         out = ctx.output("audio")
         for seq, begin in enumerate(range(0, len(self.audio), 320)):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from streamkit.clock import NS_PER_MS
-from streamkit.encoders.hypothesis import CommitPolicy, HypothesisBuffer, join_words, norm_word
-from streamkit.events import Word
+from streamkit.asr.hypothesis import CommitPolicy, HypothesisBuffer, join_words, norm_word
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.events import Word
 
 LA2 = CommitPolicy(min_probability=0.0, confident_probability=None)
 
@@ -160,8 +160,8 @@ def test_margin_holds_words_near_the_end_except_at_a_pause() -> None:
 
 def test_a_last_phrase_repeated_in_no_time_is_dropped() -> None:
     """A final pass of "Ask not!" said "Ask not! Ask not!", the copy 60 ms long."""
-    from streamkit.encoders.hypothesis import drop_loops
-    from streamkit.encoders.whisper_model import DecodedWord as W
+    from streamkit.asr.hypothesis import drop_loops
+    from streamkit.asr.whisper import DecodedWord as W
 
     looped = [
         W("Ask", 0.0, 0.82, 0.9),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamkit.textnorm import normalize, wer, word_errors
+from streamkit.asr.textnorm import normalize, wer, word_errors
 
 
 @pytest.mark.parametrize(

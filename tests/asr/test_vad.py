@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streamkit.encoders.vad import WINDOW, SileroVad, VadConfig, VadSegmenter
-from streamkit.media_io import load_audio
+from streamkit.asr.vad import WINDOW, SileroVad, VadConfig, VadSegmenter
+from streamkit.sources.media_io import load_audio
 
 
 def probs(pattern: str) -> np.ndarray:

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamkit.clock import NS_PER_MS, NS_PER_S
-from streamkit.encoders.asr_core import AsrCore, DecodeJob
-from streamkit.encoders.whisper_model import DecodedWord, DecodeResult
-from streamkit.events import SpeechStarted, TranscriptFinal
+from streamkit.asr.core import AsrCore, DecodeJob
+from streamkit.asr.whisper import DecodedWord, DecodeResult
+from streamkit.core.clock import NS_PER_MS, NS_PER_S
+from streamkit.core.events import SpeechStarted, TranscriptFinal
 from tests.asr.test_asr_core import BASE, RATE, drain, finals, ideal_decode, make_core, signal
 
 
@@ -68,10 +68,10 @@ def test_browser_pcm16_of_one_two_three_gives_each_word_once(data_dir: Path) -> 
     """Real Whisper on the int16 samples a browser sends (the page's worklet scales by
     32767/32768): before the fix a pause decode said "2. 2." and the end of speech
     committed both."""
-    from streamkit.encoders.asr_core import AsrConfig
-    from streamkit.encoders.asr_run import stream_array
-    from streamkit.encoders.whisper_model import WhisperModelShared
-    from streamkit.media_io import load_audio
+    from streamkit.asr.core import AsrConfig
+    from streamkit.asr.run import stream_array
+    from streamkit.asr.whisper import WhisperModelShared
+    from streamkit.sources.media_io import load_audio
     from streamkit.testing.virtual import run_virtual
 
     audio = load_audio(data_dir / "speech/utterances/sr_english/english.wav")

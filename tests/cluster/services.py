@@ -213,7 +213,7 @@ def utterances(client: Any) -> dict[tuple[int, str], tuple[int, int, int]]:
     """(connection, utterance id) → (last finals, answers, answers cut short) in a client's
     log. An answer cut short (``cancelled``: barge-in, a speculative answer superseded) is
     not an answer: its words go into the next one."""
-    from streamkit.events import ResponseDone, TranscriptFinal
+    from streamkit.core.events import ResponseDone, TranscriptFinal
 
     out: dict[tuple[int, str], tuple[int, int, int]] = {}
     for item in client.received:
@@ -230,7 +230,7 @@ def utterances(client: Any) -> dict[tuple[int, str], tuple[int, int, int]]:
 def answered(client: Any) -> int:
     """Utterances whose turn is over: answered, or answered and cut short (carried on) —
     counted only once the latest answer is a whole one."""
-    from streamkit.events import ResponseDone
+    from streamkit.core.events import ResponseDone
 
     dones = [r.event for r in client.received if isinstance(r.event, ResponseDone)]
     if not dones or dones[-1].cancelled:

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streamkit.events import ErrorEvent, ResponseDone, SpeechStarted
-from streamkit.media_io import load_audio
+from streamkit.core.events import ErrorEvent, ResponseDone, SpeechStarted
+from streamkit.sources.media_io import load_audio
 from streamkit.store.redis import RedisStore
 from streamkit.transport.client import Client
 from tests.cluster import services

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
+from streamkit.asr.whisper import ModelNotFound
 from streamkit.commands.model_options import add_model_arguments, assistant_config
-from streamkit.encoders.whisper_model import ModelNotFound
 from streamkit.lm.backend import BackendUnavailable
 from streamkit.pipelines.assistant import AssistantConfig, Models
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from streamkit.clock import NS_PER_MS
-from streamkit.operators import Collector
-from streamkit.packet import Packet
-from streamkit.stage import StageContext
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.operators import Collector
+from streamkit.core.packet import Packet
+from streamkit.core.stage import StageContext
 
 
 def packets(stream: str, n: int, step_ms: int = 20) -> list[Packet[int]]:

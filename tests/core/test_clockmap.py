@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamkit.clockmap import ClockMapper
+from streamkit.core.clockmap import ClockMapper
 
 
 @dataclass(frozen=True)

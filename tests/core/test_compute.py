@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from streamkit.clock import LoopClock
-from streamkit.compute import ModelSlot
+from streamkit.core.clock import LoopClock
+from streamkit.core.compute import ModelSlot
 
 
 class BlockingWork:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from streamkit.edge import Edge, EdgeClosed, Policy
-from streamkit.packet import EndOfStream, Flush, Gap, Packet
+from streamkit.core.edge import Edge, EdgeClosed, Policy
+from streamkit.core.packet import EndOfStream, Flush, Gap, Packet
 
 pytestmark = pytest.mark.looptime
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from streamkit.clock import NS_PER_MS, LoopClock
-from streamkit.edge import Edge, Policy
-from streamkit.operators import Collector, IterSource
-from streamkit.packet import Control, Flush, Gap, Packet
-from streamkit.pipeline import Pipeline, StageFailed
-from streamkit.stage import StageContext, chain, function_stage
+from streamkit.core.clock import NS_PER_MS, LoopClock
+from streamkit.core.edge import Edge, Policy
+from streamkit.core.operators import Collector, IterSource
+from streamkit.core.packet import Control, Flush, Gap, Packet
+from streamkit.core.pipeline import Pipeline, StageFailed
+from streamkit.core.stage import StageContext, chain, function_stage
 from tests.core.helpers import SlowSink, packets
 
 pytestmark = pytest.mark.looptime

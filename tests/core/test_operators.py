@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from streamkit.clock import LoopClock
-from streamkit.edge import Policy
-from streamkit.operators import Collector, IterSource, Merge, Tee
-from streamkit.packet import Flush, Gap, Packet
-from streamkit.pipeline import Pipeline
+from streamkit.core.clock import LoopClock
+from streamkit.core.edge import Policy
+from streamkit.core.operators import Collector, IterSource, Merge, Tee
+from streamkit.core.packet import Flush, Gap, Packet
+from streamkit.core.pipeline import Pipeline
 from tests.core.helpers import SlowSink, packets
 
 pytestmark = pytest.mark.looptime
@@ -113,7 +113,7 @@ def test_operator_arguments() -> None:
 
 
 async def test_function_chain_fans_out_filters_and_keeps_order() -> None:
-    from streamkit.stage import chain, function_stage
+    from streamkit.core.stage import chain, function_stage
 
     def split(p: Packet[int]) -> list[Packet[int]]:
         return [p.derive(p.payload * 10), p.derive(p.payload * 10 + 1)]

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streamkit.clock import NS_PER_MS, LoopClock
-from streamkit.edge import Policy
-from streamkit.operators import Collector
-from streamkit.packet import EndOfStream, Packet
-from streamkit.pipeline import Pipeline, StageFailed
-from streamkit.stage import StageContext, function_stage
+from streamkit.core.clock import NS_PER_MS, LoopClock
+from streamkit.core.edge import Policy
+from streamkit.core.operators import Collector
+from streamkit.core.packet import EndOfStream, Packet
+from streamkit.core.pipeline import Pipeline, StageFailed
+from streamkit.core.stage import StageContext, function_stage
 
 pytestmark = pytest.mark.looptime
 

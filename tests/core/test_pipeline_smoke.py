@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from streamkit import LoopClock, Packet, Pipeline, Policy, StageContext, function_stage
-from streamkit.clock import NS_PER_MS
+from streamkit.core.clock import NS_PER_MS
 
 
 class Source:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamkit.ring import FrameRing, LatestSlot, Missing, SampleRing
+from streamkit.core.ring import FrameRing, LatestSlot, Missing, SampleRing
 
 MS = 1_000_000
 ORIGIN = 7_000_000_123  # arbitrary shared-clock time of the first sample

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock
-from streamkit.operators import Collector, IterSource
-from streamkit.packet import Packet
-from streamkit.pipeline import Pipeline
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock
+from streamkit.core.operators import Collector, IterSource
+from streamkit.core.packet import Packet
+from streamkit.core.pipeline import Pipeline
 from streamkit.testing import run_virtual
 
 

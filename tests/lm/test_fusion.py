@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from streamkit.clock import NS_PER_MS, NS_PER_S
-from streamkit.events import Detection, Observation, Word
+from streamkit.core.clock import NS_PER_MS, NS_PER_S
+from streamkit.core.events import Detection, Observation, Word
 from streamkit.lm.backend import approx_token_count
 from streamkit.lm.fusion import (
     DEFAULT_POLICY,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from streamkit.core.operators import Collector, IterSource
 from streamkit.lm import ScriptedBackend
 from streamkit.lm.fusion import DEFAULT_POLICY, DEFAULT_SYSTEM_PROMPT
-from streamkit.operators import Collector, IterSource
 from streamkit.pipelines.assistant import AssistantConfig, Models, build
 
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from streamkit.clock import NS_PER_S, LoopClock
-from streamkit.events import Word
+from streamkit.core.clock import NS_PER_S, LoopClock
+from streamkit.core.events import Word
 from streamkit.lm.backend import BackendUnavailable, LMRequest, Message, approx_token_count
 from streamkit.lm.fusion import FusionBuilder, FusionConfig
 from streamkit.lm.openai_http import (

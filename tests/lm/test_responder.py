@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from streamkit import LoopClock, Packet, Pipeline, Policy, StageContext
-from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
-from streamkit.events import (
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.core.events import (
     Detection,
     Observation,
     ResponseDelta,

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from streamkit import LoopClock
-from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
-from streamkit.events import Observation
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.core.events import Observation
 from streamkit.lm import Responder, ResponderConfig, ScriptedBackend
 from tests.lm.test_responder import Collect, deltas, dones, run_script, utterance
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock
-from streamkit.events import Detection, Observation, ResponseDelta, ResponseDone
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock
+from streamkit.core.events import Detection, Observation, ResponseDelta, ResponseDone
 from streamkit.lm import LMRequest, ResponderConfig
 from streamkit.lm.fusion import FusionBuilder
 from tests.lm.test_responder import deltas, dones, run_script, utterance

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from streamkit.events import (
+from streamkit.core.events import (
     Observation,
     ResponseDelta,
     ResponseDone,
     SpeechStarted,
     TranscriptFinal,
 )
-from streamkit.operators import Collector
+from streamkit.core.operators import Collector
 from streamkit.pipelines.assistant import AssistantConfig, Models, build
 from streamkit.sources.files import FileSource
 

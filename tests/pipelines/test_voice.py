@@ -16,14 +16,14 @@ import pytest
 import soundfile as sf
 import soxr
 
-from streamkit.clock import NS_PER_S
-from streamkit.encoders.asr_run import ArraySource
-from streamkit.encoders.whisper_model import DecodeOptions, WhisperModelShared
-from streamkit.events import ResponseAudio, ResponseAudioDone, ResponseDone, SpeechStarted
+from streamkit.asr.run import ArraySource
+from streamkit.asr.textnorm import wer
+from streamkit.asr.whisper import DecodeOptions, WhisperModelShared
+from streamkit.core.clock import NS_PER_S
+from streamkit.core.events import ResponseAudio, ResponseAudioDone, ResponseDone, SpeechStarted
+from streamkit.core.operators import Collector
 from streamkit.lm import ScriptedBackend
-from streamkit.operators import Collector
 from streamkit.pipelines.assistant import AssistantConfig, Models, build
-from streamkit.textnorm import wer
 from streamkit.tts.backend import pcm16_samples
 from streamkit.tts.piper import PiperConfig, PiperEngine
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streamkit.record import read_session
+from streamkit.record.mcap import read_session
 
 
 def test_record_two_files_into_a_session(tmp_path: Path, data_dir: Path) -> None:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from mcap.reader import make_reader
 
-from streamkit.events import TranscriptFinal, Word
-from streamkit.media import AudioChunk, VideoFrame
-from streamkit.media_io import load_audio
-from streamkit.packet import EndOfStream, Packet
-from streamkit.pipeline import Pipeline
-from streamkit.record import Recorder, SessionWriter, read_session
-from streamkit.record_media import Segment, TimelineSource, assemble
-from streamkit.record_schema import MetricsSample
+from streamkit.core.events import TranscriptFinal, Word
+from streamkit.core.media import AudioChunk, VideoFrame
+from streamkit.core.packet import EndOfStream, Packet
+from streamkit.core.pipeline import Pipeline
+from streamkit.record.assemble import Segment, TimelineSource, assemble
+from streamkit.record.mcap import Recorder, SessionWriter, read_session
+from streamkit.record.schema import MetricsSample
+from streamkit.sources.media_io import load_audio
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_not_an_mcap_file(tmp_path: Path) -> None:
 
 
 def test_audio_chunk_survives_quantisation() -> None:
-    from streamkit.record_schema import decode_message, encode_packet
+    from streamkit.record.schema import decode_message, encode_packet
 
     samples = np.linspace(-1, 1, 320, dtype=np.float32)
     enc = encode_packet(Packet("audio", 3, 10, 20, AudioChunk(samples)))
@@ -121,7 +121,7 @@ def test_audio_chunk_survives_quantisation() -> None:
 def test_every_event_kind_round_trips(tmp_path: Path, grid_packets) -> None:
     import cv2
 
-    from streamkit.events import (
+    from streamkit.core.events import (
         Detection,
         ErrorEvent,
         Observation,
@@ -131,7 +131,7 @@ def test_every_event_kind_round_trips(tmp_path: Path, grid_packets) -> None:
         SpeechStopped,
         TranscriptPartial,
     )
-    from streamkit.packet import Flush, Gap
+    from streamkit.core.packet import Flush, Gap
 
     frame = next(p for p in grid_packets if p.stream == "video").payload.image
     jpeg = cv2.imencode(".jpg", frame)[1].tobytes()

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from streamkit.packet import Packet
-from streamkit.record import read_session
+from streamkit.core.packet import Packet
+from streamkit.record.mcap import read_session
 
 CHILD = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from streamkit.pipeline import Pipeline
-    from streamkit.record import Recorder, SessionWriter
-    from streamkit.record_media import Segment, TimelineSource, assemble
+    from streamkit.core.pipeline import Pipeline
+    from streamkit.record.mcap import Recorder, SessionWriter
+    from streamkit.record.assemble import Segment, TimelineSource, assemble
 
     class Reporting(SessionWriter):
         def flush(self) -> None:

@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
-from streamkit.clock import NS_PER_MS
-from streamkit.events import TranscriptFinal
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
-from streamkit.record import default_session_path
-from streamkit.stage import Stage
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.events import TranscriptFinal
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage
+from streamkit.record.mcap import default_session_path
 from streamkit.testing.replay import run_replay
 
-asr = pytest.importorskip("streamkit.encoders.asr")
-whisper = pytest.importorskip("streamkit.encoders.whisper_model")
+asr = pytest.importorskip("streamkit.asr.stage")
+whisper = pytest.importorskip("streamkit.asr.whisper")
 
 
 @pytest.fixture(scope="module")

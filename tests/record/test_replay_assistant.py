@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamkit.events import ResponseDone, SpeechStarted, TranscriptFinal
-from streamkit.record import default_session_path
+from streamkit.core.events import ResponseDone, SpeechStarted, TranscriptFinal
+from streamkit.record.mcap import default_session_path
 from streamkit.testing.replay import PipelineFactory, Trace, run_replay
 
 pytest.importorskip("pipelines.assistant")

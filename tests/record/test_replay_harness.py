@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamkit.clock import NS_PER_MS
-from streamkit.events import SpeechStarted, SpeechStopped
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import Packet
-from streamkit.pipeline import Pipeline
-from streamkit.record import read_session
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.events import SpeechStarted, SpeechStopped
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import Packet
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage, StageContext
+from streamkit.record.mcap import read_session
 from streamkit.sources.replay import ReplaySource
-from streamkit.stage import Stage, StageContext
 from streamkit.testing.replay import TraceSink, replay, run_replay
 
 BUNDLED = Path(__file__).resolve().parents[2] / "streamkit" / "data" / "default_session.mcap"
@@ -160,15 +160,15 @@ def test_trace_sink_is_a_stage() -> None:
 
 
 def test_missing_session_is_a_clear_error(tmp_path: Path) -> None:
-    from streamkit.pipeline import StageFailed
+    from streamkit.core.pipeline import StageFailed
 
     with pytest.raises(StageFailed, match="no session file"):
         run_replay(vad_factory, tmp_path / "missing.mcap")
 
 
 def test_replay_source_offers_only_recorded_ports(tmp_path: Path, data_dir: Path) -> None:
-    from streamkit.record import SessionWriter
-    from streamkit.record_media import Segment, assemble
+    from streamkit.record.assemble import Segment, assemble
+    from streamkit.record.mcap import SessionWriter
 
     packets = assemble([Segment(data_dir / "speech/utterances/jfk/jfk.wav", pause=0.0)])
     assert {p.stream for p in packets} == {"audio"}

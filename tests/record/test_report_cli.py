@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from streamkit.commands.replay import replay_session
-from streamkit.record import default_session_path, read_session
-from streamkit.report import collect, write_report
+from streamkit.record.mcap import default_session_path, read_session
+from streamkit.record.report import collect, write_report
 from streamkit.testing.replay import run_on_virtual_loop
 
 
@@ -88,7 +88,7 @@ def test_report_on_a_media_only_recording_runs_the_pipeline_first(tmp_path: Path
     """What `streamkit record` writes holds no events: report runs a pipeline on it first
     instead of drawing empty panels (issue 12)."""
     from streamkit.cli import main
-    from streamkit.report import has_events
+    from streamkit.record.report import has_events
 
     assert not has_events(default_session_path())  # the bundled session: media only
     out = tmp_path / "rep"
@@ -98,7 +98,7 @@ def test_report_on_a_media_only_recording_runs_the_pipeline_first(tmp_path: Path
 
 
 def test_html_lists_whole_utterances_and_metadata_as_a_table(tmp_path: Path) -> None:
-    from streamkit.report import MIN_HISTOGRAM_N, ReportData, _html, render_png
+    from streamkit.record.report import MIN_HISTOGRAM_N, ReportData, _html, render_png
 
     data = ReportData(4.0, np.zeros(0), np.zeros(0, np.float32), np.zeros(0, np.float32))
     data.utterances = {"asr-1": "go forward ten meters", "asr-2": "now"}

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from streamkit.events import ResponseAudio, ResponseAudioDone, ResponseDone
-from streamkit.record import default_session_path, read_session
+from streamkit.core.events import ResponseAudio, ResponseAudioDone, ResponseDone
+from streamkit.record.mcap import default_session_path, read_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

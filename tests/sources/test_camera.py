@@ -10,8 +10,8 @@ import cv2
 import pytest
 
 from streamkit import LoopClock, Packet, Pipeline, Policy, StageContext, StageFailed
-from streamkit.clock import NS_PER_MS
-from streamkit.events import ErrorEvent
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.events import ErrorEvent
 from streamkit.sources.camera import CameraError, CameraSource
 
 CLIP = Path(__file__).parents[1] / "data/video/imageio_test_handwave.webm"  # 94 frames

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from streamkit import LoopClock, Packet, Pipeline, Policy
-from streamkit.operators import Collector
+from streamkit.core.operators import Collector
 from streamkit.sources.camera import CameraSource
 from streamkit.sources.combine import CombinedSource
 from streamkit.sources.files import FileSource

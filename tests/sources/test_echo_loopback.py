@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from streamkit import LoopClock
-from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
-from streamkit.events import ResponseAudio, ResponseAudioDone, SpeechStarted
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.core.events import ResponseAudio, ResponseAudioDone, SpeechStarted
+from streamkit.core.packet import Packet
 from streamkit.lm import ScriptedBackend
-from streamkit.packet import Packet
 from streamkit.sources.mic import MicSource
 from streamkit.transport.speaker import AnswerAudio
 from streamkit.tts.backend import pcm16_samples
@@ -43,7 +43,7 @@ ANSWER = ("Going forward ten meters is easy. First, look ahead and check the pat
 
 @pytest.fixture(scope="module")
 def models() -> Any:
-    from streamkit.encoders.whisper_model import WhisperModelShared
+    from streamkit.asr.whisper import WhisperModelShared
     from streamkit.pipelines.assistant import AssistantConfig
     from streamkit.tts.piper import PiperConfig, PiperEngine
 

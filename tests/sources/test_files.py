@@ -14,7 +14,7 @@ import soundfile as sf
 import soxr
 
 from streamkit import LoopClock, Packet, Pipeline, StageContext
-from streamkit.clock import NS_PER_MS, NS_PER_S, NS_PER_US
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, NS_PER_US
 from streamkit.sources.files import FileSource, probe
 
 DATA = Path(__file__).parents[1] / "data"

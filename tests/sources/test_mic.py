@@ -18,8 +18,8 @@ import pytest
 import soundfile as sf
 
 from streamkit import LoopClock, Packet, Pipeline, StageContext
-from streamkit.clock import NS_PER_MS, NS_PER_S
-from streamkit.packet import Gap
+from streamkit.core.clock import NS_PER_MS, NS_PER_S
+from streamkit.core.packet import Gap
 from streamkit.sources.mic import MicError, MicSource
 from streamkit.sources.timeline import AudioTimeline
 

@@ -7,8 +7,8 @@ import random
 
 import numpy as np
 
-from streamkit.clock import NS_PER_MS, NS_PER_S
-from streamkit.packet import Gap, Packet
+from streamkit.core.clock import NS_PER_MS, NS_PER_S
+from streamkit.core.packet import Gap, Packet
 from streamkit.sources.timeline import AudioTimeline
 
 

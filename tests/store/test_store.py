@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamkit.clock import NS_PER_S, ManualClock
+from streamkit.core.clock import NS_PER_S, ManualClock
 from streamkit.store import (
     MemoryStore,
     SessionRecord,

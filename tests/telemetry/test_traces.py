@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamkit.clock import NS_PER_MS
+from streamkit.core.clock import NS_PER_MS
 from streamkit.telemetry.turns import trace_of
 
 MARKS = {
@@ -59,9 +59,9 @@ def test_only_phases_whose_marks_exist_become_spans() -> None:
 async def test_a_real_session_exports_one_trace_per_turn(data_dir: Path) -> None:
     in_memory = pytest.importorskip("opentelemetry.sdk.trace.export.in_memory_span_exporter")
     assistant = pytest.importorskip("streamkit.pipelines.assistant")
-    from streamkit.clock import LoopClock
-    from streamkit.events import ResponseDone
-    from streamkit.media_io import load_audio
+    from streamkit.core.clock import LoopClock
+    from streamkit.core.events import ResponseDone
+    from streamkit.sources.media_io import load_audio
     from streamkit.telemetry.otlp import TraceExporter
     from streamkit.transport import Server, ServerOptions, SessionConfig
     from streamkit.transport.client import Client
@@ -141,7 +141,7 @@ async def test_traces_go_over_otlp_http_to_a_collector_endpoint() -> None:
         ExportTraceServiceRequest,
     )
 
-    from streamkit.clock import LoopClock
+    from streamkit.core.clock import LoopClock
     from streamkit.telemetry.otlp import TraceExporter
 
     received: list[tuple[str, bytes]] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamkit.clock import NS_PER_MS
+from streamkit.core.clock import NS_PER_MS
 from streamkit.transport import Server, ServerOptions
 from streamkit.transport.echo import echo_factory
 

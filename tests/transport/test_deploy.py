@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from streamkit.clock import NS_PER_MS
-from streamkit.events import ResponseDelta, ResponseDone, TranscriptFinal
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.events import ResponseDelta, ResponseDone, TranscriptFinal
 from streamkit.store import MemoryStore
 from streamkit.transport import Server, ServerOptions
 from streamkit.transport.client import Client

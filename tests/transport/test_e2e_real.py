@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamkit.events import TranscriptFinal
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage
+from streamkit.core.events import TranscriptFinal
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage
 from streamkit.transport import Server, ServerOptions, SessionConfig
 from streamkit.transport.client import Client
 from streamkit.transport.protocol import MetricsEvent
@@ -72,7 +72,7 @@ async def server(captions_factory: Any) -> AsyncIterator[Server]:
 async def test_python_client_streams_real_speech_and_gets_the_transcript(
     server: Server, data_dir: Path
 ) -> None:
-    from streamkit.media_io import load_audio
+    from streamkit.sources.media_io import load_audio
 
     audio = load_audio(data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav")
     async with Client.connect(server.url) as client:

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamkit.clock import NS_PER_MS, LoopClock
-from streamkit.events import ErrorEvent, ResponseDone, TranscriptFinal
+from streamkit.core.clock import NS_PER_MS, LoopClock
+from streamkit.core.events import ErrorEvent, ResponseDone, TranscriptFinal
 from streamkit.transport import Limits, Server, ServerOptions
 from streamkit.transport.client import Client
 from streamkit.transport.echo import echo_factory

@@ -21,10 +21,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from streamkit.clock import NS_PER_MS, LoopClock
 from streamkit.commands import heap
-from streamkit.events import ErrorEvent, ResponseDelta, ResponseDone, TranscriptFinal
-from streamkit.pipeline import Pipeline
+from streamkit.core.clock import NS_PER_MS, LoopClock
+from streamkit.core.events import ErrorEvent, ResponseDelta, ResponseDone, TranscriptFinal
+from streamkit.core.pipeline import Pipeline
 from streamkit.transport import Limits, Server, ServerOptions
 from streamkit.transport.client import Client
 from streamkit.transport.echo import EchoControls, echo_factory

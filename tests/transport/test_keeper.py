@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamkit.clock import NS_PER_S
+from streamkit.core.clock import NS_PER_S
 from streamkit.store import SessionRecord, StoredTurn
 from streamkit.transport.keeper import TurnTracker, parse_resume, trim_record
 from streamkit.transport.replay import ReplayBuffer, SampleAnchor

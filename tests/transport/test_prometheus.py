@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamkit.events import ResponseDone
-from streamkit.metrics import MetricsRegistry
-from streamkit.prometheus import ServerMetrics, family_of
+from streamkit.core.events import ResponseDone
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.telemetry.prometheus import ServerMetrics, family_of
 from streamkit.transport import Server, ServerOptions
 from streamkit.transport.client import Client
 from streamkit.transport.echo import echo_factory

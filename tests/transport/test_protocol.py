@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamkit.clock import NS_PER_S
-from streamkit.events import TranscriptFinal, Word
+from streamkit.core.clock import NS_PER_S
+from streamkit.core.events import TranscriptFinal, Word
 from streamkit.transport.outbox import OutboxCore, OutItem
 from streamkit.transport.protocol import (
     HEADER,

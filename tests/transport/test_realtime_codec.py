@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamkit.events import (
+from streamkit.core.events import (
     ErrorEvent,
     ResponseAudio,
     ResponseAudioDone,

@@ -75,7 +75,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def speech_pcm(data_dir: Path) -> bytes:
-    from streamkit.media_io import load_audio
+    from streamkit.sources.media_io import load_audio
 
     audio = load_audio(data_dir / SPEECH, sample_rate=RATE)
     return (np.clip(audio, -1, 32767 / 32768) * 32768).astype("<i2").tobytes()

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamkit.clock import NS_PER_MS, LoopClock
-from streamkit.events import ResponseDelta, ResponseDone, TranscriptFinal, TranscriptPartial
+from streamkit.core.clock import NS_PER_MS, LoopClock
+from streamkit.core.events import ResponseDelta, ResponseDone, TranscriptFinal, TranscriptPartial
 from streamkit.transport.client import Client
 from streamkit.transport.protocol import PROTOCOL, MetricsEvent, SessionUpdated
 

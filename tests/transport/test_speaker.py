@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from streamkit.clock import NS_PER_MS
-from streamkit.events import ResponseAudioDone, ResponseDone
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.events import ResponseAudioDone, ResponseDone
 from streamkit.transport.speaker import AnswerAudio
 
 MS = NS_PER_MS

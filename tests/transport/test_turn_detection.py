@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamkit.events import ErrorEvent
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage
+from streamkit.core.events import ErrorEvent
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage
 from streamkit.transport import Server, ServerOptions
 from streamkit.transport.client import Client
 from streamkit.transport.echo import echo_factory

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamkit.clock import NS_PER_MS
-from streamkit.events import SpeechStarted, TranscriptFinal
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage
+from streamkit.core.clock import NS_PER_MS
+from streamkit.core.events import SpeechStarted, TranscriptFinal
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage
 from streamkit.transport import Server, ServerOptions, SessionConfig
 from streamkit.transport.client import Client
 from streamkit.turn.core import TurnConfig
@@ -69,7 +69,7 @@ def browser_pcm16(audio: np.ndarray) -> np.ndarray:
 async def test_one_two_three_through_the_server_gives_each_word_once(
     server: Server, data_dir: Path
 ) -> None:
-    from streamkit.media_io import load_audio
+    from streamkit.sources.media_io import load_audio
 
     audio = browser_pcm16(load_audio(data_dir / "speech/utterances/sr_english/english.wav"))
     async with Client.connect(server.url) as client:

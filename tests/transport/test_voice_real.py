@@ -18,11 +18,11 @@ import pytest
 import soundfile as sf
 import soxr
 
-from streamkit.events import ResponseAudioDone, ResponseDone
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
-from streamkit.stage import Stage
-from streamkit.textnorm import wer
+from streamkit.asr.textnorm import wer
+from streamkit.core.events import ResponseAudioDone, ResponseDone
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.pipeline import Pipeline
+from streamkit.core.stage import Stage
 from streamkit.transport import Server, ServerOptions, SessionConfig
 from streamkit.transport.client import Client
 from streamkit.transport.protocol import OutputAudio
@@ -55,7 +55,7 @@ async def server(assistant: Any) -> AsyncIterator[Server]:
 
 
 def hear(audio: np.ndarray, rate: int) -> str:
-    from streamkit.encoders.whisper_model import DecodeOptions, WhisperModelShared
+    from streamkit.asr.whisper import DecodeOptions, WhisperModelShared
 
     whisper = WhisperModelShared()
     audio16 = soxr.resample(audio, rate, 16_000).astype(np.float32)
@@ -63,7 +63,7 @@ def hear(audio: np.ndarray, rate: int) -> str:
 
 
 async def ask(client: Client, data_dir: Path) -> None:
-    from streamkit.media_io import load_audio
+    from streamkit.sources.media_io import load_audio
 
     audio = load_audio(data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav")
     await client.stream_audio(audio)
@@ -146,7 +146,7 @@ async def test_the_browser_page_plays_the_spoken_answer(
     if not HAVE_CHROMIUM:
         pytest.skip("no /usr/bin/chromium")
     playwright_api = pytest.importorskip("playwright.async_api")
-    from streamkit.media_io import load_audio
+    from streamkit.sources.media_io import load_audio
     from tests.transport.test_e2e_real import CHROMIUM_FAKE_MEDIA
 
     question = load_audio(data_dir / "speech/utterances/pocketsphinx_goforward/goforward.wav")

@@ -6,9 +6,9 @@ from itertools import pairwise
 
 import numpy as np
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, ManualClock
-from streamkit.metrics import MetricsRegistry
-from streamkit.packet import Packet
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, ManualClock
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.packet import Packet
 from streamkit.transport.protocol import AudioAppend, FrameHeader
 from streamkit.transport.ws_source import WsSource
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamkit.clock import NS_PER_MS
+from streamkit.core.clock import NS_PER_MS
 from streamkit.tts.echo import EchoGateConfig, EchoGateCore
 
 MS = NS_PER_MS

@@ -43,8 +43,8 @@ def stats(url: str) -> dict[str, int]:
 async def test_streams_pcm_chunks_as_the_server_makes_them(speech_server: str) -> None:
     import soxr
 
-    from streamkit.encoders.whisper_model import DecodeOptions, WhisperModelShared
-    from streamkit.textnorm import wer
+    from streamkit.asr.textnorm import wer
+    from streamkit.asr.whisper import DecodeOptions, WhisperModelShared
 
     engine = OpenAISpeechEngine(
         OpenAISpeechConfig(base_url=speech_server + "/v1", voice="joe", sample_rate=22_050)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soxr
 
-from streamkit.compute import ModelSlot
-from streamkit.textnorm import wer
+from streamkit.asr.textnorm import wer
+from streamkit.core.compute import ModelSlot
 from streamkit.tts.espeak import ProcessVoice, ProcessVoiceConfig
 from streamkit.tts.phonemes import EspeakPhonemizer, clauses
 from streamkit.tts.piper import PiperConfig, PiperEngine
@@ -17,13 +17,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def whisper():  # type: ignore[no-untyped-def]
-    from streamkit.encoders.whisper_model import WhisperModelShared
+    from streamkit.asr.whisper import WhisperModelShared
 
     return WhisperModelShared()
 
 
 def hear(whisper, samples: np.ndarray, rate: int) -> str:  # type: ignore[no-untyped-def]
-    from streamkit.encoders.whisper_model import DecodeOptions
+    from streamkit.asr.whisper import DecodeOptions
 
     audio = soxr.resample(samples, rate, 16_000).astype(np.float32)
     return str(whisper.decode_window(audio, options=DecodeOptions(beam_size=5)).text)

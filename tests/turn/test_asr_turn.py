@@ -11,18 +11,18 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streamkit.clock import NS_PER_MS, Clock
-from streamkit.compute import ComputeMode, ModelSlot
-from streamkit.edge import Policy
-from streamkit.encoders.asr import AsrStage
-from streamkit.encoders.asr_core import AsrConfig
-from streamkit.encoders.asr_run import ArraySource, CollectSink
-from streamkit.encoders.asr_turn import AsrTurn
-from streamkit.encoders.whisper_model import DecodeOptions
-from streamkit.events import SpeechStopped, TranscriptFinal, TurnUpdate
-from streamkit.media_io import load_audio
-from streamkit.metrics import MetricsRegistry
-from streamkit.pipeline import Pipeline
+from streamkit.asr.core import AsrConfig
+from streamkit.asr.run import ArraySource, CollectSink
+from streamkit.asr.stage import AsrStage
+from streamkit.asr.turn import AsrTurn
+from streamkit.asr.whisper import DecodeOptions
+from streamkit.core.clock import NS_PER_MS, Clock
+from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.edge import Policy
+from streamkit.core.events import SpeechStopped, TranscriptFinal, TurnUpdate
+from streamkit.core.metrics import MetricsRegistry
+from streamkit.core.pipeline import Pipeline
+from streamkit.sources.media_io import load_audio
 from streamkit.turn.backend import TurnModel, TurnUnavailable
 from streamkit.turn.core import TurnConfig
 from tests.asr.test_asr_stage import EnergyModel

@@ -8,7 +8,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamkit.clock import NS_PER_MS
+from streamkit.core.clock import NS_PER_MS
 from streamkit.turn.core import (
     EndTurn,
     Predict,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamkit.record import read_session
+from streamkit.record.mcap import read_session
 
 _spec = importlib.util.spec_from_file_location(
     "_pulse_fixtures", Path(__file__).resolve().parents[1] / "sources" / "conftest.py"

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamkit.record import default_session_path, read_session
+from streamkit.record.mcap import default_session_path, read_session
 from streamkit.ui.render import LAYOUT, video_rect
 
 pytestmark = pytest.mark.skipif(

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from streamkit.events import Detection, Observation, ResponseDelta, ResponseDone
-from streamkit.media import AudioChunk
-from streamkit.packet import Packet
-from streamkit.record import default_session_path, read_session
+from streamkit.core.events import Detection, Observation, ResponseDelta, ResponseDone
+from streamkit.core.media import AudioChunk
+from streamkit.core.packet import Packet
+from streamkit.record.mcap import default_session_path, read_session
 from streamkit.testing.replay import run_replay
 from streamkit.ui.app import DemoApp, DemoOptions
 from streamkit.ui.pipelines import load_pipeline
@@ -121,7 +121,7 @@ async def test_keys_mute_and_record(tmp_path: Path) -> None:
 def test_every_answer_stays_listed_with_its_latency_and_the_headline() -> None:
     """The conversation keeps all turns (not only the latest answer); the HUD leads with
     end of speech → first token / → final transcript, the d key shows the stages."""
-    from streamkit.events import SpeechStopped, TranscriptFinal
+    from streamkit.core.events import SpeechStopped, TranscriptFinal
 
     st = DemoState()
     for i in range(3):

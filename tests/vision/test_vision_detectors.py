@@ -6,14 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from streamkit.encoders.detectors import (
+from streamkit.vision.detectors import (
     ChangeGate,
     FaceDetector,
     PeopleDetector,
     QrDecoder,
     colour_names,
 )
-from streamkit.encoders.vision import VisionConfig, VisionEncoder
+from streamkit.vision.stage import VisionConfig, VisionEncoder
 
 from ._media import frames, image, photo_with_qr
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from streamkit.encoders.detectors import FaceDetector, clothes_colour
-from streamkit.encoders.vision import VisionConfig, VisionEncoder
-from streamkit.events import Detection
+from streamkit.core.events import Detection
 from streamkit.lm.fusion import describe_observation, people_count
+from streamkit.vision.detectors import FaceDetector, clothes_colour
+from streamkit.vision.stage import VisionConfig, VisionEncoder
 
 from ._media import first_frame, frames, image, office_with_sign, shelf_with_label
 
@@ -72,7 +72,7 @@ def test_encoder_facts_of_an_empty_office() -> None:
 
 @pytest.mark.slow
 def test_ocr_reads_a_sign_and_a_two_line_label_in_real_frames() -> None:
-    from streamkit.encoders.ocr import TextReader
+    from streamkit.vision.ocr import TextReader
 
     reader = TextReader()
     sign = [d.text for d in reader.read(office_with_sign())]
@@ -92,7 +92,7 @@ def test_ocr_reads_a_sign_and_a_two_line_label_in_real_frames() -> None:
     ],
 )
 def test_ocr_reads_nothing_where_there_is_no_text(relpath: str) -> None:
-    from streamkit.encoders.ocr import TextReader
+    from streamkit.vision.ocr import TextReader
 
     frame = list(frames(relpath))[10]
     assert TextReader().read(frame) == []

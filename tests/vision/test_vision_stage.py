@@ -8,15 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, LoopClock
-from streamkit.edge import Edge, Policy
-from streamkit.encoders.vision import VisionConfig, VisionStage
-from streamkit.events import Observation
-from streamkit.media import VideoFrame
-from streamkit.operators import Collector, IterSource
-from streamkit.packet import Flush, Packet
-from streamkit.pipeline import Pipeline
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock
+from streamkit.core.edge import Edge, Policy
+from streamkit.core.events import Observation
+from streamkit.core.media import VideoFrame
+from streamkit.core.operators import Collector, IterSource
+from streamkit.core.packet import Flush, Packet
+from streamkit.core.pipeline import Pipeline
 from streamkit.sources.files import FileSource
+from streamkit.vision.stage import VisionConfig, VisionStage
 
 from ._media import DATA, frames
 

@@ -34,8 +34,8 @@ from typing import Any, Final
 import msgspec
 import numpy as np
 
-from streamkit.clock import NS_PER_MS, NS_PER_S, Nanos
-from streamkit.events import (
+from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
+from streamkit.core.events import (
     ErrorEvent,
     ResponseAudio,
     ResponseAudioDone,

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from streamkit.events import Observation, ResponseAudio, ResponseAudioDone, TranscriptPartial
+from streamkit.core.events import Observation, ResponseAudio, ResponseAudioDone, TranscriptPartial
 from streamkit.transport.outbox import OutItem
 from streamkit.transport.protocol import (
     PROTOCOL,

@@ -1,1 +1,0 @@
-"""Encoders: streaming ASR, VAD and the vision encoder."""
