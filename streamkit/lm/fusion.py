@@ -48,14 +48,15 @@ utterance grows.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from streamkit.core.clock import NS_PER_S, Nanos
-from streamkit.core.events import Detection, Observation, Word
+from streamkit.core.events import Observation, Word
 from streamkit.lm.backend import Message, TokenCounter
+from streamkit.lm.grounding_facts import CAMERA_PREFIX, NO_VIDEO, facts_of, people_count
+from streamkit.lm.grounding_memory import remember, render_memory
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -99,7 +100,6 @@ before the real history: small models follow a shown pattern far better than a s
 rule. Deliberately about other things than any test question."""
 
 _SAID_HEADER = "Earlier the user said:"
-_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +137,9 @@ class FusionConfig:
             words, for backends that use them; off by default (small models copy them).
         moving_above: motion (fraction of the frame) from which the facts say "something
             is moving".
+        memory: render what the user said about themself in earlier turns as a memory line
+            after the camera line ("Remember: Your name is Alice.",
+            :mod:`streamkit.lm.grounding_memory`).
         facts: where the camera line goes: ``"before"`` (default) a system message of its
             own after the history, just before the user's words (the history stays a cached
             prefix); ``"system"`` the end of the first system message; ``"user"`` the first
@@ -158,7 +161,8 @@ class FusionConfig:
     moving_above: float = 0.02
     facts: Literal["user", "system", "before"] = "before"
     examples: tuple[tuple[str, str, str], ...] = DEFAULT_EXAMPLES
-    no_video: str = "nothing (no video)"
+    no_video: str = NO_VIDEO
+    memory: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,54 +181,12 @@ def _secs(t: Nanos, origin: Nanos) -> str:
     return f"{(t - origin) / NS_PER_S:.1f}"
 
 
-def _inside(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
-    x, y, w, h = inner
-    cx, cy = x + w / 2, y + h / 2
-    ox, oy, ow, oh = outer
-    return ox <= cx <= ox + ow and oy <= cy <= oy + oh
-
-
-def people_count(detections: Sequence[Detection]) -> int:
-    """People in view: person boxes, plus faces that are not inside one (same person)."""
-    persons = [d.box for d in detections if d.label == "person"]
-    faces = [d.box for d in detections if d.label == "face"]
-    return len(persons) + sum(1 for f in faces if not any(_inside(f, p) for p in persons))
-
-
-def _count(n: int, one: str, many: str) -> str:
-    word = _NUMBERS[n] if n < len(_NUMBERS) else str(n)
-    return f"{word} {one if n == 1 else many}"
-
-
 def describe_observation(obs: Observation, moving_above: float = 0.02) -> str:
     """Plain present-tense facts of one observation, e.g. ``one person, wearing blue; a sign
-    reads "EXIT 12"; mostly blue``."""
-    parts: list[str] = []
-    n = people_count(obs.detections)
-    people = _count(n, "person", "people")
-    wears = [d.text for d in obs.detections if d.label == "clothes" and d.text]
-    if wears:
-        people += ", wearing " + " and ".join(dict.fromkeys(wears))
-    parts.append(people)
-    others = Counter(
-        d.label
-        for d in obs.detections
-        if d.label not in ("face", "person", "clothes", "qr", "text")
-    )
-    parts.extend(_count(k, label, label + "s") for label, k in sorted(others.items()))
-    texts = [d.text for d in obs.detections if d.label == "text" and d.text]
-    if texts:
-        parts.append("a sign reads " + " / ".join(f'"{t}"' for t in texts))
-    for det in obs.detections:
-        if det.label == "qr":
-            parts.append(f'a QR code reads "{det.text}"' if det.text else "an unreadable QR code")
-    if obs.motion >= moving_above:
-        parts.append("something is moving")
-    if obs.brightness < 0.2:
-        parts.append("it is dark")
-    if obs.colours:
-        parts.append("mostly " + obs.colours[0])
-    return "; ".join(parts)
+    reads "EXIT 12"; mostly blue`` (the camera line without its prefix, see
+    :class:`~streamkit.lm.grounding_facts.SceneFacts`)."""
+    line = facts_of([obs], moving_above).render()
+    return line[len(CAMERA_PREFIX) :].strip().removesuffix(".")
 
 
 def _distance(obs: Observation, start: Nanos, end: Nanos) -> tuple[int, Nanos]:
@@ -301,39 +263,45 @@ class FusionBuilder:
         (what a backend prefills once per process; every session's prompts share it)."""
         return (self.system_message(), *self._examples())
 
-    def render_facts(self, observations: Sequence[Observation], origin: Nanos = 0) -> str:
-        """The camera line: facts of the best observation (first), motion from all."""
+    def render_facts(
+        self, observations: Sequence[Observation], origin: Nanos = 0, memory: str = ""
+    ) -> str:
+        """The camera line (facts of the best observation, first; motion from all), then the
+        memory line (``memory``: :func:`~streamkit.lm.grounding_memory.render_memory`)."""
         cfg = self.config
         if not observations:
-            return f"Camera now: {cfg.no_video}." if cfg.no_video else ""
-        best = observations[0]
-        facts = describe_observation(best, cfg.moving_above)
-        if "moving" not in facts and any(o.motion >= cfg.moving_above for o in observations):
-            facts += "; something is moving"
-        mark = f"[{_secs(best.pts, origin)}] " if cfg.render_times else ""
-        return f"{mark}Camera now: {facts}."
+            line = f"{CAMERA_PREFIX} {cfg.no_video}." if cfg.no_video else ""
+        else:
+            mark = f"[{_secs(observations[0].pts, origin)}] " if cfg.render_times else ""
+            line = mark + facts_of(observations, cfg.moving_above).render()
+        return "\n".join(part for part in (line, memory) if part)
 
     def render_utterance(
         self,
         words: Sequence[Word],
         observations: Sequence[Observation],
         origin: Nanos,
+        memory: str = "",
     ) -> str:
         """The user message: the camera line, then the words (best observation first)."""
         said = _render_words(words, origin, self.config.pause_ns, self.config.render_times)
-        facts = self.render_facts(observations, origin)
+        facts = self.render_facts(observations, origin, memory)
         if self.config.facts != "user" or not facts:
             return said
         return facts + "\n" + said
 
     def _current(
-        self, words: Sequence[Word], observations: Sequence[Observation], origin: Nanos
+        self,
+        words: Sequence[Word],
+        observations: Sequence[Observation],
+        origin: Nanos,
+        memory: str = "",
     ) -> str:
         """What the budget counts as the current message (facts included wherever they go)."""
-        text = self.render_utterance(words, observations, origin)
+        text = self.render_utterance(words, observations, origin, memory)
         if self.config.facts == "user":
             return text
-        return self.render_facts(observations, origin) + "\n" + text
+        return self.render_facts(observations, origin, memory) + "\n" + text
 
     def _examples(self) -> list[Message]:
         out: list[Message] = []
@@ -380,15 +348,18 @@ class FusionBuilder:
         system = self.system_text()
         fixed = self._cost(system) + sum(self._cost(m.content) for m in self._examples())
         words_dropped = 0
-        current = self._current(ordered, chosen, origin)
+        memory = ""
+        if cfg.memory:  # what the user said about themself in earlier turns
+            memory = render_memory(remember(t.user for t in sorted(history, key=lambda t: t.start)))
+        current = self._current(ordered, chosen, origin, memory)
         # Over budget with no history at all: drop observations (farthest first), then words.
         while fixed + self._cost(current) > cfg.budget_tokens and len(chosen) > 1:
             chosen = chosen[:-1]
-            current = self._current(ordered, chosen, origin)
+            current = self._current(ordered, chosen, origin, memory)
         while fixed + self._cost(current) > cfg.budget_tokens and len(ordered) > 1:
             ordered = ordered[1:]
             words_dropped += 1
-            current = self._current(ordered, chosen, origin)
+            current = self._current(ordered, chosen, origin, memory)
         current_cost = self._cost(current)
         used = fixed + max(current_cost, cfg.utterance_reserve)
 
@@ -418,7 +389,7 @@ class FusionBuilder:
 
         if said:
             system += "\n\n" + _SAID_HEADER + "\n" + "\n".join(said)
-        facts = self.render_facts(chosen, origin)
+        facts = self.render_facts(chosen, origin, memory)
         if cfg.facts == "system" and facts:
             system += "\n" + facts
         messages: list[Message] = [Message("system", system)]
@@ -430,7 +401,9 @@ class FusionBuilder:
             messages.append(Message("system", facts))
         image = keyframe if cfg.attach_keyframe else None
         messages.append(
-            Message("user", self.render_utterance(ordered, chosen, origin), image_jpeg=image)
+            Message(
+                "user", self.render_utterance(ordered, chosen, origin, memory), image_jpeg=image
+            )
         )
         return FusedContext(
             messages=tuple(messages),

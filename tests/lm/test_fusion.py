@@ -63,7 +63,10 @@ def test_context_has_no_markup_and_speaks_in_the_second_person() -> None:
     assert 'as "you"' in fused.messages[0].content
     assert fused.messages[-1].content == "what colour is my shirt"  # the words, nothing else
     assert fused.messages[-2].role == "system"
-    assert fused.messages[-2].content == "Camera now: one person, wearing blue; mostly red."
+    assert fused.messages[-2].content == (
+        "Camera now: one person, wearing blue; mostly red.\n"
+        "Remember: Your name is Alice."  # what the user said about themself, second person
+    )
 
 
 def test_refusal_policy_follows_the_instructions_and_survives_new_instructions() -> None:
@@ -212,7 +215,7 @@ def test_describe_observation_counts_people_once_and_names_text_and_codes() -> N
     )
     assert describe_observation(o) == (
         'two people, wearing blue; a sign reads "EXIT 12"; a QR code reads "hello"; '
-        "something is moving; it is dark; mostly red"
+        "something is moving; it is dark; mostly red and white"
     )
     empty = Observation(0, [], 0.0, 0.5, [], 1, 1, summary="ignored")
     assert describe_observation(empty) == "no people"
