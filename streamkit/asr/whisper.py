@@ -11,9 +11,12 @@ costs the same ~0.2–0.8 CPU-s for a 2 s window as for a 30 s one. CTranslate2'
 encoder accepts shorter inputs, so we encode only the window plus a little silence
 (``pad_s``; Whisper needs some trailing silence to emit end-of-text), decode without
 timestamp tokens and get word times from cross-attention alignment (``model.align``), as
-faster-whisper's ``word_timestamps`` does. Guards against hallucination and loops:
-no-speech probability, average log-probability, compression ratio, a token budget per second
-of audio and a repeated-n-gram cut.
+faster-whisper's ``word_timestamps`` does. The encoded length is rounded up to a whole
+``encode_step_s`` (:func:`encode_frames`): CTranslate2's oneDNN convolutions cache one
+primitive per input shape (up to 1,024, ~1.3 MB each with tiny.en), so free-running lengths
+made the server's native heap grow with every new window length (``bench/soak.py``).
+Guards against hallucination and loops: no-speech probability, average log-probability,
+compression ratio, a token budget per second of audio and a repeated-n-gram cut.
 
 Times in :class:`DecodedWord` are float seconds *relative to the window start* (the caller
 adds the window's pts on the shared clock).
@@ -46,6 +49,7 @@ __all__ = [
     "WhisperConfig",
     "WhisperModelShared",
     "default_model_path",
+    "encode_frames",
 ]
 
 SAMPLE_RATE = 16_000
@@ -91,6 +95,10 @@ class WhisperConfig:
 class DecodeOptions:
     """How one window is decoded (see module docstring for the guards).
 
+    ``pad_s``/``min_encode_s``/``encode_step_s``: the encoder sees the window plus ``pad_s``
+    of silence, at least ``min_encode_s``, rounded up to a multiple of ``encode_step_s`` (so at
+    most 25 distinct input lengths: see :func:`encode_frames`).
+
     ``temperatures``: the first entry (0.0) is greedy/beam decoding; a later entry is a retry
     when the guards reject the result. The retry is a deterministic 5-wide beam without
     repeated 3-grams unless ``sampled_fallback`` asks for Whisper's classic sampling at that
@@ -102,6 +110,7 @@ class DecodeOptions:
     sampled_fallback: bool = False
     pad_s: float = 3.0
     min_encode_s: float = 6.0
+    encode_step_s: float = 1.0
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
@@ -131,6 +140,20 @@ class DecodeResult:
     temperature: float
     rejected: str = ""
     tokens: list[int] = field(default_factory=list)
+
+
+def encode_frames(duration_s: float, opts: DecodeOptions) -> int:
+    """Mel frames (10 ms) the encoder sees for a window of ``duration_s``: the window plus
+    ``opts.pad_s``, at least ``opts.min_encode_s``, rounded up to a multiple of
+    ``opts.encode_step_s`` and capped at Whisper's 30 s.
+
+    The rounding bounds how many input shapes the encoder ever sees (25 with the defaults),
+    and with it CTranslate2's per-shape oneDNN primitive cache (see the module docstring).
+    """
+    step = max(2, round(opts.encode_step_s * 100 / 2) * 2)  # even: the conv stride is 2
+    encode_s = max(opts.min_encode_s, duration_s + opts.pad_s)
+    frames = int(np.ceil(round(encode_s * 100, 6) / step)) * step
+    return min(_MAX_FRAMES, frames)
 
 
 def compression_ratio(text: str) -> float:
@@ -312,8 +335,7 @@ class WhisperModelShared:
 
         n_samples = len(audio)
         duration = n_samples / SAMPLE_RATE
-        encode_s = max(opts.min_encode_s, duration + opts.pad_s)
-        n_frames = min(_MAX_FRAMES, int(np.ceil(encode_s * 100 / 2)) * 2)
+        n_frames = encode_frames(duration, opts)
         padded = np.zeros(n_frames * _HOP, dtype=np.float32)
         take = min(n_samples, len(padded))
         padded[:take] = audio[:take]
