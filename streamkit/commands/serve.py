@@ -44,7 +44,8 @@ from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.pipeline import Pipeline
 from streamkit.core.stage import Stage
 from streamkit.transport.echo import echo_factory
-from streamkit.transport.protocol import Limits, SessionConfig
+from streamkit.transport.limits import Limits
+from streamkit.transport.protocol import SessionConfig
 from streamkit.transport.server import Server, ServerOptions
 from streamkit.transport.session import DeviceSourceFactory, PipelineFactory, SessionControls
 

@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from streamkit.transport.protocol import PROTOCOL, Limits, SessionConfig
+from streamkit.transport.limits import Limits
+from streamkit.transport.protocol import PROTOCOL, SessionConfig
 from streamkit.transport.server import Server, ServerOptions
 from streamkit.transport.session import PipelineFactory, Session, SessionControls
 from streamkit.transport.ws_source import WsSource

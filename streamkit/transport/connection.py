@@ -20,9 +20,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from streamkit.core.clock import NS_PER_MS
+from streamkit.transport.limits import RateLimiter
 from streamkit.transport.outbox import OutboxClosed, OutItem
 from streamkit.transport.protocol import AudioAppend, ProtocolError
-from streamkit.transport.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from streamkit.transport.session import Session

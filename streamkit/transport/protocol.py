@@ -22,7 +22,6 @@ Nothing here reads a clock or does I/O.
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -44,6 +43,7 @@ from streamkit.core.events import (
     TranscriptFinal,
     TranscriptPartial,
 )
+from streamkit.transport.limits import Limits, json_excess
 
 __all__ = [
     "AUDIO_FORMAT_PCM16",
@@ -62,7 +62,6 @@ __all__ = [
     "Decoded",
     "FrameHeader",
     "InputCommit",
-    "Limits",
     "MetricsEvent",
     "OutputAudio",
     "ProtocolError",
@@ -80,8 +79,6 @@ __all__ = [
     "encode_event",
     "encode_output_audio",
     "encode_video",
-    "is_droppable",
-    "json_excess",
 ]
 
 PROTOCOL: Final = "streamkit.v1"
@@ -256,28 +253,6 @@ class ProtocolError:
 Decoded = ClientMessage | AudioAppend | VideoFrameIn | ProtocolError
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Per-session limits (bytes, messages per second, milliseconds)."""
-
-    max_text_bytes: int = 16 * 1024
-    max_audio_bytes: int = 64 * 1024
-    max_video_bytes: int = 1024 * 1024
-    max_frame_bytes: int = 2 * 1024 * 1024
-    messages_per_s: float = 400.0
-    message_burst: float = 800.0
-    bytes_per_s: float = 4.0 * 1024 * 1024
-    bytes_burst: float = 8.0 * 1024 * 1024
-    outbox_capacity: int = 256
-    send_deadline_ms: int = 5000
-    max_consecutive_errors: int = 0
-    """0 = never close for errors (each still gets its ``error`` event)."""
-    max_json_depth: int = 16
-    """Arrays/objects nested deeper than this in a text frame: ``invalid_json``."""
-    max_number_chars: int = 64
-    """A JSON number literal longer than this (digits, sign, exponent): ``invalid_json``."""
-
-
 # -- server → client ---------------------------------------------------------------------
 
 
@@ -356,49 +331,11 @@ SERVER_EVENTS: Final = (
     "error",
 )
 
-_DROPPABLE: Final = frozenset({"transcript.partial", "metrics", "vision.observation"})
-
-
-def is_droppable(event_type: str) -> bool:
-    """Whether a slow client may miss events of this type (they are superseded later)."""
-    return event_type in _DROPPABLE
-
-
 # -- codec -------------------------------------------------------------------------------
 
 _decoder: msgspec.json.Decoder[ClientMessage] = msgspec.json.Decoder(ClientMessage)
 _encoder = msgspec.json.Encoder()
 _TYPES: Final = frozenset({"session.update", "input.commit", "response.cancel"})
-
-
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NUMBER = re.compile(rb"[-+0-9.eE]+")
-_OPEN = np.zeros(256, np.int8)
-_OPEN[[ord("["), ord("{")]] = 1
-_OPEN[[ord("]"), ord("}")]] = -1
-
-
-def json_excess(raw: bytes, max_depth: int, max_number_chars: int) -> str | None:
-    """Why parsing ``raw`` would cost too much (nesting, number length), or None.
-
-    Linear in ``len(raw)``: string literals are blanked first, so brackets and digits inside
-    strings do not count; the depth is the running sum of opening minus closing brackets.
-    Every JSON codec of the server calls it before parsing (msgspec's parser recurses: about
-    980 levels exhaust the stack with a ``RecursionError``).
-    """
-    brackets = raw.count(b"[") + raw.count(b"{")
-    if brackets <= max_depth and len(raw) <= max_number_chars:
-        return None  # cannot be too deep, cannot hold a too long number
-    bare = _STRING.sub(b'""', raw)
-    if brackets > max_depth:
-        steps = _OPEN[np.frombuffer(bare, np.uint8)].astype(np.int32)
-        depth = int(np.cumsum(steps).max(initial=0))
-        if depth > max_depth:
-            return f"JSON nested {depth} deep > {max_depth}"
-    longest = max((len(m) for m in _NUMBER.findall(bare)), default=0)
-    if longest > max_number_chars:
-        return f"a JSON number of {longest} characters > {max_number_chars}"
-    return None
 
 
 def decode_text(data: str | bytes, limits: Limits | None = None) -> ClientMessage | ProtocolError:

@@ -50,7 +50,8 @@ from streamkit.transport.access import (
 )
 from streamkit.transport.codecs.realtime import RealtimeCodec
 from streamkit.transport.deployment import DRAIN_REASON, Deployment
-from streamkit.transport.protocol import Limits, SessionConfig
+from streamkit.transport.limits import Limits
+from streamkit.transport.protocol import SessionConfig
 from streamkit.transport.session import Codec, DeviceSourceFactory, PipelineFactory, Session
 
 __all__ = ["STATIC_DIR", "Server", "ServerOptions", "is_loopback"]

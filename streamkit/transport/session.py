@@ -44,11 +44,11 @@ from streamkit.core.pipeline import Pipeline, StageFailed
 from streamkit.core.stage import Stage, StageContext
 from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
 from streamkit.transport.connection import Connection
+from streamkit.transport.limits import Limits
 from streamkit.transport.outbox import Outbox, OutboxClosed, OutItem
 from streamkit.transport.protocol import (
     AudioAppend,
     InputCommit,
-    Limits,
     MetricsEvent,
     ProtocolError,
     ResponseCancel,

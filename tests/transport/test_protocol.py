@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 
 from streamkit.core.clock import NS_PER_S
 from streamkit.core.events import TranscriptFinal, Word
+from streamkit.transport.limits import Limits, RateLimiter
 from streamkit.transport.outbox import OutboxCore, OutItem
 from streamkit.transport.protocol import (
     HEADER,
     AudioAppend,
     FrameHeader,
     InputCommit,
-    Limits,
     ProtocolError,
     SessionUpdate,
     VideoFrameIn,
@@ -25,7 +25,6 @@ from streamkit.transport.protocol import (
     encode_event,
     encode_video,
 )
-from streamkit.transport.ratelimit import RateLimiter
 
 
 def _code(result: object) -> str:

@@ -55,6 +55,7 @@ from streamkit.transport.codecs.realtime_shapes import (
 )
 from streamkit.transport.codecs.realtime_state import Items
 from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
+from streamkit.transport.limits import json_excess
 from streamkit.transport.outbox import OutItem
 from streamkit.transport.protocol import (
     AUDIO_FORMAT_PCM16,
@@ -67,7 +68,6 @@ from streamkit.transport.protocol import (
     SessionConfig,
     VideoFrameIn,
     decode_binary,
-    json_excess,
 )
 
 __all__ = ["CLIENT_EVENTS", "MAX_EVENT_BYTES", "UNSUPPORTED_EVENTS", "RealtimeCodec"]

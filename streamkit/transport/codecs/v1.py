@@ -21,10 +21,10 @@ from typing import Any
 import msgspec
 
 from streamkit.core.events import Observation, ResponseAudio, ResponseAudioDone, TranscriptPartial
+from streamkit.transport.limits import Limits, is_droppable
 from streamkit.transport.outbox import OutItem
 from streamkit.transport.protocol import (
     PROTOCOL,
-    Limits,
     LimitsInfo,
     ProtocolError,
     SessionConfig,
@@ -35,7 +35,6 @@ from streamkit.transport.protocol import (
     decode_text,
     encode_event,
     encode_output_audio,
-    is_droppable,
 )
 
 __all__ = ["V1Codec"]
