@@ -124,12 +124,8 @@ class TtsStage:
         on_heard: called with what the user heard of each spoken answer.
     """
 
-    def __init__(
-        self,
-        engine: TTSEngine,
-        config: TtsConfig | None = None,
-        on_heard: HeardCallback | None = None,
-    ) -> None:
+    def __init__(self, engine: TTSEngine, config: TtsConfig | None = None,
+                 on_heard: HeardCallback | None = None) -> None:
         self.engine = engine
         self.config = config or TtsConfig()
         self.name = self.config.name
@@ -280,22 +276,24 @@ class TtsStage:
             if job.cancelled:  # cancelled before the tasks existed
                 for task in job.tasks:
                     task.cancel()
-        now = self._ctx.clock.now()
-        if job.cancelled:
-            stopped = job.stopped_at if job.stopped_at is not None else now
-            text, played = job.playout.heard(stopped)
-            end = min(stopped, job.playout.end or stopped)
-        else:
-            text, played = job.playout.spoken()
-            end = job.playout.end or now
-        job.done = ResponseAudioDone(
-            job.response_id, job.utterance_id, text, played, end, job.cancelled, job.reason
-        )
-        assert self._out is not None
-        await self._out.put(
-            Packet("speech_out", next(self._seq), end, 0, job.done, job.epoch, job.utterance_id)
-        )
-        self._report(job)
+            # the pacer ends at once on a cancel, a synthesis may not (a thread call runs to its
+            # end): say "stopped" now, so clients flush at once (not after a piece nobody hears)
+            await asyncio.wait(job.tasks[1:])
+            now = self._ctx.clock.now()
+            if job.cancelled:
+                stopped = job.stopped_at if job.stopped_at is not None else now
+                text, played = job.playout.heard(stopped)
+                end = min(stopped, job.playout.end or stopped)
+            else:
+                text, played = job.playout.spoken()
+                end = job.playout.end or now
+            job.done = ResponseAudioDone(
+                job.response_id, job.utterance_id, text, played, end, job.cancelled, job.reason
+            )
+            assert self._out is not None
+            await self._out.put(Packet("speech_out", next(self._seq), end, 0, job.done,
+                                       job.epoch, job.utterance_id))
+            self._report(job)
 
     def _report(self, job: _Job) -> None:
         if job.reported or job.done is None or job.answer is None:

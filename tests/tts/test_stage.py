@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
 
 from streamkit import LoopClock, Packet, Pipeline, Policy, StageContext
@@ -18,6 +20,7 @@ from streamkit.core.events import (
     ResponseDone,
     SpeechStarted,
 )
+from streamkit.core.media import AudioChunk, ns_to_samples
 from streamkit.tts import ScriptedVoice, TtsConfig, TtsStage
 
 MS = NS_PER_MS
@@ -246,3 +249,35 @@ async def test_an_answer_without_its_done_is_spoken_and_the_stage_still_ends() -
     await pipe.run()  # returns: the stage does not wait for a done that never comes
     [(_, done)] = sink.of(ResponseAudioDone)
     assert done.text == "Sure, I can help with that."
+
+
+@dataclass
+class ThreadLikeVoice(ScriptedVoice):
+    """Like a local model run in a thread (ModelSlot): a piece comes whole after ``rtf`` ×
+    its audio, and a cancel waits until that synthesis has ended."""
+
+    async def _speak(self, text: str) -> Any:  # type: ignore[override]
+        n = ns_to_samples(self.duration_of(text), self.sample_rate)
+        work = asyncio.ensure_future(self.clock.sleep(round(self.rtf * self.duration_of(text))))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await work  # the thread runs on
+            raise
+        yield AudioChunk(np.full(n, 0.3, np.float32), self.sample_rate)
+
+
+@pytest.mark.looptime
+async def test_barge_in_says_stopped_at_once_even_while_a_piece_is_being_synthesised() -> None:
+    # "Sure, I can help with that." is ready at ~2.5 s and plays; the next sentence is being
+    # synthesised from then until ~4.1 s
+    voice = ThreadLikeVoice(rtf=0.8, first_chunk_ns=0)
+    barge = 3 * S
+    events = [*answer("r1", ANSWER, 1 * S), (barge, "speech", SpeechStarted("u2", barge))]
+    pipe, stage, sink = run(sorted(events, key=lambda e: e[0]), voice)
+    await pipe.run()
+    [(stopped_at, done)] = sink.of(ResponseAudioDone)
+    assert done.cancelled
+    assert stopped_at == barge  # not when the synthesis of the second piece ends
+    assert max(t for t, _ in sink.of(ResponseAudio)) <= barge
+    assert not stage.speaking
