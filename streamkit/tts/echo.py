@@ -12,7 +12,10 @@ the voice plays and no utterance is being decided — so the user's own voice do
 
 An utterance that begins while the voice plays is held until decided:
 
-- ``min_frames`` user frames within ``decide_ms`` of its start → the user (barge-in);
+- ``min_frames`` user frames from ``lookback_ms`` before its start to ``decide_ms`` after →
+  the user (barge-in). The look-back counts the voice's onset, which the VAD reports 1–3
+  windows late (it crosses its threshold after the energy rose), so a clear barge-in is
+  decided the moment the VAD reports it instead of ~``min_frames`` × 20 ms later;
 - otherwise → echo: its events are dropped (it never reaches the responder or the voice) — but
   it stays watched, and ``min_frames`` user frames later in it promote it to the user (someone
   who starts talking while the echo already holds the VAD open).
@@ -46,6 +49,7 @@ class EchoGateConfig:
     floor: float = 0.01
     min_frames: int = 4
     decide_ms: int = 400
+    lookback_ms: int = 80
     max_delay_ms: int = 400
     lead_ms: int = 250
     initial_gain: float = 1.0
@@ -141,7 +145,8 @@ class EchoGateCore:
         cfg = self.config
         window_end = held.start + cfg.decide_ms * NS_PER_MS
         if held.verdict is None:
-            if self._user_frames(held.start - _FRAME_NS, window_end) >= cfg.min_frames:
+            lookback = held.start - cfg.lookback_ms * NS_PER_MS
+            if self._user_frames(lookback, window_end) >= cfg.min_frames:
                 held.verdict = "user"
             elif self._mic and self._mic[-1][0] >= window_end and now >= window_end:
                 held.verdict = "echo"

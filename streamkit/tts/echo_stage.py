@@ -7,7 +7,8 @@ other packets ignored). Output ``"out"``: the ASR's events, in order, except tho
 utterance :class:`~streamkit.tts.echo.EchoGateCore` judged to be echo. An utterance that starts
 while the voice plays is held until it is decided (at most ``decide_ms`` of mic audio); a
 promoted one (the user spoke up inside it) gets its ``SpeechStarted`` at the moment of the
-promotion. Counters ``echo.held``, ``echo.dropped``, ``echo.passed``, ``echo.promoted``.
+promotion. A held utterance is judged when it starts and after every mic chunk. Counters
+``echo.held``, ``echo.dropped``, ``echo.passed``, ``echo.promoted``.
 
 One writer task emits everything (released held events and live ones keep their order).
 """
@@ -92,6 +93,7 @@ class EchoGate:
                 else:
                     self._count("held")
                     self._held[uid] = [item]
+                    self._decide(uid, event.t)  # the mic may already hold the evidence
             elif uid in self._held:
                 self._held[uid].append(item)
                 if isinstance(event, SpeechStopped | TranscriptFinal):

@@ -93,3 +93,31 @@ def test_behind_echo_cancellation_a_quiet_user_still_passes() -> None:
     assert core.speech_started("u1", 2_000 * MS) is None
     feed(core, 2_000 * MS, np.zeros(0, np.float32), mic[RATE * 2 :])
     assert core.poll("u1", 3_000 * MS) == "user"
+
+
+def test_a_clear_barge_in_is_decided_when_the_vad_reports_it() -> None:
+    # the VAD says "speech from 1.56 s" 60 ms after the user's onset at 1.5 s (its windows
+    # cross the threshold late); the mic audio up to the VAD's report is already in
+    core = EchoGateCore()
+    reference = voice(3.0, seed=1)
+    mic = echo_of(reference, 0.3, 80)
+    onset = RATE * 1500 // 1000
+    mic[onset:] += voice(1.5, seed=2, level=0.3)
+    reported = RATE * 1600 // 1000  # the VAD's window 1.56–1.592 s is complete
+    feed(core, 0, reference, mic[:reported])
+    assert core.speech_started("u1", 1_560 * MS) is None  # held: the voice plays
+    assert core.poll("u1", 1_600 * MS) == "user"
+    # without the look-back it needs ~4 frames after the VAD's start: not yet
+    late = EchoGateCore(EchoGateConfig(lookback_ms=20))
+    feed(late, 0, reference, mic[:reported])
+    late.speech_started("u1", 1_560 * MS)
+    assert late.poll("u1", 1_600 * MS) is None
+
+
+def test_the_look_back_does_not_turn_the_echo_into_the_user() -> None:
+    core = EchoGateCore()
+    reference = voice(3.0, seed=7, level=0.3)
+    feed(core, 0, reference, echo_of(reference, 0.5, 120))
+    for start_ms in (600, 1_000, 1_500, 2_000):
+        assert core.speech_started(f"u{start_ms}", start_ms * MS) is None
+        assert core.poll(f"u{start_ms}", 2_900 * MS) == "echo"
