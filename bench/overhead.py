@@ -57,8 +57,9 @@ from typing import Any
 
 from bench._common import pctl, print_table
 from streamkit.core.clock import NS_PER_MS, LoopClock
+from streamkit.core.function_stage import chain, function_stage
 from streamkit.core.pipeline import Pipeline
-from streamkit.core.stage import Stage, StageContext, chain, function_stage
+from streamkit.core.stage import Stage, StageContext
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = (1, 5, 10)

@@ -11,7 +11,8 @@ from streamkit.core.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.packet import EndOfStream, Flush, Gap, Packet
 from streamkit.core.pipeline import Pipeline, StageFailed
-from streamkit.core.stage import Stage, StageContext, chain, function_stage
+from streamkit.core.function_stage import chain, function_stage
+from streamkit.core.stage import Source, Stage, StageContext
 
 __all__ = [
     "ASR_SAMPLE_RATE",
@@ -32,6 +33,7 @@ __all__ = [
     "Packet",
     "Pipeline",
     "Policy",
+    "Source",
     "Stage",
     "StageContext",
     "StageFailed",

@@ -30,7 +30,7 @@ from dataclasses import replace
 from typing import Any
 
 from streamkit.align.core import AlignedWindow, AlignerConfig, AlignerCore
-from streamkit.core.clock import Clock, Nanos
+from streamkit.core.clock import Nanos, wait_any
 from streamkit.core.packet import EndOfStream, Flush, Gap, Packet
 from streamkit.core.stage import StageContext
 
@@ -116,7 +116,8 @@ class AlignStage:
             buffered.set(core.buffered)
             if core.all_ended and core.buffered == 0:
                 return
-            await _wait(ctx.clock, self._wake, core.next_deadline(ctx.clock.now()))
+            deadline = core.next_deadline(ctx.clock.now())
+            await wait_any(self._wake, clock=ctx.clock, deadline=deadline)
 
     async def _emit(self, ctx: StageContext, window: AlignedWindow) -> None:
         metrics = ctx.metrics
@@ -145,17 +146,3 @@ class AlignStage:
             for _, _, item in items:
                 await out.put(item)
 
-
-async def _wait(clock: Clock, wake: asyncio.Event, deadline: Nanos | None) -> None:
-    """Return when ``wake`` is set or the shared clock reaches ``deadline`` (None: never)."""
-    if wake.is_set():
-        return
-    if deadline is None:
-        await wake.wait()
-        return
-    async with asyncio.TaskGroup() as group:
-        waiter = group.create_task(wake.wait())
-        sleeper = group.create_task(clock.sleep_until(deadline))
-        await asyncio.wait((waiter, sleeper), return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        sleeper.cancel()

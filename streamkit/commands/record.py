@@ -37,10 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def _record(args: argparse.Namespace) -> int:
     from streamkit.core.edge import Policy
     from streamkit.core.pipeline import Pipeline
-    from streamkit.core.stage import Stage
+    from streamkit.core.stage import Source
     from streamkit.record.mcap import Recorder, SessionWriter
 
-    source: Stage
+    source: Source
     label: str
     if len(args.files) == 1 and args.image is None:
         from streamkit.sources.files import FileSource
@@ -66,7 +66,7 @@ async def _record(args: argparse.Namespace) -> int:
         label = f"live {devices.describe()}"
     writer = SessionWriter(args.out, jpeg_quality=args.jpeg_quality, metadata={"source": label})
     pipe = Pipeline()
-    ports = tuple(getattr(source, "outputs", ("audio", "video")))
+    ports = source.outputs
     edges = {p: pipe.edge(p, 64 if p == "audio" else 8, Policy.BLOCK) for p in ports}
     pipe.add(source, outputs=edges)
     pipe.add(Recorder(writer), inputs=edges)

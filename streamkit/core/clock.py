@@ -24,6 +24,7 @@ __all__ = [
     "Nanos",
     "from_seconds",
     "to_seconds",
+    "wait_any",
     "wall_offset",
 ]
 
@@ -126,3 +127,33 @@ class ManualClock:
 
     async def sleep(self, duration: Nanos) -> None:
         await self.sleep_until(self._now + max(0, duration))
+
+
+async def wait_any(
+    *events: asyncio.Event, clock: Clock | None = None, deadline: Nanos | None = None
+) -> None:
+    """Return when any of ``events`` is set or ``clock`` reaches ``deadline`` (ns on the
+    shared clock; ``None``: no deadline). With neither, it waits until cancelled.
+
+    The one race between wake-ups and a deadline: its waiters live in a TaskGroup and are
+    cancelled as soon as one of them finishes.
+    """
+    if any(event.is_set() for event in events):
+        return
+    if deadline is not None and clock is None:
+        raise ValueError("a deadline needs the clock it is on")
+    if deadline is None and len(events) == 1:  # nothing to race: no tasks
+        await events[0].wait()
+        return
+    if deadline is not None and clock is not None and not events:
+        await clock.sleep_until(deadline)
+        return
+    async with asyncio.TaskGroup() as group:
+        waiters: list[asyncio.Task[object]] = [group.create_task(event.wait()) for event in events]
+        if deadline is not None and clock is not None:
+            waiters.append(group.create_task(clock.sleep_until(deadline)))
+        if not waiters:
+            waiters.append(group.create_task(asyncio.Event().wait()))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()

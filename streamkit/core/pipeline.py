@@ -108,7 +108,7 @@ class Pipeline:
             metrics=self.metrics,
             inputs=dict(inputs or {}),
             outputs=dict(outputs or {}),
-            _stopping=self._stopping,
+            drain_requested=self._stopping,
         )
         self._nodes.append(_Node(stage, ctx))
         return ctx

@@ -27,7 +27,7 @@ class CombinedSource:
             raise ValueError("CombinedSource needs at least one part")
         seen: dict[str, str] = {}
         for part in parts:
-            for port in getattr(part, "outputs", ()):
+            for port in part.outputs:
                 if port in seen:
                     raise ValueError(
                         f"port {port!r} is written by {seen[port]!r} and {part.name!r}"

@@ -28,7 +28,7 @@ from streamkit.core.media import AudioChunk, VideoFrame
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.packet import Packet
 from streamkit.core.pipeline import Pipeline
-from streamkit.core.stage import OutPort, Stage, StageContext
+from streamkit.core.stage import OutPort, Source, Stage, StageContext
 
 __all__ = ["EchoControls", "EchoStage", "echo_factory"]
 
@@ -175,7 +175,7 @@ def echo_factory(
     """
 
     def build(
-        source: Stage, sink: Stage, metrics: MetricsRegistry
+        source: Source, sink: Stage, metrics: MetricsRegistry
     ) -> tuple[Pipeline, EchoControls]:
         pipe = Pipeline(metrics=metrics)
         controls = EchoControls()
@@ -186,7 +186,7 @@ def echo_factory(
         events = pipe.edge("events", 64, Policy.BLOCK)
         outputs = {"audio": audio}
         inputs = {"audio": audio}
-        if "video" in getattr(source, "outputs", ()):
+        if "video" in source.outputs:
             video = pipe.edge("video", 1, Policy.LATEST)
             outputs["video"] = video
             inputs["video"] = video

@@ -28,7 +28,7 @@ from streamkit.core.media import AudioChunk
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.packet import Packet
 from streamkit.core.pipeline import Pipeline
-from streamkit.core.stage import Stage
+from streamkit.core.stage import Source
 from streamkit.record.mcap import SessionWriter, default_session_path
 from streamkit.sources.replay import ReplaySource
 from streamkit.ui.live import live_source, probe_devices
@@ -75,7 +75,7 @@ class DemoApp:
 
     # -- source ----------------------------------------------------------------------------
 
-    def make_source(self) -> Stage:
+    def make_source(self) -> Source:
         opts = self.options
         if opts.session is None and opts.live != "no":
             devices = probe_devices()

@@ -13,7 +13,7 @@ import glob
 import sys
 from dataclasses import dataclass
 
-from streamkit.core.stage import Stage
+from streamkit.core.stage import Source
 
 __all__ = ["Devices", "live_source", "probe_devices"]
 
@@ -54,11 +54,11 @@ def probe_devices() -> Devices:
     return Devices(microphones, camera)
 
 
-def live_source(devices: Devices) -> Stage:
+def live_source(devices: Devices) -> Source:
     """The microphone (+ camera when present) as one source stage (ports audio/video)."""
     from streamkit.sources.combine import CombinedSource
 
-    parts: list[Stage] = []
+    parts: list[Source] = []
     if devices.microphones:
         from streamkit.sources.mic import MicSource
 

@@ -26,11 +26,11 @@ from streamkit.core.events import SpeechStarted, SpeechStopped
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.packet import Packet
 from streamkit.core.pipeline import Pipeline
-from streamkit.core.stage import Stage, StageContext
+from streamkit.core.stage import Source, Stage, StageContext
 
 __all__ = ["Discard", "EnergyVad", "Factory", "LoadedPipeline", "load_pipeline", "speed_problem"]
 
-Factory = Callable[[Stage, Stage, MetricsRegistry], tuple[Pipeline, Any]]
+Factory = Callable[[Source, Stage, MetricsRegistry], tuple[Pipeline, Any]]
 
 
 @dataclass
@@ -99,12 +99,12 @@ class Discard:
 
 
 def _audio_only(stage: Stage) -> Factory:
-    def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
+    def factory(source: Source, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
         pipe = Pipeline(metrics=metrics)
         audio = pipe.edge("audio", 64, Policy.BLOCK)
         events = pipe.edge("events", 64, Policy.BLOCK)
         outputs = {"audio": audio}
-        if "video" in getattr(source, "outputs", ()):
+        if "video" in source.outputs:
             # nothing here looks at video, but apps tapping the source (demo view, replay
             # --out recording) still want the frames: consume them at the newest-frame policy
             video = pipe.edge("video", 1, Policy.LATEST)
@@ -135,7 +135,7 @@ def _assistant(virtual: bool, base: Any = None, lm: bool = True) -> LoadedPipeli
         config = replace(config, lm="none")
     models = assistant.Models.load(config)
 
-    def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
+    def factory(source: Source, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
         pipe, controls = assistant.build(config, models, source, sink, metrics=metrics)
         return pipe, controls
 
@@ -156,7 +156,7 @@ def _asr(virtual: bool) -> LoadedPipeline | None:
         return LoadedPipeline("vad", _audio_only(EnergyVad()), f"no ASR model: {error}")
     config = AsrConfig(compute="virtual" if virtual else "thread")
 
-    def factory(source: Stage, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
+    def factory(source: Source, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
         return _audio_only(AsrStage(model, config))(source, sink, metrics)
 
     return LoadedPipeline("asr", factory, "streaming ASR only (pipelines.assistant not installed)")

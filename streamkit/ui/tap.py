@@ -20,7 +20,7 @@ from typing import Any
 from streamkit.core.clock import Nanos
 from streamkit.core.edge import Edge
 from streamkit.core.packet import Control, Packet
-from streamkit.core.stage import Stage, StageContext
+from streamkit.core.stage import Source, StageContext
 
 __all__ = ["CallbackSink", "Tap", "TappedSource"]
 
@@ -61,19 +61,17 @@ class _TapEdge(Edge[Any]):
 class TappedSource:
     """``inner`` with every output packet passed through ``tap`` (see the module docstring)."""
 
-    def __init__(self, inner: Stage, tap: Tap) -> None:
+    def __init__(self, inner: Source, tap: Tap) -> None:
         self.inner = inner
         self.tap = tap
         self.name = inner.name
-        self.outputs: tuple[str, ...] = tuple(getattr(inner, "outputs", ("audio", "video")))
+        self.outputs: tuple[str, ...] = inner.outputs
         self._ctx: StageContext | None = None
 
     def _inner_ctx(self, ctx: StageContext) -> StageContext:
         if self._ctx is None:
             outputs = {p: _TapEdge(p, e, self.tap) for p, e in ctx.outputs.items()}
-            self._ctx = dataclasses.replace(
-                ctx, outputs=outputs, _in_ports={}, _out_ports={}
-            )
+            self._ctx = dataclasses.replace(ctx, outputs=outputs)
         self._ctx.base_time = ctx.base_time
         return self._ctx
 

@@ -10,10 +10,11 @@ import pytest
 
 from streamkit.core.clock import NS_PER_MS, LoopClock
 from streamkit.core.edge import Edge, Policy
+from streamkit.core.function_stage import chain, function_stage
 from streamkit.core.operators import Collector, IterSource
 from streamkit.core.packet import Control, Flush, Gap, Packet
 from streamkit.core.pipeline import Pipeline, StageFailed
-from streamkit.core.stage import StageContext, chain, function_stage
+from streamkit.core.stage import StageContext
 from tests.core.helpers import SlowSink, packets
 
 pytestmark = pytest.mark.looptime

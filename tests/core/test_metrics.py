@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamkit.core.clock import NS_PER_MS, LoopClock
+from streamkit.core.function_stage import function_stage
 from streamkit.core.metrics import Histogram, Lineage, MetricsRegistry, percentile, to_prometheus
 from streamkit.core.operators import Collector, IterSource
 from streamkit.core.packet import Packet
 from streamkit.core.pipeline import Pipeline
-from streamkit.core.stage import StageContext, function_stage
+from streamkit.core.stage import StageContext
 
 
 @given(

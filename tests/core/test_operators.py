@@ -113,7 +113,7 @@ def test_operator_arguments() -> None:
 
 
 async def test_function_chain_fans_out_filters_and_keeps_order() -> None:
-    from streamkit.core.stage import chain, function_stage
+    from streamkit.core.function_stage import chain, function_stage
 
     def split(p: Packet[int]) -> list[Packet[int]]:
         return [p.derive(p.payload * 10), p.derive(p.payload * 10 + 1)]

@@ -9,10 +9,11 @@ import pytest
 
 from streamkit.core.clock import NS_PER_MS, LoopClock
 from streamkit.core.edge import Policy
+from streamkit.core.function_stage import function_stage
 from streamkit.core.operators import Collector
 from streamkit.core.packet import EndOfStream, Packet
 from streamkit.core.pipeline import Pipeline, StageFailed
-from streamkit.core.stage import StageContext, function_stage
+from streamkit.core.stage import StageContext
 
 pytestmark = pytest.mark.looptime
 
