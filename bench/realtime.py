@@ -50,7 +50,8 @@ from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock  # noqa: E402
 from streamkit.core.metrics import MetricsRegistry  # noqa: E402
 from streamkit.sources.media_io import load_audio  # noqa: E402
 from streamkit.transport.codecs.realtime import RealtimeCodec  # noqa: E402
-from streamkit.transport.protocol import AudioAppend, decode_binary, encode_audio  # noqa: E402
+from streamkit.transport.codecs.v1 import decode_binary, encode_audio  # noqa: E402
+from streamkit.transport.protocol import AudioAppend  # noqa: E402
 from streamkit.transport.ws_source import WsSource  # noqa: E402
 
 FILES = [

@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, Nanos
 from streamkit.core.events import ResponseDelta, SpeechStopped, TranscriptFinal, TranscriptPartial
 from streamkit.core.media import ASR_SAMPLE_RATE, samples_to_ns
+from streamkit.transport.codecs.v1 import decode_output_audio, encode_audio, encode_video
 from streamkit.transport.protocol import (
     InputCommit,
     OutputAudio,
@@ -41,9 +42,6 @@ from streamkit.transport.protocol import (
     ServerEvent,
     SessionCreated,
     SessionUpdate,
-    decode_output_audio,
-    encode_audio,
-    encode_video,
 )
 from streamkit.transport.resume import Resumer
 from streamkit.transport.turns import TurnLog

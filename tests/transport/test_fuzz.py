@@ -22,6 +22,7 @@ from streamkit.core.clock import NS_PER_MS, LoopClock
 from streamkit.core.events import ErrorEvent, ResponseDone, TranscriptFinal
 from streamkit.transport import Limits, Server, ServerOptions
 from streamkit.transport.client import Client
+from streamkit.transport.codecs.v1 import decode_binary, decode_text
 from streamkit.transport.echo import echo_factory
 from streamkit.transport.protocol import (
     ERROR_CODES,
@@ -32,8 +33,6 @@ from streamkit.transport.protocol import (
     ResponseCancel,
     SessionUpdate,
     SessionUpdated,
-    decode_binary,
-    decode_text,
 )
 
 pytestmark = pytest.mark.timeout(300)

@@ -27,8 +27,9 @@ from streamkit.core.events import ErrorEvent, ResponseDelta, ResponseDone, Trans
 from streamkit.core.pipeline import Pipeline
 from streamkit.transport import Limits, Server, ServerOptions
 from streamkit.transport.client import Client
+from streamkit.transport.codecs.v1 import encode_audio
 from streamkit.transport.echo import EchoControls, echo_factory
-from streamkit.transport.protocol import FrameHeader, SessionUpdated, encode_audio
+from streamkit.transport.protocol import FrameHeader, SessionUpdated
 from streamkit.transport.server import is_loopback
 
 pytestmark = pytest.mark.timeout(60)

@@ -9,6 +9,13 @@ from hypothesis import strategies as st
 
 from streamkit.core.clock import NS_PER_S
 from streamkit.core.events import TranscriptFinal, Word
+from streamkit.transport.codecs.v1 import (
+    decode_binary,
+    decode_text,
+    encode_audio,
+    encode_event,
+    encode_video,
+)
 from streamkit.transport.limits import Limits, RateLimiter
 from streamkit.transport.outbox import OutboxCore, OutItem
 from streamkit.transport.protocol import (
@@ -19,11 +26,6 @@ from streamkit.transport.protocol import (
     ProtocolError,
     SessionUpdate,
     VideoFrameIn,
-    decode_binary,
-    decode_text,
-    encode_audio,
-    encode_event,
-    encode_video,
 )
 
 

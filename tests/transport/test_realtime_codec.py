@@ -26,6 +26,7 @@ from streamkit.core.events import (
 )
 from streamkit.transport.codecs.realtime import RealtimeCodec
 from streamkit.transport.codecs.realtime_shapes import DEFAULT_SESSION, check, merge
+from streamkit.transport.codecs.v1 import encode_audio, encode_video
 from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
 from streamkit.transport.outbox import OutItem
 from streamkit.transport.protocol import (
@@ -34,8 +35,6 @@ from streamkit.transport.protocol import (
     ProtocolError,
     ResponseCancel,
     VideoFrameIn,
-    encode_audio,
-    encode_video,
 )
 
 try:

@@ -16,8 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from streamkit.transport import Server, ServerOptions
+from streamkit.transport.codecs.v1 import encode_video
 from streamkit.transport.echo import echo_factory
-from streamkit.transport.protocol import encode_video
 
 TOKEN = "sekrit"
 

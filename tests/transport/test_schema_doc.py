@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from streamkit.transport import protocol
+from streamkit.transport.codecs.v1 import decode_text
 from streamkit.transport.protocol import CLOSE_CODES, ERROR_CODES
 from streamkit.transport.schema import json_schema
 
@@ -102,5 +103,5 @@ def test_doc_binary_header_error_and_close_codes_match_the_code() -> None:
     ],
 )
 def test_documented_examples_decode(message: dict[str, Any]) -> None:
-    decoded = protocol.decode_text(msgspec.json.encode(message))
+    decoded = decode_text(msgspec.json.encode(message))
     assert not isinstance(decoded, protocol.ProtocolError), decoded

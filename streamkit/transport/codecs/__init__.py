@@ -1,7 +1,8 @@
 """Session codecs: one per wire protocol, sans-I/O (no socket, no clock).
 
-- :mod:`~streamkit.transport.codecs.v1`: ``/ws``, streamkit's own protocol (the wire format
-  itself is :mod:`streamkit.transport.protocol`);
+- :mod:`~streamkit.transport.codecs.v1`: ``/ws``, streamkit's own protocol: its frame
+  decoders and encoders and the session codec (the messages themselves are
+  :mod:`streamkit.transport.protocol`); the Realtime codec reuses its binary media frames;
 - :mod:`~streamkit.transport.codecs.realtime`: ``/v1/realtime``, the OpenAI Realtime API
   (``docs/realtime.md``), with its conversation state in ``realtime_state`` (user items),
   ``realtime_responses`` (the response lifecycle) and its pure shapes and checks in

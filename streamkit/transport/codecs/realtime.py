@@ -54,6 +54,7 @@ from streamkit.transport.codecs.realtime_shapes import (
     merge,
 )
 from streamkit.transport.codecs.realtime_state import Items
+from streamkit.transport.codecs.v1 import decode_binary
 from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
 from streamkit.transport.limits import json_excess
 from streamkit.transport.outbox import OutItem
@@ -67,7 +68,6 @@ from streamkit.transport.protocol import (
     ResponseCancel,
     SessionConfig,
     VideoFrameIn,
-    decode_binary,
 )
 
 __all__ = ["CLIENT_EVENTS", "MAX_EVENT_BYTES", "UNSUPPORTED_EVENTS", "RealtimeCodec"]
