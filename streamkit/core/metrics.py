@@ -4,15 +4,15 @@ All times are ``Nanos`` on the shared clock. Histograms keep a bounded reservoir
 recent samples (exact percentiles over that window) plus all-time count/sum/max, so memory is
 bounded however long a session runs. :class:`Lineage` follows one utterance across stages
 (capture → VAD → partial → final → first LM token → sent) by its id. ``snapshot()`` returns
-plain JSON-able data for the WebSocket ``metrics`` event; :func:`to_prometheus` renders the
-same data as Prometheus text exposition.
+plain JSON-able data for the WebSocket ``metrics`` event; the server's Prometheus families
+are built from those snapshots in :mod:`streamkit.telemetry.prometheus`.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from streamkit.core.clock import Nanos
@@ -25,8 +25,6 @@ __all__ = [
     "Lineage",
     "MetricsRegistry",
     "percentile",
-    "to_prometheus",
-    "to_prometheus_labelled",
 ]
 
 
@@ -202,55 +200,3 @@ class MetricsRegistry:
             "lineage": self.lineage.snapshot(),
         }
 
-
-def _prom_name(name: str) -> str:
-    return "streamkit_" + "".join(ch if ch.isalnum() else "_" for ch in name)
-
-
-def _label(value: str) -> str:
-    """Escape a Prometheus label value (backslash, double quote, newline)."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def to_prometheus(snapshot: dict[str, Any]) -> str:
-    """Render a :meth:`MetricsRegistry.snapshot` as Prometheus text exposition (seconds)."""
-    return to_prometheus_labelled({"": snapshot})
-
-
-def _family_samples(snapshot: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
-    """(family, type, sample suffix + extra labels, value) for every sample of a snapshot."""
-    for name, summary in snapshot["histograms"].items():
-        family = _prom_name(name) + "_seconds"
-        for q, key in ((0.5, "p50_ns"), (0.95, "p95_ns"), (0.99, "p99_ns")):
-            value = summary[key]
-            if not math.isnan(value):
-                yield family, "summary", f'|quantile="{q}"', f"{value / 1e9:.9f}"
-        yield family, "summary", "_count|", str(summary["count"])
-        mean = summary["mean_ns"]
-        total = 0.0 if math.isnan(mean) else mean * summary["count"] / 1e9
-        yield family, "summary", "_sum|", f"{total:.9f}"
-    for name, value in snapshot["counters"].items():
-        yield _prom_name(name) + "_total", "counter", "|", str(value)
-    for name, value in snapshot["gauges"].items():
-        yield _prom_name(name), "gauge", "|", str(value)
-    for field in ("depth", "dropped", "peak"):
-        for edge, stats in snapshot["edges"].items():
-            yield f"streamkit_edge_{field}", "gauge", f'|edge="{_label(edge)}"', str(stats[field])
-
-
-def to_prometheus_labelled(snapshots: Mapping[str, dict[str, Any]], label: str = "session") -> str:
-    """Several snapshots in one exposition, each sample labelled ``label="<key>"`` (an empty
-    key adds no label). One ``# TYPE`` line per metric family, as the format requires."""
-    families: dict[str, tuple[str, list[str]]] = {}
-    for key, snapshot in snapshots.items():
-        own = f'{label}="{_label(key)}"' if key else ""
-        for family, kind, suffix_labels, value in _family_samples(snapshot):
-            suffix, extra = suffix_labels.split("|", 1)
-            labels = ",".join(part for part in (own, extra) if part)
-            sample = f"{family}{suffix}{{{labels}}}" if labels else f"{family}{suffix}"
-            families.setdefault(family, (kind, []))[1].append(f"{sample} {value}")
-    lines: list[str] = []
-    for family, (kind, samples) in families.items():
-        lines.append(f"# TYPE {family} {kind}")
-        lines.extend(samples)
-    return "\n".join(lines) + "\n"

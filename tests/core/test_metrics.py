@@ -1,4 +1,4 @@
-"""Metrics: percentiles, bounded histograms, lineage across stages, snapshot, Prometheus text."""
+"""Metrics: percentiles, bounded histograms, lineage across stages, snapshot."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
 
 from streamkit.core.clock import NS_PER_MS, LoopClock
 from streamkit.core.function_stage import function_stage
-from streamkit.core.metrics import Histogram, Lineage, MetricsRegistry, percentile, to_prometheus
+from streamkit.core.metrics import Histogram, Lineage, percentile
 from streamkit.core.operators import Collector, IterSource
 from streamkit.core.packet import Packet
 from streamkit.core.pipeline import Pipeline
@@ -114,28 +113,3 @@ async def test_function_chain_sampling_times_one_packet_in_n() -> None:
     pipe.add(Collector(), {"in": b})
     await pipe.run()
     assert pipe.metrics.histogram("stage.f.f.latency").count == 3  # packets 0, 4, 8
-
-
-def test_prometheus_text_parses_with_the_official_parser() -> None:
-    reg = MetricsRegistry()
-    for v in (1_000, 2_000, 3_000_000):
-        reg.histogram("stage.asr.latency").observe(v)
-    reg.counter("asr.partials_skipped").inc(4)
-    reg.gauge("asr.lag-ns").set(12.5)
-    reg.histogram("never.observed")
-    pipe = Pipeline(LoopClock(), reg)
-    pipe.edge("audio->asr", 8)
-    pipe.edge('we"ird\\name', 2)
-    text = to_prometheus(reg.snapshot())
-    families = {f.name: f for f in text_string_to_metric_families(text)}
-    summary = families["streamkit_stage_asr_latency_seconds"]
-    assert summary.type == "summary"
-    samples = {(s.name, s.labels.get("quantile")): s.value for s in summary.samples}
-    assert samples[("streamkit_stage_asr_latency_seconds", "0.5")] == pytest.approx(2e-6)
-    assert samples[("streamkit_stage_asr_latency_seconds_count", None)] == 3
-    assert samples[("streamkit_stage_asr_latency_seconds_sum", None)] == pytest.approx(3.003e-3)
-    assert families["streamkit_asr_partials_skipped"].samples[0].value == 4
-    assert families["streamkit_asr_lag_ns"].samples[0].value == 12.5
-    depth = families["streamkit_edge_depth"].samples
-    assert [d.labels for d in depth] == [{"edge": "audio->asr"}, {"edge": 'we"ird\\name'}]
-    assert reg.snapshot()["edges"]["audio->asr"]["blocked"] == 0
