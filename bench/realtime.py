@@ -30,12 +30,14 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +91,69 @@ class _Paced:
         await self.clock.sleep_until(self.start + round(self.sent_s * NS_PER_S))
 
 
+Marks = dict[str, Callable[[dict[str, Any]], bool]]
+"""Latency marks of one turn: name → which event ends it (the first such event counts)."""
+
+V1_MARKS: Marks = {
+    "stopped": lambda e: e["type"] == "speech.stopped",
+    "transcript": lambda e: e["type"] == "transcript.final" and bool(e.get("is_last")),
+    "first_text": lambda e: e["type"] == "response.delta",
+}
+REALTIME_MARKS: Marks = {
+    "stopped": lambda e: e["type"] == "input_audio_buffer.speech_stopped",
+    "transcript": lambda e: e["type"].endswith("input_audio_transcription.completed"),
+    "first_text": lambda e: e["type"] == "response.output_text.delta",
+}
+
+
+async def _read_marks(ws: Any, paced: _Paced, marks: Marks, out: dict[str, float]) -> None:
+    """Fill ``out`` with each mark's delay after the end of speech (ms), then return."""
+    async for message in ws:
+        event = json.loads(message)
+        now = paced.clock.now()
+        if paced.eos_ns is None:
+            continue
+        for name, ends in marks.items():
+            if name not in out and ends(event):
+                out[name] = (now - paced.eos_ns) / NS_PER_MS
+        if len(out) == len(marks):
+            return
+
+
+async def _turn(
+    ws: Any,
+    paced: _Paced,
+    marks: Marks,
+    send: Callable[[npt.NDArray[np.float32]], Awaitable[None]],
+    rate: int,
+    audio: npt.NDArray[np.float32],
+    lead_s: float,
+    gap_s: float,
+) -> dict[str, float]:
+    """Silence, the utterance, silence (``send`` paces each 100 ms piece), then silence until
+    every mark came or 30 s passed; the end of speech is when the utterance's last piece went."""
+    out: dict[str, float] = {}
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(_read_marks(ws, paced, marks, out))
+        step = int(rate * CHUNK_S)
+        lead = np.zeros(int(lead_s * rate), np.float32)
+        tail = np.zeros(int(gap_s * rate), np.float32)
+        for part, is_speech in ((lead, False), (audio, True), (tail, False)):
+            for i in range(0, len(part), step):
+                await send(part[i : i + step])
+            if is_speech:
+                paced.eos_ns = paced.clock.now()
+        while not task.done() and paced.sent_s < lead_s + len(audio) / rate + 30:
+            await send(np.zeros(step, np.float32))
+        task.cancel()
+    return out
+
+
 async def _ws_turn(
     url: str, audio: npt.NDArray[np.float32], lead_s: float, gap_s: float
 ) -> dict[str, float]:
     from websockets.asyncio.client import connect
 
-    out: dict[str, float] = {}
     async with connect(url, max_size=None) as ws:
         await ws.send(
             json.dumps(
@@ -102,45 +161,13 @@ async def _ws_turn(
             )
         )
         paced = _Paced()
-        seq = 0
+        seqs = itertools.count()
 
-        async def reader() -> None:
-            async for message in ws:
-                event = json.loads(message)
-                now = paced.clock.now()
-                if paced.eos_ns is None:
-                    continue
-                kind = event["type"]
-                if kind == "speech.stopped" and "stopped" not in out:
-                    out["stopped"] = (now - paced.eos_ns) / NS_PER_MS
-                if kind == "transcript.final" and event.get("is_last") and "transcript" not in out:
-                    out["transcript"] = (now - paced.eos_ns) / NS_PER_MS
-                elif kind == "response.delta" and "first_text" not in out:
-                    out["first_text"] = (now - paced.eos_ns) / NS_PER_MS
-                if len(out) == 3:
-                    return
+        async def send(piece: npt.NDArray[np.float32]) -> None:
+            await ws.send(encode_audio(piece, next(seqs), round(paced.sent_s * NS_PER_S)))
+            await paced.pace(len(piece) / 16_000)
 
-        async with asyncio.TaskGroup() as group:
-            task = group.create_task(reader())
-            step = int(16_000 * CHUNK_S)
-            lead = np.zeros(int(lead_s * 16_000), np.float32)
-            tail = np.zeros(int(gap_s * 16_000), np.float32)
-            for part, is_speech in ((lead, False), (audio, True), (tail, False)):
-                for i in range(0, len(part), step):
-                    piece = part[i : i + step]
-                    await ws.send(encode_audio(piece, seq, round(paced.sent_s * NS_PER_S)))
-                    seq += 1
-                    await paced.pace(len(piece) / 16_000)
-                if is_speech:
-                    paced.eos_ns = paced.clock.now()
-            while not task.done() and paced.sent_s < lead_s + len(audio) / 16_000 + 30:
-                await ws.send(
-                    encode_audio(np.zeros(step, np.float32), seq, round(paced.sent_s * NS_PER_S))
-                )
-                seq += 1
-                await paced.pace(CHUNK_S)
-            task.cancel()
-    return out
+        return await _turn(ws, paced, V1_MARKS, send, 16_000, audio, lead_s, gap_s)
 
 
 async def _rt_turn(
@@ -148,7 +175,6 @@ async def _rt_turn(
 ) -> dict[str, float]:
     from websockets.asyncio.client import connect
 
-    out: dict[str, float] = {}
     headers = {"Authorization": "Bearer sk-local"}
     async with connect(url, additional_headers=headers, max_size=None) as ws:
         update = {
@@ -164,41 +190,12 @@ async def _rt_turn(
         await ws.send(json.dumps({"type": "session.update", "session": update}))
         paced = _Paced()
 
-        async def reader() -> None:
-            async for message in ws:
-                event = json.loads(message)
-                now = paced.clock.now()
-                if paced.eos_ns is None:
-                    continue
-                kind = event["type"]
-                if kind == "input_audio_buffer.speech_stopped" and "stopped" not in out:
-                    out["stopped"] = (now - paced.eos_ns) / NS_PER_MS
-                if kind.endswith("input_audio_transcription.completed") and "transcript" not in out:
-                    out["transcript"] = (now - paced.eos_ns) / NS_PER_MS
-                elif kind == "response.output_text.delta" and "first_text" not in out:
-                    out["first_text"] = (now - paced.eos_ns) / NS_PER_MS
-                if len(out) == 3:
-                    return
-
-        async def append(piece: npt.NDArray[np.float32]) -> None:
+        async def send(piece: npt.NDArray[np.float32]) -> None:
             data = base64.b64encode(_pcm16(piece)).decode()
             await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": data}))
             await paced.pace(len(piece) / 24_000)
 
-        async with asyncio.TaskGroup() as group:
-            task = group.create_task(reader())
-            step = int(24_000 * CHUNK_S)
-            lead = np.zeros(int(lead_s * 24_000), np.float32)
-            tail = np.zeros(int(gap_s * 24_000), np.float32)
-            for part, is_speech in ((lead, False), (audio24, True), (tail, False)):
-                for i in range(0, len(part), step):
-                    await append(part[i : i + step])
-                if is_speech:
-                    paced.eos_ns = paced.clock.now()
-            while not task.done() and paced.sent_s < lead_s + len(audio24) / 24_000 + 30:
-                await append(np.zeros(step, np.float32))
-            task.cancel()
-    return out
+        return await _turn(ws, paced, REALTIME_MARKS, send, 24_000, audio24, lead_s, gap_s)
 
 
 def _costs(audio: npt.NDArray[np.float32]) -> list[list[Any]]:
