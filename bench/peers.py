@@ -143,7 +143,7 @@ def model_dir() -> str:
 
 
 def gguf_path() -> str:
-    from streamkit.lm.llamacpp import bundled_model_path
+    from streamkit.lm.models import bundled_model_path
 
     return str(bundled_model_path())
 

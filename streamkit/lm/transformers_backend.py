@@ -30,7 +30,7 @@ from streamkit.lm.backend import (
     Usage,
     common_prefix,
 )
-from streamkit.lm.llamacpp import bundled_model_path
+from streamkit.lm.models import model_path
 
 __all__ = ["TransformersBackend", "TransformersConfig"]
 
@@ -67,9 +67,7 @@ class TransformersBackend:
                 "the transformers backend needs `pip install torch transformers gguf` "
                 "(install torch from the CPU index first), or use the llama.cpp backend"
             ) from error
-        path = Path(cfg.model_path) if cfg.model_path is not None else bundled_model_path()
-        if not path.exists():
-            raise BackendUnavailable(f"model not found: {path} (pass a GGUF file or model dir)")
+        path = model_path(cfg.model_path, what="a GGUF file or a model dir")
         kwargs: dict[str, Any] = {}
         source = str(path)
         if path.is_file():

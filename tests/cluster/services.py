@@ -115,7 +115,7 @@ def start_redis(workdir: Path) -> Service:
 
 
 def start_lm_server(workdir: Path, threads: int = 1) -> Service:
-    from streamkit.lm.llamacpp import bundled_model_path
+    from streamkit.lm.models import bundled_model_path
 
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()),

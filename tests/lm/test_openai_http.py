@@ -44,7 +44,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server]")
-    from streamkit.lm.llamacpp import bundled_model_path
+    from streamkit.lm.models import bundled_model_path
 
     port = free_port()
     command = [
