@@ -21,9 +21,11 @@ its playout time by a pacer task (anchor pacing: ``sleep_until(send_at)``, never
 Stopping: barge-in, :meth:`TtsStage.cancel` (``response.cancel``), a ``ResponseDone`` that says
 cancelled, a newer answer or an in-band ``Flush`` cancel the answer's tasks at once; the pacer
 re-checks before every frame, so no frame of the old answer is put after the cancel was seen.
-``ResponseAudioDone(cancelled=True)`` then says what had been heard (frames whose playout had
-begun), and ``on_heard(done, answer_text)`` lets the pipeline truncate the conversation history
-(like the Realtime API's ``conversation.item.truncate``).
+An answer can be cut until its last frame has *played* (the client holds up to ``lead_ms``
+sent ahead), and ``ResponseAudioDone(cancelled=True)`` goes out at once — before a synthesis
+in progress ends — so the client drops what it holds. It says what had been heard (frames
+whose playout had begun); ``on_heard(done, answer_text)`` lets the pipeline truncate the
+history (like the Realtime API's ``conversation.item.truncate``).
 
 Metrics: lineage mark ``tts.first_audio`` per utterance; histograms ``tts.<engine>.first_audio``
 (first delta → first frame sent), ``tts.<engine>.eos_to_first_audio`` (end of speech → first
@@ -363,7 +365,8 @@ class TtsStage:
         while True:
             piece, samples, progress, rate = await frames.get()
             if samples is None:
-                if progress < 0:
+                if progress < 0:  # all sent; the answer plays on (≤ lead) and can be cut till
+                    await ctx.clock.sleep_until(playout.end or ctx.clock.now())  # its end
                     return
                 playout.start_piece(piece)
                 continue

@@ -281,3 +281,27 @@ async def test_barge_in_says_stopped_at_once_even_while_a_piece_is_being_synthes
     assert stopped_at == barge  # not when the synthesis of the second piece ends
     assert max(t for t, _ in sink.of(ResponseAudio)) <= barge
     assert not stage.speaking
+
+
+@pytest.mark.looptime
+async def test_a_barge_in_while_the_client_plays_the_last_frames_still_cuts_them() -> None:
+    text = "Sure, I can help with that."
+    pipe, _, sink = run(answer("r1", text, 1 * S))
+    await pipe.run()
+    last = sink.of(ResponseAudio)[-1]
+    end = last[1].pts + last[1].duration
+    [(done_at, _)] = sink.of(ResponseAudioDone)
+    assert done_at == end  # the voice is "speaking" until its last frame has played
+    barge = end - 100 * MS  # every frame was sent (≤ 200 ms ahead); the client plays the last
+    assert last[0] < barge
+    base = (LoopClock().now() // S + 1) * S  # the same answer again, later on the same loop
+    events = [(base + t, port, e) for t, port, e in answer("r1", text, 1 * S)]
+    events.append((base + barge, "speech", SpeechStarted("u2", base + barge)))
+    pipe, _, sink = run(sorted(events, key=lambda e: e[0]))
+    await pipe.run()
+    assert sink.of(ResponseAudio)[-1][0] == base + last[0]  # every frame was sent again
+    [(stopped_at, done)] = sink.of(ResponseAudioDone)
+    assert done.cancelled
+    assert done.reason == "barge-in"
+    assert stopped_at == base + barge
+    assert done.played_ns < sum(c.duration for _, c in sink.of(ResponseAudio))
