@@ -169,7 +169,7 @@ def _wait(
 def start_llamacpp_server(gguf: str | None, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     """The real llama.cpp server (llama-cpp-python[server]) on loopback; returns its /v1 URL.
     Its log goes to a file (a full pipe would stall it)."""
-    from streamkit.lm.llamacpp import bundled_model_path
+    from streamkit.lm.models import bundled_model_path
 
     model = gguf or str(bundled_model_path())
     port = _free_port()
@@ -198,6 +198,7 @@ def start_streamkit(args: argparse.Namespace, tmp: Path) -> subprocess.Popen[byt
             cmd += ["--lm-model", args.lm_model]
     if args.instructions is not None:
         cmd += ["--instructions", args.instructions]
+    cmd += ["--grounding", args.grounding]
     with (tmp / "serve.log").open("wb") as log:  # a file: a full pipe would stall the server
         return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
@@ -310,6 +311,12 @@ def main() -> int:
         help="start llama_cpp.server on loopback (bundled GGUF by default) and use it",
     )
     parser.add_argument("--instructions", default=None, help="system prompt for the assistant")
+    parser.add_argument(
+        "--grounding",
+        default="facts",
+        choices=["facts", "model"],
+        help="facts: scene/memory questions answered from the facts; model: by the model",
+    )
     parser.add_argument("--cases", default=None, help="comma-separated case names")
     parser.add_argument("--split", default="all", choices=["all", "dev", "held-out"])
     parser.add_argument("--gap-s", type=float, default=1.2, help="silence after each turn")
@@ -328,13 +335,14 @@ def main() -> int:
     helpers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            backend = f"lm={args.lm}"
+            backend = f"lm={args.lm} grounding={args.grounding}"
             if args.serve_llamacpp is not None:
                 proc, args.lm_url = start_llamacpp_server(args.serve_llamacpp or None, Path(tmp))
                 helpers.append(proc)
                 args.lm_model = args.lm_model or "default"
             if args.lm_url:
-                backend = f"lm=http {args.lm_url} model={args.lm_model or 'default'}"
+                model = args.lm_model or "default"
+                backend = f"lm=http {args.lm_url} model={model} grounding={args.grounding}"
             port_file = Path(tmp) / "port"
             server = start_streamkit(args, Path(tmp))
             helpers.append(server)

@@ -40,6 +40,7 @@ from streamkit.core.pipeline import Pipeline
 from streamkit.core.stage import Stage
 from streamkit.lm.backend import BackendUnavailable, LMBackend
 from streamkit.lm.fusion import Turn
+from streamkit.lm.grounding_backend import GroundedBackend, GroundingMode
 from streamkit.lm.responder import Responder, ResponderConfig
 from streamkit.store.backend import StoredTurn
 from streamkit.tts import TtsConfig, TTSEngine, TTSSpec, TtsStage
@@ -90,6 +91,10 @@ class AssistantConfig:
         instructions: the assistant's system prompt (``--instructions``; ``None``: the
             default of :mod:`streamkit.lm.fusion`); a session may change it
             (``session.update`` ``instructions``). The "I can't tell" policy is kept after it.
+        grounding: ``facts`` (default): scene and memory questions are answered from the
+            camera facts and what the user said, the model's other answers are verified
+            (:mod:`streamkit.lm.grounding_backend`); ``model``: the model answers everything
+            (a strong ``--lm-url`` model). ``--grounding``; a session may change it.
     """
 
     asr: AsrConfig = field(
@@ -109,6 +114,7 @@ class AssistantConfig:
     speech: TtsConfig = field(default_factory=TtsConfig)
     echo_gate: EchoGateConfig | None = field(default_factory=EchoGateConfig)
     instructions: str | None = None
+    grounding: GroundingMode = "facts"
 
 
 def _load_lm(config: AssistantConfig) -> LMBackend | None:
@@ -304,6 +310,14 @@ class Controls:
         """Whether the pipeline has a voice."""
         return self.tts is not None
 
+    def set_grounding(self, mode: str) -> None:
+        """Answer scene and memory questions from the facts (``facts``) or let the model
+        answer everything (``model``); ``""``: the configured mode (``session.update``
+        ``grounding``)."""
+        backend = self._responder.backend if self._responder is not None else None
+        if isinstance(backend, GroundedBackend):
+            backend.set_mode("model" if mode == "model" else "facts" if mode else None)
+
     def set_instructions(self, text: str | None) -> None:
         """The system prompt of this session's answers (``session.update``
         ``instructions``; ``None`` or ``""``: the pipeline's configured one)."""
@@ -409,7 +423,13 @@ def build(
         if config.instructions:
             fusion = replace(responder_config.fusion, system_prompt=config.instructions)
             responder_config = replace(responder_config, fusion=fusion)
-        responder = Responder(models.lm, responder_config)
+        grounded = GroundedBackend(  # answers from the facts (or the model, verified)
+            models.lm,
+            config.grounding,
+            on_grounded=lambda reason: pipe.metrics.counter(f"lm.grounded.{reason}").inc(),
+            on_verified=pipe.metrics.counter("lm.verifier_replaced").inc,
+        )
+        responder = Responder(grounded, responder_config)
         responder_in = {"transcript": transcript_ports["lm"]}
         if "lm" in vision_ports:
             responder_in["vision"] = vision_ports["lm"]

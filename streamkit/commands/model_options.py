@@ -117,6 +117,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="the assistant's system prompt (default: a friendly voice assistant; the "
         "\"I can't tell\" policy is kept after it); a session may change it with session.update",
     )
+    group.add_argument(
+        "--grounding",
+        choices=["facts", "model"],
+        default="facts",
+        help="facts (default): scene and memory questions are answered from the camera facts "
+        "and what the user said, and the model's other answers are verified; model: the model "
+        "answers everything (a strong --lm-url model); a session may change it",
+    )
     turn = parser.add_argument_group("turn-taking")
     turn.add_argument(
         "--turn-detection",
@@ -171,6 +179,7 @@ def assistant_config(args: argparse.Namespace) -> AssistantConfig:
         lm_api_key=args.lm_api_key,
         lm_threads=args.lm_threads,
         instructions=getattr(args, "instructions", None),
+        grounding=getattr(args, "grounding", "facts"),
     )
     whisper = replace(
         config.asr.whisper,

@@ -5,7 +5,7 @@
 1. **system**: the instructions (configurable: ``system_prompt``; ``--instructions``,
    ``session.update``), then the policy (``policy``): talk to the person as "you", one short
    sentence, the camera line lists everything you can see, say "I can't tell." otherwise;
-2. **worked examples** (``examples``): eight short made-up exchanges (a count, a sign, a brand
+2. **worked examples** (``examples``): ten short made-up exchanges (a count, a sign, a brand
    it cannot tell, what you wear, a name to remember and recall, a request, a fact) as
    earlier chat turns — part of the stable prefix, cached once for every session;
 3. **history** as real chat turns: each earlier utterance a ``user`` message, each answer an
@@ -13,7 +13,9 @@
 4. **the camera line** as a system message of its own (``facts="before"``), plain
    present-tense facts — ``Camera now: one person, wearing orange; mostly orange.`` — or,
    with no observation, ``Camera now: nothing (no video).``, so a colour is never named from
-   nothing;
+   nothing (:class:`~streamkit.lm.grounding_facts.SceneFacts` writes and reads this line);
+   then what the user said about themself in earlier turns, in second person
+   (``Remember: Your name is Alice.``, :mod:`streamkit.lm.grounding_memory`);
 5. **the user's words**, nothing else.
 
 Design for a 135M model (measured with ``bench/answers.py``): SmolLM2-135M copies the shape of
@@ -35,7 +37,10 @@ message is copied into the answer by SmolLM2-135M ("1 person, wearing orange; mo
 orange."); as its own message before the words it is used, not copied, and the history stays
 a cached prefix; four worked examples made "I can't tell." an answer the model gives at all,
 eight (adding what you wear, a name recalled, a request) took the dev split from 11 to 13 of
-29 in the direct check (typed questions, the real vision encoder and model).
+29 in the direct check (typed questions, the real vision encoder and model). Two more
+requests ("Count to four.", "Say see you soon.") with a stated rule ("When asked to say
+something, say exactly that…") made the model do 4 of the 5 dev request cases instead of 2,
+and 4 of 8 new phrasings instead of 2 (typed; either change alone did less).
 
 Budget (tokens, counted with the pluggable ``count_tokens``): the system message, the
 examples and the utterance are kept; history is dropped oldest first, then observations
@@ -79,7 +84,8 @@ DEFAULT_SYSTEM_PROMPT = (
 DEFAULT_POLICY = (
     'Talk to the person directly, as "you". Answer in one short sentence. '
     "The line starting with Camera now lists everything you can see. "
-    'If a question is about something it does not list, say "I can\'t tell."'
+    'If a question is about something it does not list, say "I can\'t tell." '
+    "When asked to say something, say exactly that. When asked to count, say the numbers."
 )
 """Always appended to the instructions: how to speak and when to say "I can't tell"."""
 
@@ -93,6 +99,8 @@ DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
     ("nothing (no video)", "My sister is called Emma.", "Nice, your sister is called Emma."),
     ("nothing (no video)", "What is my sister called?", "Your sister is called Emma."),
     ("nothing (no video)", "Please say good morning.", "Good morning!"),
+    ("nothing (no video)", "Count to four.", "One, two, three, four."),
+    ("nothing (no video)", "Say see you soon.", "See you soon!"),
     ("nothing (no video)", "What is the capital of Italy?", "The capital of Italy is Rome."),
 )  # fmt: skip
 """Worked examples ``(facts, question, answer)`` shown to the model as earlier chat turns
@@ -148,7 +156,7 @@ class FusionConfig:
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     policy: str = DEFAULT_POLICY
-    budget_tokens: int = 640
+    budget_tokens: int = 720
     max_observations: int = 2
     lookback_ns: Nanos = 5 * NS_PER_S
     lookahead_ns: Nanos = NS_PER_S // 2

@@ -97,16 +97,15 @@ class GroundedBackend:
         on_verified: Callable[[], object] | None = None,
     ) -> None:
         self.inner = inner
+        self.name = inner.name  # metrics stay named after the model
         self.mode: GroundingMode = mode
+        self.default_mode: GroundingMode = mode
         self.on_grounded = on_grounded
         self.on_verified = on_verified
 
-    @property
-    def name(self) -> str:  # metrics stay named after the model
-        return self.inner.name
-
-    def set_mode(self, mode: GroundingMode) -> None:
-        self.mode = mode
+    def set_mode(self, mode: GroundingMode | None) -> None:
+        """The mode of the next answers (``None``: the one this wrapper was made with)."""
+        self.mode = mode if mode is not None else self.default_mode
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)

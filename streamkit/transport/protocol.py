@@ -159,7 +159,10 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``response.audio.done``); off, the answer is text only and the voice does not run.
     ``instructions``: the assistant's system prompt for this session's answers (``""``: the
     server's, e.g. ``serve --instructions``), changeable at any time; the server keeps its
-    "I can't tell" policy after it.
+    "I can't tell" policy after it. ``grounding``: ``facts`` answers scene and memory questions
+    from the camera facts and what the user said (and checks the model's other answers),
+    ``model`` lets the model answer everything (a strong ``--lm-url`` model); ``""``: the
+    server's (``serve --grounding``), changeable at any time.
     """
 
     pipeline: str = "assistant"
@@ -171,6 +174,7 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     turn_detection: Literal["auto", "vad", "smart"] = "auto"
     output_audio: bool = False
     instructions: str = ""
+    grounding: Literal["", "facts", "model"] = ""
 
 
 class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_unknown_fields=True):
@@ -185,6 +189,7 @@ class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_un
     turn_detection: Literal["auto", "vad", "smart"] | None = None
     output_audio: bool | None = None
     instructions: str | None = None
+    grounding: Literal["", "facts", "model"] | None = None
 
 
 class InputCommit(msgspec.Struct, frozen=True, tag="input.commit", forbid_unknown_fields=True):

@@ -292,6 +292,8 @@ class Session:
             self._apply_output_audio()
         if "instructions" in changes:
             self._apply_instructions()
+        if "grounding" in changes:
+            self._apply_grounding()
         return None
 
     def _apply_instructions(self) -> None:
@@ -299,6 +301,12 @@ class Session:
         setter = getattr(self.controls, "set_instructions", None)
         if setter is not None:
             setter(self.config.instructions or None)
+
+    def _apply_grounding(self) -> None:
+        """Hand the session's grounding mode to the pipeline (those without an LM ignore it)."""
+        setter = getattr(self.controls, "set_grounding", None)
+        if setter is not None:
+            setter(self.config.grounding)
 
     def _apply_output_audio(self) -> None:
         """Tell the pipeline whether to speak (pipelines without a voice ignore it)."""
@@ -344,6 +352,8 @@ class Session:
             self._apply_output_audio()
             if self.config.instructions:
                 self._apply_instructions()
+            if self.config.grounding:
+                self._apply_grounding()
         except Exception as error:  # a factory bug must not kill the server
             self.source = None
             return ProtocolError("pipeline_error", f"could not build the pipeline: {error!r}"[:300])

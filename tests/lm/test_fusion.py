@@ -161,9 +161,9 @@ def test_history_kept_does_not_change_while_the_utterance_grows() -> None:
 def test_budget_drops_far_observations_then_oldest_words_but_keeps_system_and_examples() -> None:
     utter = words(" ".join(f"w{i}" for i in range(60)), 10 * S, 100 * NS_PER_MS)
     seen = [obs(int(12 * S), "near"), obs(int(6 * S), "far")]
-    b = builder(budget_tokens=420, max_observations=2)
+    b = builder(budget_tokens=500, max_observations=2)
     fused = b.build([], utter, seen)
-    assert fused.prompt_tokens <= 420
+    assert fused.prompt_tokens <= 500
     assert fused.messages[0].content == b.system_text()
     assert len(fused.messages) == 1 + 3 * len(b.config.examples) + 2
     assert all(o.detections[0].label != "far" for o in fused.observations)

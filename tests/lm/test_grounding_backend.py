@@ -101,3 +101,24 @@ def test_model_mode_passes_everything_through() -> None:
     assert len(model.requests) == 1
     assert grounded.name == model.name
     assert grounded.count_tokens("abcd efgh") == model.count_tokens("abcd efgh")
+
+
+def test_the_assistant_grounds_by_default_and_a_session_may_switch() -> None:
+    from typing import Any, cast
+
+    from streamkit.core.operators import Collector, IterSource
+    from streamkit.pipelines.assistant import AssistantConfig, Models, build
+
+    def controls(config: AssistantConfig) -> Any:  # built, never run: no Whisper needed
+        models = Models(whisper=cast(Any, None), lm=ScriptedBackend(reply="ok"))
+        return build(config, models, IterSource("source", [], port="audio"), Collector())[1]
+
+    session = controls(AssistantConfig())
+    backend = session._responder.backend
+    assert isinstance(backend, GroundedBackend)
+    assert backend.mode == "facts"
+    session.set_grounding("model")
+    assert backend.mode == "model"
+    session.set_grounding("")  # the configured mode again
+    assert backend.mode == "facts"
+    assert controls(AssistantConfig(grounding="model"))._responder.backend.mode == "model"
