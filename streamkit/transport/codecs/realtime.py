@@ -24,15 +24,12 @@ pipeline's shared-clock times back. Extension: a binary frame in the ``/ws`` med
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
-import numpy as np
 
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.core.events import (
@@ -45,18 +42,30 @@ from streamkit.core.events import (
     SpeechStopped,
     TranscriptFinal,
 )
-from streamkit.transport.codecs.realtime_parse import parse_item, parse_response
+from streamkit.transport.codecs.realtime_parse import (
+    cancel_problem,
+    check_truncate,
+    commit_problem,
+    parse_append,
+    parse_event,
+    parse_item,
+    parse_response,
+    session_turns,
+)
 from streamkit.transport.codecs.realtime_responses import Responses
 from streamkit.transport.codecs.realtime_shapes import (
     AUDIO_RATE,
+    CLIENT_EVENTS,
     DEFAULT_SESSION,
+    MAX_EVENT_BYTES,
+    UNSUPPORTED_EVENTS,
+    Problem,
     check,
     merge,
 )
 from streamkit.transport.codecs.realtime_state import Items
 from streamkit.transport.codecs.v1 import decode_binary
 from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
-from streamkit.transport.limits import json_excess
 from streamkit.transport.outbox import OutItem
 from streamkit.transport.protocol import (
     AUDIO_FORMAT_PCM16,
@@ -72,30 +81,6 @@ from streamkit.transport.protocol import (
 
 __all__ = ["CLIENT_EVENTS", "MAX_EVENT_BYTES", "UNSUPPORTED_EVENTS", "RealtimeCodec"]
 
-MAX_EVENT_BYTES: Final = 1 << 20
-"""Largest client event accepted (1 MiB: a 1 s append is ~64 KB of JSON)."""
-
-CLIENT_EVENTS: Final = (
-    "session.update",
-    "input_audio_buffer.append",
-    "input_audio_buffer.commit",
-    "input_audio_buffer.clear",
-    "conversation.item.create",
-    "conversation.item.retrieve",
-    "conversation.item.truncate",
-    "response.create",
-    "response.cancel",
-)
-UNSUPPORTED_EVENTS: Final = (
-    "conversation.item.delete",
-    "output_audio_buffer.clear",
-    "transcription_session.update",
-)
-_MIN_COMMIT_SAMPLES: Final = AUDIO_RATE // 10  # 100 ms, OpenAI's threshold
-_decoder = msgspec.json.Decoder()
-MAX_JSON_DEPTH = 64
-"""Deeper client events are ``invalid_json`` (tool parameter schemas nest; 64 is ample)."""
-MAX_NUMBER_CHARS = 64
 _encoder = msgspec.json.Encoder()
 
 Out = list[Any]
@@ -162,17 +147,7 @@ class RealtimeCodec:
 
     def turns(self) -> ConfigureTurns:
         """The :class:`ConfigureTurns` command the current settings mean."""
-        td = self.turn_detection
-        tokens = self.session.get("max_output_tokens")
-        instructions = self.session.get("instructions") or None
-        return ConfigureTurns(
-            auto_answer=td is not None and bool(td.get("create_response", True)),
-            silence_ms=int((td or {}).get("silence_duration_ms") or 500),
-            threshold=float((td or {}).get("threshold") or 0.5),
-            instructions=instructions,
-            max_tokens=tokens if isinstance(tokens, int) else None,
-            audio_out=self.speaking,
-        )
+        return session_turns(self.session)
 
     # -- output --------------------------------------------------------------------------
 
@@ -185,6 +160,9 @@ class RealtimeCodec:
     def _take(self) -> list[OutItem]:
         out, self._out = self._out, []
         return out
+
+    def _problem(self, problem: Problem) -> None:
+        self._error(problem[0], problem[2], problem[1])
 
     def _error(
         self, code: str, message: str, param: str | None = None, kind: str = "invalid_request_error"
@@ -241,21 +219,9 @@ class RealtimeCodec:
         self._client_event_id = None
         if isinstance(message, bytes | bytearray | memoryview):
             return self._binary(bytes(message))
-        raw = message.encode("utf-8", "surrogatepass")
-        if len(raw) > self.max_event_bytes:
-            self._error("message_too_large", f"event of {len(raw)} bytes > {self.max_event_bytes}")
-            return list(self._take())
-        excess = json_excess(raw, MAX_JSON_DEPTH, MAX_NUMBER_CHARS)  # the parser recurses
-        if excess is not None:
-            self._error("invalid_json", excess)
-            return list(self._take())
-        try:
-            value = _decoder.decode(raw)
-        except (msgspec.DecodeError, RecursionError) as error:
-            self._error("invalid_json", f"not valid JSON: {error}"[:300])
-            return list(self._take())
-        if not isinstance(value, dict):
-            self._error("invalid_json", f"expected a JSON object, got {type(value).__name__}")
+        value = parse_event(message.encode("utf-8", "surrogatepass"), self.max_event_bytes)
+        if isinstance(value, tuple):
+            self._problem(value)
             return list(self._take())
         event_id = value.get("event_id")
         self._client_event_id = event_id if isinstance(event_id, str) else None
@@ -295,30 +261,17 @@ class RealtimeCodec:
         merged = merge(self.session, update)
         problem = check(merged, self.audio_out)
         if problem is not None:
-            self._error(problem[0], problem[2], problem[1])
+            self._problem(problem)
             return None
         self._pending_session = merged
-        old, self.session = self.session, merged
-        command = self.turns()
-        self.session = old
-        return command
+        return session_turns(merged)
 
     def _append(self, event: dict[str, Any]) -> Any:
-        audio = event.get("audio")
-        if not isinstance(audio, str):
-            self._error("invalid_value", "append needs 'audio' (base64 PCM16)", "audio")
+        samples = parse_append(event.get("audio"))
+        if samples is None or isinstance(samples, tuple):
+            if samples is not None:
+                self._problem(samples)
             return None
-        try:
-            pcm = base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError):
-            self._error("invalid_value", "'audio' is not valid base64", "audio")
-            return None
-        if len(pcm) % 2:
-            self._error("invalid_value", f"PCM16 audio of {len(pcm)} bytes (odd)", "audio")
-            return None
-        if not pcm:
-            return None
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / np.float32(32768.0)
         capture = self.samples_appended * NS_PER_S // AUDIO_RATE
         header = FrameHeader(KIND_AUDIO, AUDIO_FORMAT_PCM16, 1, AUDIO_RATE, self._seq, capture)
         self._seq += 1
@@ -327,12 +280,9 @@ class RealtimeCodec:
         return AudioAppend(header, samples)
 
     def _commit(self, event: dict[str, Any]) -> Any:
-        if self._buffered < _MIN_COMMIT_SAMPLES:
-            ms = self._buffered * 1000 // AUDIO_RATE
-            self._error(
-                "input_audio_buffer_commit_empty",
-                f"buffer too small: {ms} ms of audio; at least 100 ms is needed",
-            )
+        problem = commit_problem(self._buffered)
+        if problem is not None:
+            self._problem(problem)
             return None
         return InputCommit()
 
@@ -342,7 +292,7 @@ class RealtimeCodec:
     def _item_create(self, event: dict[str, Any]) -> Any:
         item = parse_item(event.get("item"))
         if isinstance(item, tuple):
-            self._error(item[0], item[2], item[1])
+            self._problem(item)
             return None
         self.items.pending_create = (item.id or self.items.new_id(), item.role, item.content)
         commands: list[Any] = [ImageIn(image) for image in item.images]
@@ -366,15 +316,9 @@ class RealtimeCodec:
         the voice reports it)."""
         item_id, end_ms = event.get("item_id"), event.get("audio_end_ms")
         item = self.items.store.get(item_id) if isinstance(item_id, str) else None
-        content = item.get("content") if item is not None else None
-        if item is None or item.get("role") != "assistant":
-            self._error("invalid_value", f"no assistant item {str(item_id)[:80]!r}", "item_id")
-            return None
-        if content and content[0].get("type") != "output_audio":
-            self._error("invalid_value", "only a spoken (audio) item can be truncated", "item_id")
-            return None
-        if not isinstance(end_ms, int) or isinstance(end_ms, bool) or end_ms < 0:
-            self._error("invalid_value", "audio_end_ms must be an integer ≥ 0", "audio_end_ms")
+        problem = check_truncate(item, item_id, end_ms)
+        if problem is not None:
+            self._problem(problem)
             return None
         self._emit(
             {
@@ -393,7 +337,7 @@ class RealtimeCodec:
     def _response_create(self, event: dict[str, Any]) -> Any:
         params = parse_response(event.get("response"), self.audio_out)
         if isinstance(params, tuple):
-            self._error(params[0], params[2], params[1])
+            self._problem(params)
             return None
         if self.responses.active is not None:
             self._error(
@@ -405,15 +349,11 @@ class RealtimeCodec:
 
     def _response_cancel(self, event: dict[str, Any]) -> Any:
         active = self.responses.active
-        wanted = event.get("response_id")
-        if active is None or (isinstance(wanted, str) and wanted != active.id):
-            self._error(
-                "response_cancel_not_active",
-                "there is no active response to cancel"
-                if active is None
-                else f"response {wanted!r} is not the active one",
-            )
+        problem = cancel_problem(active.id if active else None, event.get("response_id"))
+        if problem is not None:
+            self._problem(problem)
             return None
+        assert active is not None  # cancel_problem refuses when no response is active
         active.cancel_requested = True
         return ResponseCancel(active.id)
 
@@ -466,20 +406,8 @@ class RealtimeCodec:
         elif isinstance(event, TranscriptFinal):
             seconds = max(0, event.end - event.start) / NS_PER_S
             self.items.final(event.utterance_id, event.text, event.is_last, seconds)
-        elif isinstance(event, ResponseDelta):
-            self.responses.delta(event.response_id, event.text)
-        elif isinstance(event, ResponseDone):
-            self.responses.done(
-                event.response_id,
-                event.text,
-                event.cancelled,
-                event.prompt_tokens,
-                event.completion_tokens,
-            )
-        elif isinstance(event, ResponseAudio):
-            self.responses.audio_chunk(event.response_id, event.pcm, event.sample_rate, event.text)
-        elif isinstance(event, ResponseAudioDone):
-            self.responses.audio_done(event.response_id, event.cancelled)
+        elif isinstance(event, ResponseDelta | ResponseDone | ResponseAudio | ResponseAudioDone):
+            self.responses.event(event)
         elif isinstance(event, ErrorEvent):
             self._error(event.code, event.message, None, "server_error")
         return self._take()

@@ -1,4 +1,5 @@
-"""Checks of Realtime client event bodies (pure): an item to create, response parameters.
+"""Checks of Realtime client events (pure): the event itself, an append's audio, an item to
+create or truncate, response parameters, and what the session settings mean for turns.
 
 Each parser returns the parsed value or a :data:`~streamkit.transport.codecs.realtime_shapes
 .Problem` ``(code, param, message)`` for the codec's one ``error``.
@@ -11,9 +12,123 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from streamkit.transport.codecs.realtime_shapes import Problem
+import msgspec
+import numpy as np
+import numpy.typing as npt
 
-__all__ = ["NewItem", "ResponseParams", "data_uri", "parse_item", "parse_response"]
+from streamkit.transport.codecs.realtime_shapes import (
+    AUDIO_RATE,
+    MAX_JSON_DEPTH,
+    MAX_NUMBER_CHARS,
+    MIN_COMMIT_SAMPLES,
+    Problem,
+)
+from streamkit.transport.commands import ConfigureTurns
+from streamkit.transport.limits import json_excess
+
+__all__ = [
+    "NewItem",
+    "ResponseParams",
+    "cancel_problem",
+    "check_truncate",
+    "commit_problem",
+    "data_uri",
+    "parse_append",
+    "parse_event",
+    "parse_item",
+    "parse_response",
+    "session_turns",
+]
+
+_decoder = msgspec.json.Decoder()
+
+
+def parse_event(raw: bytes, max_bytes: int) -> dict[str, Any] | Problem:
+    """One text frame's UTF-8 bytes → the client event object (not yet its fields)."""
+    if len(raw) > max_bytes:
+        return ("message_too_large", None, f"event of {len(raw)} bytes > {max_bytes}")
+    excess = json_excess(raw, MAX_JSON_DEPTH, MAX_NUMBER_CHARS)  # the parser recurses
+    if excess is not None:
+        return ("invalid_json", None, excess)
+    try:
+        value = _decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as error:
+        return ("invalid_json", None, f"not valid JSON: {error}"[:300])
+    if not isinstance(value, dict):
+        return ("invalid_json", None, f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_append(audio: Any) -> npt.NDArray[np.float32] | Problem | None:
+    """``input_audio_buffer.append``'s ``audio`` (base64 PCM16) → float32 samples in [-1, 1]
+    (None: no samples, nothing to do)."""
+    if not isinstance(audio, str):
+        return ("invalid_value", "audio", "append needs 'audio' (base64 PCM16)")
+    try:
+        pcm = base64.b64decode(audio, validate=True)
+    except (binascii.Error, ValueError):
+        return ("invalid_value", "audio", "'audio' is not valid base64")
+    if len(pcm) % 2:
+        return ("invalid_value", "audio", f"PCM16 audio of {len(pcm)} bytes (odd)")
+    if not pcm:
+        return None
+    samples: npt.NDArray[np.float32] = np.frombuffer(pcm, dtype="<i2").astype(
+        np.float32
+    ) / np.float32(32768.0)
+    return samples
+
+
+def commit_problem(buffered: int) -> Problem | None:
+    """Why ``input_audio_buffer.commit`` of ``buffered`` samples is refused (None: it is not)."""
+    if buffered >= MIN_COMMIT_SAMPLES:
+        return None
+    ms = buffered * 1000 // AUDIO_RATE
+    return (
+        "input_audio_buffer_commit_empty",
+        None,
+        f"buffer too small: {ms} ms of audio; at least 100 ms is needed",
+    )
+
+
+def cancel_problem(active: str | None, wanted: Any) -> Problem | None:
+    """Why ``response.cancel`` of ``wanted`` (an id, or absent) is refused while ``active``
+    (the active response's id, or None) runs (None: it is not)."""
+    if active is not None and (not isinstance(wanted, str) or wanted == active):
+        return None
+    message = (
+        "there is no active response to cancel"
+        if active is None
+        else f"response {wanted!r} is not the active one"
+    )
+    return ("response_cancel_not_active", None, message)
+
+
+def check_truncate(item: dict[str, Any] | None, item_id: Any, end_ms: Any) -> Problem | None:
+    """Why ``conversation.item.truncate`` of ``item`` (the stored item ``item_id``, or None)
+    at ``audio_end_ms`` = ``end_ms`` cannot be done (None: it can)."""
+    content = item.get("content") if item is not None else None
+    if item is None or item.get("role") != "assistant":
+        return ("invalid_value", "item_id", f"no assistant item {str(item_id)[:80]!r}")
+    if content and content[0].get("type") != "output_audio":
+        return ("invalid_value", "item_id", "only a spoken (audio) item can be truncated")
+    if not isinstance(end_ms, int) or isinstance(end_ms, bool) or end_ms < 0:
+        return ("invalid_value", "audio_end_ms", "audio_end_ms must be an integer ≥ 0")
+    return None
+
+
+def session_turns(session: dict[str, Any]) -> ConfigureTurns:
+    """The :class:`ConfigureTurns` command a (checked) session object means."""
+    td: dict[str, Any] | None = session["audio"]["input"].get("turn_detection")
+    tokens = session.get("max_output_tokens")
+    instructions = session.get("instructions") or None
+    return ConfigureTurns(
+        auto_answer=td is not None and bool(td.get("create_response", True)),
+        silence_ms=int((td or {}).get("silence_duration_ms") or 500),
+        threshold=float((td or {}).get("threshold") or 0.5),
+        instructions=instructions,
+        max_tokens=tokens if isinstance(tokens, int) else None,
+        audio_out="audio" in session.get("output_modalities", ()),
+    )
 
 
 @dataclass(frozen=True, slots=True)

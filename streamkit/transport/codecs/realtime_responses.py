@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from streamkit.core.events import ResponseAudio, ResponseAudioDone, ResponseDelta, ResponseDone
 from streamkit.transport.codecs.realtime_shapes import AUDIO_RATE, assistant_item
 from streamkit.transport.codecs.realtime_state import Emit, Items
 
@@ -110,6 +111,25 @@ class Responses:
         self._emit({"type": "response.content_part.added", "part": part, **self._where(r)})
 
     # -- from the pipeline ---------------------------------------------------------------
+
+    def event(
+        self, event: ResponseDelta | ResponseDone | ResponseAudio | ResponseAudioDone
+    ) -> None:
+        """One of the pipeline's answer events, to the method that handles it."""
+        if isinstance(event, ResponseDelta):
+            self.delta(event.response_id, event.text)
+        elif isinstance(event, ResponseDone):
+            self.done(
+                event.response_id,
+                event.text,
+                event.cancelled,
+                event.prompt_tokens,
+                event.completion_tokens,
+            )
+        elif isinstance(event, ResponseAudio):
+            self.audio_chunk(event.response_id, event.pcm, event.sample_rate, event.text)
+        else:
+            self.audio_done(event.response_id, event.cancelled)
 
     def delta(self, pipeline_id: str, text: str) -> None:
         r = self._bind(pipeline_id)

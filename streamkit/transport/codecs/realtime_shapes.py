@@ -15,7 +15,13 @@ from typing import Any, Final
 
 __all__ = [
     "AUDIO_RATE",
+    "CLIENT_EVENTS",
     "DEFAULT_SESSION",
+    "MAX_EVENT_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_NUMBER_CHARS",
+    "MIN_COMMIT_SAMPLES",
+    "UNSUPPORTED_EVENTS",
     "Problem",
     "assistant_item",
     "check",
@@ -29,6 +35,30 @@ AUDIO_RATE: Final = 24_000
 
 Problem = tuple[str, str | None, str]
 """``(code, param, message)`` of an ``error`` event."""
+
+CLIENT_EVENTS: Final = (
+    "session.update",
+    "input_audio_buffer.append",
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "conversation.item.create",
+    "conversation.item.retrieve",
+    "conversation.item.truncate",
+    "response.create",
+    "response.cancel",
+)
+UNSUPPORTED_EVENTS: Final = (
+    "conversation.item.delete",
+    "output_audio_buffer.clear",
+    "transcription_session.update",
+)
+MAX_EVENT_BYTES: Final = 1 << 20
+"""Largest client event accepted (1 MiB: a 1 s append is ~64 KB of JSON)."""
+MAX_JSON_DEPTH: Final = 64
+"""Deeper client events are ``invalid_json`` (tool parameter schemas nest; 64 is ample)."""
+MAX_NUMBER_CHARS: Final = 64
+MIN_COMMIT_SAMPLES: Final = AUDIO_RATE // 10
+"""The shortest buffer ``input_audio_buffer.commit`` accepts (100 ms, OpenAI's threshold)."""
 
 _SERVER_VAD: Final[dict[str, Any]] = {
     "type": "server_vad",
