@@ -210,7 +210,7 @@ class OpenAIHTTPBackend:
         body = self.body(request)
         estimated_prompt = sum(approx_token_count(m.content) for m in request.messages)
         counted = 0
-        finished = [False]  # a choice reported finish_reason
+        finished = False  # a choice reported finish_reason
         decoder = SSEDecoder()
         try:
             async with self._client.stream("POST", "chat/completions", json=body) as response:
@@ -224,21 +224,25 @@ class OpenAIHTTPBackend:
                     for data in decoder.feed(line):
                         if data.strip() == "[DONE]":
                             return
-                        for delta in self._parse(data, usage, finished):
+                        deltas, finishes = self._parse(data, usage)
+                        finished = finished or finishes
+                        for delta in deltas:
                             counted += 1
                             usage.completion_tokens = max(usage.completion_tokens, counted)
                             usage.prompt_tokens = usage.prompt_tokens or estimated_prompt
                             yield delta
         except self._httpx.TransportError as error:
             raise self._unreachable(error) from error
-        if not finished[0]:
+        if not finished:
             raise LMServerError(
                 "the server ended the stream without finishing the answer (no [DONE], no "
                 "finish_reason); see the server's log"
             )
 
     @staticmethod
-    def _parse(data: str, usage: Usage, finished: list[bool]) -> list[str]:
+    def _parse(data: str, usage: Usage) -> tuple[list[str], bool]:
+        """One stream event: its text deltas, and whether a choice reported finish_reason
+        (reported usage is written into ``usage``)."""
         try:
             chunk = json.loads(data)
         except json.JSONDecodeError as error:
@@ -252,13 +256,13 @@ class OpenAIHTTPBackend:
                 reported.get("completion_tokens") or usage.completion_tokens
             )
         deltas: list[str] = []
+        finished = False
         for choice in chunk.get("choices") or []:
-            if choice.get("finish_reason"):
-                finished[0] = True
+            finished = finished or bool(choice.get("finish_reason"))
             text = (choice.get("delta") or {}).get("content")
             if text:
                 deltas.append(str(text))
-        return deltas
+        return deltas, finished
 
     async def aclose(self) -> None:
         """Close the connection pool."""
