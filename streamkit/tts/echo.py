@@ -6,7 +6,9 @@ frames on the shared clock), so :class:`EchoGateCore` compares, per 20 ms frame,
 microphone's energy with the energy of the reference it played around that time (a window
 ``-max_delay_ms .. +lead_ms``: the acoustic/device delay is unknown and clients play up to the
 lead early) scaled by the **echo gain** it learns (the 90th percentile of mic/reference while
-the voice plays and no utterance is being decided — so the user's own voice does not teach it:
+the voice plays and no utterance is being decided or judged the user's until it :meth:`ended`
+— so the user's own voice does not teach it; a barge-in that taught it once made the gate
+call the next user echo:
 ~0 behind the browser's echo cancellation, ~0.3 for a speaker in a room). A frame
 *is the user* when its energy is ``ratio`` × above what the echo explains, and above a floor.
 
@@ -79,6 +81,7 @@ class EchoGateCore:
     _mic: deque[tuple[Nanos, float]] = field(default_factory=deque)
     _ratios: deque[float] = field(default_factory=lambda: deque(maxlen=500))
     _held: dict[str, _Held] = field(default_factory=dict)
+    _user: dict[str, Nanos] = field(default_factory=dict)  # judged the user's: start
     gain: float = -1.0
 
     # -- inputs ----------------------------------------------------------------------------
@@ -95,7 +98,10 @@ class EchoGateCore:
     def mic(self, pts: Nanos, samples: npt.NDArray[np.float32], rate: int) -> None:
         """Microphone audio captured from ``pts``; learns the echo gain while the voice plays
         (not while an utterance that may be the user's is being decided)."""
-        learn = all(h.verdict == "echo" for h in self._held.values())
+        stale = pts - round(3 * self.config.keep_s * 1e9)  # an end that never came
+        for uid in [u for u, start in self._user.items() if start < stale]:
+            del self._user[uid]
+        learn = not self._user and all(h.verdict == "echo" for h in self._held.values())
         for i, rms in enumerate(frame_rms(samples, rate)):
             t = pts + i * _FRAME_NS
             self._mic.append((t, rms))
@@ -132,6 +138,7 @@ class EchoGateCore:
         """An utterance began at ``start``: ``"user"`` now when nothing plays, else None
         (held: ask :meth:`poll`)."""
         if not self.playing(start) and not self.playing(start + self.config.decide_ms * NS_PER_MS):
+            self._user[utterance] = start
             return "user"
         self._held[utterance] = _Held(start)
         return None
@@ -148,13 +155,19 @@ class EchoGateCore:
             lookback = held.start - cfg.lookback_ms * NS_PER_MS
             if self._user_frames(lookback, window_end) >= cfg.min_frames:
                 held.verdict = "user"
+                self._user[utterance] = held.start
             elif self._mic and self._mic[-1][0] >= window_end and now >= window_end:
                 held.verdict = "echo"
         elif held.verdict == "echo":
             recent = now - cfg.decide_ms * NS_PER_MS
             if self._user_frames(max(recent, window_end), now + _FRAME_NS) >= cfg.min_frames:
                 held.verdict = "user"
+                self._user[utterance] = held.start
         return held.verdict
+
+    def ended(self, utterance: str) -> None:
+        """The utterance's speech is over (the VAD's stop): the gain may learn again."""
+        self._user.pop(utterance, None)
 
     def forget(self, utterance: str) -> None:
         """The utterance ended."""

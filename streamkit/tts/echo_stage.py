@@ -101,6 +101,8 @@ class EchoGate:
                                  and event.is_last)
             elif uid not in self._echo:
                 self._emit(item)
+            if isinstance(event, SpeechStopped):
+                self.core.ended(uid)
         self._emit(EndOfStream())
 
     async def _read_mic(self, port: InPort) -> None:

@@ -121,3 +121,30 @@ def test_the_look_back_does_not_turn_the_echo_into_the_user() -> None:
     for start_ms in (600, 1_000, 1_500, 2_000):
         assert core.speech_started(f"u{start_ms}", start_ms * MS) is None
         assert core.poll(f"u{start_ms}", 2_900 * MS) == "echo"
+
+
+def test_a_barge_in_does_not_teach_the_gain_the_users_voice() -> None:
+    # the user talks over the voice for 1.5 s; then the voice speaks again (echo only) and a
+    # second barge-in must pass as fast as the first
+    reference = voice(6.0, seed=1)
+    mic = echo_of(reference, 0.3, 80)
+    mic[RATE * 1500 // 1000 : RATE * 3000 // 1000] += voice(1.5, seed=2, level=0.3)
+    mic[RATE * 4500 // 1000 :] += voice(1.5, seed=3, level=0.3)
+    core = EchoGateCore()
+    core.reference(0, reference, RATE)
+    step = RATE // 50
+    decided: dict[str, int] = {}
+    for i in range(0, len(mic), step):
+        t = i * 1_000_000_000 // RATE
+        core.mic(t, mic[i : i + step], RATE)
+        for uid, start_ms in (("u1", 1_520), ("u2", 4_520)):
+            if t == start_ms * MS:
+                assert core.speech_started(uid, t) is None
+            if t >= start_ms * MS and uid not in decided and core.poll(uid, t + 20 * MS):
+                assert core.poll(uid, t + 20 * MS) == "user"
+                decided[uid] = t // MS - start_ms
+                core.forget(uid)  # passed: the stage releases it (the user speaks on)
+        if t == 3_200 * MS:
+            core.ended("u1")  # the VAD's stop after the first barge-in
+    assert core.gain < 0.5  # it learned the echo (0.3), not the user
+    assert decided["u2"] <= decided["u1"] + 20
