@@ -7,7 +7,10 @@ until the answer has been spoken, and records a **stereo file on its own clock**
 user's audio as sent (at its capture times), right = the assistant's audio as received (each
 frame placed at its arrival, back to back, cut where ``response.audio.done`` says cancelled —
 what a client that plays on arrival and flushes on cancel outputs). Every ``--barge-every``-th
-question the user talks again ~1 s into the answer (a second real utterance).
+question (default: every one) another speaker talks over the answer ~0.5 s after its first
+audio: 3 s of a real utterance from its onset, six sources in turn (``BARGES``); that
+utterance's own answer is then cancelled by the client (``response.cancel``) before the next
+question, and frames are matched to questions by their utterance ids.
 
 Measured per answered question:
 
@@ -19,7 +22,9 @@ Measured per answered question:
   arrives), first audio chunk (its playout pts on the server, mapped to the client clock),
   sent (its arrival);
 - **barge-in stop**: the user's onset (energy, left) → the end of the assistant's audio in the
-  recording (right);
+  recording (right), split into onset → the VAD's start (``speech.started`` ``t``), → its
+  arrival (the VAD's report + the echo gate's decision + transport), → the arrival of
+  ``response.audio.done`` (cancelled); missed and false barge-ins are counted;
 - baseline in the same run: end of speech → first text token (what a text-only client gets).
 
 Server side (from the session's last ``metrics``): the voice's real-time factor (counters
@@ -52,6 +57,7 @@ from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos
 from streamkit.core.events import (
     ResponseAudioDone,
     ResponseDelta,
+    SpeechStarted,
     SpeechStopped,
     TranscriptFinal,
 )
@@ -69,7 +75,15 @@ QUESTIONS = [
     "speech/utterances/sr_english/english.wav",
     "speech/utterances/cmu_arctic/arctic_a0010_pyroomacoustics.wav",
 ]
-BARGE = "speech/utterances/jfk/jfk.wav"
+BARGES = [  # who talks over the answer: six other speakers/sources (BARGE_S from the onset)
+    "speech/utterances/jfk/jfk.wav",
+    "speech/utterances/deepspeech/new-home-in-the-stars-16k.wav",
+    "speech/utterances/picovoice/leopard_test_librispeech_1272-128104-0000.wav",
+    "speech/utterances/librivox_sense_sensibility/sense_and_sensibility_01_austen_64kb-0930.wav",
+    "speech/utterances/ljspeech/LJ001-0002.wav",
+    "speech/utterances/cmu_arctic/cmu_arctic_us_aew_a0003.wav",
+]
+BARGE_S = 3.0
 FRAME = ASR_SAMPLE_RATE // 50  # 20 ms
 THRESHOLD = 10 ** (-40 / 20)
 
@@ -79,6 +93,9 @@ class Turn:
     question: str
     span: tuple[int, int]  # left-channel samples of the question
     barge_span: tuple[int, int] | None = None
+    barge: str = ""
+    uids: set[str] = field(default_factory=set)  # the question's utterances (speech.started)
+    barge_uids: set[str] = field(default_factory=set)
     response_id: str | None = None
     first_frame_at: Nanos | None = None
     first_frame_pts: Nanos | None = None
@@ -142,6 +159,14 @@ def _first_voiced(x: npt.NDArray[np.float32], a: int, b: int) -> int | None:
     return a + int(voiced[0]) * FRAME if len(voiced) else None
 
 
+def _from_onset(audio: npt.NDArray[np.float32], seconds: float) -> npt.NDArray[np.float32]:
+    """``seconds`` of ``audio`` from 100 ms before its first voiced frame (so the user starts
+    talking when the bench says, not after a file's leading silence)."""
+    first = _first_voiced(audio, 0, len(audio)) or 0
+    start = max(0, first - ASR_SAMPLE_RATE // 10)
+    return audio[start : start + round(seconds * ASR_SAMPLE_RATE)]
+
+
 async def _silence_until(client: Client, rec: Recorder, done: Any, timeout_s: float) -> None:
     deadline = client.clock.now() + round(timeout_s * NS_PER_S)
     zeros = np.zeros(FRAME, np.float32)
@@ -161,25 +186,39 @@ async def _session(url: str, data: Path, args: argparse.Namespace) -> tuple[
         Client, Recorder, list[Turn], MetricsEvent | None]:
     turns: list[Turn] = []
     metrics: list[MetricsEvent] = []
+    rid_uid: dict[str, str] = {}  # response id → the utterance it answers (response.delta)
+    audio_done: set[str] = set()
     async with Client.connect(url) as client:
         t0 = client.start_audio_clock()
         rec = Recorder(t0)
         current: list[Turn] = []
+        listening: list[str] = [""]  # "question" / "barge": whose speech.started this is
 
         def on_audio(frame: OutputAudio, at: Nanos) -> None:
             rec.on_audio(frame, at)
             turn = current[0] if current else None
-            if turn is not None and turn.response_id is None:
+            if (turn is not None and turn.response_id is None
+                    and rid_uid.get(frame.response_id) in turn.uids):
                 turn.response_id, turn.first_frame_at = frame.response_id, at
                 turn.first_frame_pts = frame.header.capture_ns
 
         def on_event(item: Received) -> None:
             event = item.event
-            if isinstance(event, ResponseAudioDone) and event.cancelled:
-                rec.on_cancel(event.response_id, item.at)
-                for turn in turns:
-                    if turn.response_id == event.response_id:
-                        turn.cancelled_at = item.at
+            turn = current[0] if current else None
+            if isinstance(event, SpeechStarted) and turn is not None:
+                if listening[0] == "question":
+                    turn.uids.add(event.utterance_id)
+                elif listening[0] == "barge":
+                    turn.barge_uids.add(event.utterance_id)
+            elif isinstance(event, ResponseDelta):
+                rid_uid.setdefault(event.response_id, event.utterance_id)
+            elif isinstance(event, ResponseAudioDone):
+                audio_done.add(event.response_id)
+                if event.cancelled:
+                    rec.on_cancel(event.response_id, item.at)
+                    for t in turns:
+                        if t.response_id == event.response_id:
+                            t.cancelled_at = item.at
             elif isinstance(event, MetricsEvent):
                 metrics.append(event)
 
@@ -192,25 +231,36 @@ async def _session(url: str, data: Path, args: argparse.Namespace) -> tuple[
             turn = Turn(QUESTIONS[i % len(QUESTIONS)], (0, 0))
             current[:] = [turn]
             turns.append(turn)
+            listening[0] = "question"
             turn.span = await _send(client, rec, audio)
             barge = args.barge_every and (i + 1) % args.barge_every == 0
             if barge:
                 await _silence_until(client, rec, lambda t=turn: t.first_frame_at is not None,
                                      args.answer_timeout_s)
                 await _silence_until(client, rec, lambda: False, args.barge_after_s)
-                current[:] = []
-                turn.barge_span = await _send(client, rec, load_audio(data / BARGE))
-                await _silence_until(client, rec, lambda: False, 6.0)
+                listening[0] = "barge"
+                turn.barge = BARGES[i % len(BARGES)]
+                clip = _from_onset(load_audio(data / turn.barge), BARGE_S)
+                turn.barge_span = await _send(client, rec, clip)
+
+                def barge_answered(t: Turn = turn) -> bool:
+                    return any(u in t.barge_uids for u in rid_uid.values())
+
+                # the barge-in's own answer: let it start, then cancel it (response.cancel)
+                await _silence_until(client, rec, barge_answered, args.answer_timeout_s)
+                await _silence_until(client, rec, lambda: False, 1.0)
+                await client.cancel()
+                rids = [r for r, u in rid_uid.items() if u in turn.barge_uids]
+                await _silence_until(client, rec,
+                                     lambda rs=rids: all(r in audio_done for r in rs), 5.0)
+                await _silence_until(client, rec, lambda: False, 0.8)
             else:
                 def spoken(t: Turn = turn) -> bool:
-                    rid = t.response_id
-                    return rid is not None and any(
-                        isinstance(e, ResponseAudioDone) and e.response_id == rid
-                        for e in client.events[-50:]
-                    )
+                    return t.response_id is not None and t.response_id in audio_done
 
                 await _silence_until(client, rec, spoken, args.answer_timeout_s)
                 await _silence_until(client, rec, lambda: False, 0.8)
+            listening[0] = ""
         return client, rec, turns, (metrics[-1] if metrics else None)
 
 
@@ -222,12 +272,18 @@ def _arrival(client: Client, kind: type, uid_of: Any, after: Nanos) -> dict[str,
     return out
 
 
+def offset_local(client: Client, shared: Nanos) -> Nanos:
+    """A shared-clock time on the client's clock."""
+    return shared - client.latency.offset
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "tests" / "data")
-    parser.add_argument("--questions", type=int, default=6)
-    parser.add_argument("--barge-every", type=int, default=3, help="0: never barge in")
-    parser.add_argument("--barge-after-s", type=float, default=1.0)
+    parser.add_argument("--questions", type=int, default=8)
+    parser.add_argument("--barge-every", type=int, default=1, help="0: never barge in")
+    parser.add_argument("--barge-after-s", type=float, default=0.5,
+                        help="the user talks again this long after the answer's first audio")
     parser.add_argument("--answer-timeout-s", type=float, default=25.0)
     parser.add_argument("--tts", default="piper")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "voice.wav")
@@ -269,6 +325,13 @@ def report(client: Client, rec: Recorder, turns: list[Turn], metrics: MetricsEve
     uid_of = {r.event.response_id: r.event.utterance_id for r in client.received
               if isinstance(r.event, ResponseDelta)}
     rows, v2v_audio, v2v_events, text_first, stops = [], [], [], [], []
+    barge_rows: list[list[str]] = []
+    barge_steps: list[list[float]] = []
+    started = {r.event.utterance_id: (r.event.t, r.at) for r in client.received
+               if isinstance(r.event, SpeechStarted)}
+    dones = {r.event.response_id: r.event for r in client.received
+             if isinstance(r.event, ResponseAudioDone)}
+    false_barge = missed = 0
     stage_rows: list[list[float]] = []
     for turn in turns:
         end = _last_voiced(left, *turn.span)
@@ -287,21 +350,45 @@ def report(client: Client, rec: Recorder, turns: list[Turn], metrics: MetricsEve
             text_first.append((token_at - end_t) / NS_PER_MS)
         marks = [end_t, stopped.get(uid), finals.get(uid), token_at,
                  (turn.first_frame_pts or 0) - offset, turn.first_frame_at]
-        if all(m is not None for m in marks):
-            steps = [(b - a) / NS_PER_MS for a, b in itertools.pairwise(marks)]
+        known = [m for m in marks if m is not None]
+        if len(known) == len(marks):
+            steps = [(b - a) / NS_PER_MS for a, b in itertools.pairwise(known)]
             stage_rows.append(steps)
         note = ""
+        done = dones.get(turn.response_id)
+        onset_t: Nanos | None = None
         if turn.barge_span is not None:
             onset = _first_voiced(left, *turn.barge_span)
+            if onset is not None:
+                onset_t = rec.t0 + samples_to_ns(onset, ASR_SAMPLE_RATE)
+        if done is not None and done.cancelled and done.reason == "barge-in" and (
+                onset_t is None or (turn.cancelled_at or 0) < onset_t):
+            false_barge += 1  # cut before the user spoke again (by the question's own tail…)
+            note = "false barge-in"
+        if turn.barge_span is not None and onset_t is not None:
+            onset = (onset_t - rec.t0) * ASR_SAMPLE_RATE // NS_PER_S
             spans = rec.placed.get(turn.response_id, [])
             cut = rec.cut.get(turn.response_id)
-            last = max((s + n for s, n in spans), default=None)
-            stop = min(cut, last) if cut is not None and last is not None else last
-            if onset is not None and stop is not None and stop > onset:
-                stops.append((stop - onset) * 1000 / ASR_SAMPLE_RATE)
-                note = f"barge-in: stopped {stops[-1]:.0f} ms after the user's onset"
-            elif onset is not None:
+            last = max((s + n for s, n in spans), default=0)
+            ended = done is not None and not done.cancelled and (
+                offset_local(client, done.end) <= onset_t)
+            if last <= onset or ended:
                 note = "barge-in: the answer had ended before the user spoke"
+            elif cut is None or done is None or not done.cancelled:
+                missed += 1
+                note = "barge-in missed: the answer played on"
+            elif cut > onset:
+                stops.append((min(cut, last) - onset) * 1000 / ASR_SAMPLE_RATE)
+                note = f"barge-in: stopped {stops[-1]:.0f} ms after the user's onset"
+                uids = sorted(turn.barge_uids, key=lambda u: started[u][1] if u in started else 0)
+                heard = started.get(uids[0]) if uids else None
+                if heard is not None and turn.cancelled_at is not None:
+                    vad_t, arrived = offset_local(client, heard[0]), heard[1]
+                    steps = [(vad_t - onset_t) / NS_PER_MS, (arrived - vad_t) / NS_PER_MS,
+                             (turn.cancelled_at - arrived) / NS_PER_MS]
+                    barge_steps.append(steps)
+                    barge_rows.append([Path(turn.barge).stem[:28], *(f"{x:.0f}" for x in steps),
+                                       f"{stops[-1]:.0f}", done.reason])
         rows.append([Path(turn.question).stem, f"{audio_ms:.0f}", f"{event_ms:.0f}",
                      f"{text_first[-1]:.0f}" if token_at else "-", note])
     print_table(
@@ -309,6 +396,18 @@ def report(client: Client, rec: Recorder, turns: list[Turn], metrics: MetricsEve
         ["question", "v2v_audio_ms", "v2v_events_ms", "eos_to_token_ms (baseline)", "note"],
         rows,
     )
+    if barge_rows:
+        print_table(
+            "barge-in: where the time goes (ms; user's onset from the audio energy)",
+            ["barge-in speech", "onset→vad_start_pts", "vad_start→speech.started_arrives",
+             "→cancel_arrives", "stop_ms (audio)", "reason"],
+            [*barge_rows,
+             ["p50", *(f"{pctl(list(c), 50):.0f}" for c in zip(*barge_steps, strict=True)),
+              f"{pctl(stops, 50):.0f}", ""]],
+        )
+    n_barge = sum(1 for t in turns if t.barge_span is not None)
+    print(f"barge-ins: {n_barge} tried, {len(stops)} stopped the voice, {missed} missed, "
+          f"{false_barge} false (the answer cut before the user spoke)")
     names = ["end of turn", "final transcript", "first token", "first audio chunk", "sent"]
     if stage_rows:
         cols = list(zip(*stage_rows, strict=True))
