@@ -104,6 +104,12 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--final-beam", type=int, default=AsrConfig.final_beam_size)
     parser.add_argument("--pause-beam", type=int, default=AsrConfig.pause_beam_size)
     parser.add_argument("--min-encode", type=float, default=DecodeOptions.min_encode_s)
+    parser.add_argument(
+        "--encode-step",
+        type=float,
+        default=DecodeOptions.encode_step_s,
+        help="encoder length rounded up to a multiple of this (s); 0.02 = no rounding",
+    )
     parser.add_argument("--context-chars", type=int, default=AsrConfig.context_chars)
     parser.add_argument("--pause", type=float, default=VadConfig.pause_s)
     parser.add_argument("--hangover", type=float, default=VadConfig.hangover_s)
@@ -132,7 +138,11 @@ def config_from(args: argparse.Namespace) -> AsrConfig:
         final_beam_size=args.final_beam,
         pause_beam_size=args.pause_beam,
         context_chars=args.context_chars,
-        decode=DecodeOptions(min_encode_s=args.min_encode, beam_size=args.beam),
+        decode=DecodeOptions(
+            min_encode_s=args.min_encode,
+            encode_step_s=args.encode_step,
+            beam_size=args.beam,
+        ),
         vad=VadConfig(pause_s=args.pause, hangover_s=args.hangover),
     )
 
