@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import uuid
 from collections.abc import Mapping
@@ -42,8 +41,15 @@ from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.packet import Packet
 from streamkit.core.pipeline import Pipeline, StageFailed
 from streamkit.core.stage import Stage, StageContext
-from streamkit.transport.commands import AddText, ClearInput, ConfigureTurns, ImageIn, Respond
+from streamkit.transport.commands import ConfigureTurns, ImageIn
 from streamkit.transport.connection import Connection
+from streamkit.transport.controls import (
+    apply_settings,
+    call,
+    conversation,
+    initial_settings,
+    set_turn_detection,
+)
 from streamkit.transport.limits import Limits
 from streamkit.transport.outbox import Outbox, OutboxClosed, OutItem
 from streamkit.transport.protocol import (
@@ -77,19 +83,6 @@ __all__ = [
 log = logging.getLogger("streamkit.session")
 
 
-def _set_turn_detection(controls: SessionControls, detection: str) -> ProtocolError | None:
-    """Apply ``session.update`` ``turn_detection`` to a pipeline that has turn-taking (others
-    ignore it); a policy the server cannot run (no model) is an ``invalid_message`` error."""
-    setter = getattr(controls, "set_turn_detection", None)
-    if setter is None:
-        return None
-    try:
-        setter(detection)
-    except (RuntimeError, ValueError) as error:
-        return ProtocolError("invalid_message", str(error)[:300])
-    return None
-
-
 class ClientSink:
     """The pipeline's sink stage: every event packet goes to the session's outbox, in order."""
 
@@ -108,13 +101,6 @@ class ClientSink:
                     await self._session.send_event(item.payload, lineage=item.lineage)
                 except OutboxClosed:
                     return
-
-
-async def _call(result: Any) -> Any:
-    return await result if inspect.isawaitable(result) else result
-
-
-_CONVERSATION = {AddText: "add_text", Respond: "respond", ClearInput: "clear_input"}
 
 
 class Session:
@@ -230,10 +216,10 @@ class Session:
         if isinstance(command, InputCommit):
             if self.source is not None:
                 await self.source.flushed()
-            return await _call(self.controls.commit_input())
+            return await call(self.controls.commit_input())
         if isinstance(command, ResponseCancel):
-            return bool(await _call(self.controls.cancel_response()))
-        return await self._conversation(command)
+            return bool(await call(self.controls.cancel_response()))
+        return await conversation(self.controls, command)
 
     async def _media(self, command: AudioAppend | VideoFrameIn | ImageIn) -> Any:
         if not isinstance(command, AudioAppend) and not self.config.video:
@@ -249,21 +235,6 @@ class Session:
         if isinstance(command, VideoFrameIn):
             return source.push_video(command)
         return source.push_image(command.data, command.pts)
-
-    async def _conversation(self, command: Any) -> Any:
-        if isinstance(command, Respond) and not getattr(self.controls, "answers", True):
-            return ProtocolError("unsupported_event", "this pipeline does not answer (no LM)")
-        name = _CONVERSATION.get(type(command))
-        method = getattr(self.controls, name, None) if name else None
-        if method is None:
-            what = type(command).__name__
-            return ProtocolError("unsupported_event", f"this pipeline has no {what}")
-        if isinstance(command, AddText):
-            return await _call(method(command.text, command.role))
-        if isinstance(command, Respond):
-            return await _call(method(command.wait_for, command.instructions, command.max_tokens))
-        assert isinstance(command, ClearInput)
-        return await _call(method(command.discard))
 
     def _update(self, msg: SessionUpdate) -> ProtocolError | None:
         changes = {f: getattr(msg, f) for f in msg.__struct_fields__ if getattr(msg, f) is not None}
@@ -284,35 +255,12 @@ class Session:
         if not 0 <= changes.get("metrics_interval_ms", 0) <= 3_600_000:
             return ProtocolError("invalid_message", "metrics_interval_ms must be 0 … 3600000")
         if "turn_detection" in changes and self.controls is not None:
-            problem = _set_turn_detection(self.controls, changes["turn_detection"])
+            problem = set_turn_detection(self.controls, changes["turn_detection"])
             if problem is not None:
                 return problem
         self.config = msgspec.structs.replace(self.config, **changes)
-        if "output_audio" in changes:
-            self._apply_output_audio()
-        if "instructions" in changes:
-            self._apply_instructions()
-        if "grounding" in changes:
-            self._apply_grounding()
+        apply_settings(self.controls, self.config, changes)  # controls.SETTERS: which ones
         return None
-
-    def _apply_instructions(self) -> None:
-        """Hand the session's system prompt to the pipeline (those without an LM ignore it)."""
-        setter = getattr(self.controls, "set_instructions", None)
-        if setter is not None:
-            setter(self.config.instructions or None)
-
-    def _apply_grounding(self) -> None:
-        """Hand the session's grounding mode to the pipeline (those without an LM ignore it)."""
-        setter = getattr(self.controls, "set_grounding", None)
-        if setter is not None:
-            setter(self.config.grounding)
-
-    def _apply_output_audio(self) -> None:
-        """Tell the pipeline whether to speak (pipelines without a voice ignore it)."""
-        setter = getattr(self.controls, "set_output_audio", None)
-        if setter is not None:
-            setter(self.config.output_audio)
 
     async def _apply_turns(self) -> None:
         """Hand the turn settings to the pipeline (before its first audio when possible)."""
@@ -320,10 +268,10 @@ class Session:
             return
         if self.turns.audio_out != self.config.output_audio:
             self.config = msgspec.structs.replace(self.config, output_audio=self.turns.audio_out)
-            self._apply_output_audio()
+            apply_settings(self.controls, self.config, ("output_audio",))
         configure = getattr(self.controls, "configure_turns", None)
         if configure is not None:
-            await _call(configure(self.turns))
+            await call(configure(self.turns))
 
     async def _client_source(self) -> WsSource | ProtocolError:
         if self.config.source != "client":
@@ -349,16 +297,12 @@ class Session:
             source = self.source
         try:
             self.pipeline, self.controls = factory(source, ClientSink(self), self.metrics)
-            self._apply_output_audio()
-            if self.config.instructions:
-                self._apply_instructions()
-            if self.config.grounding:
-                self._apply_grounding()
+            apply_settings(self.controls, self.config, initial_settings(self.config))
         except Exception as error:  # a factory bug must not kill the server
             self.source = None
             return ProtocolError("pipeline_error", f"could not build the pipeline: {error!r}"[:300])
         if self.config.turn_detection != "auto":
-            problem = _set_turn_detection(self.controls, self.config.turn_detection)
+            problem = set_turn_detection(self.controls, self.config.turn_detection)
             if problem is not None:
                 self._offer(self.codec.refuse(problem))
         assert self._group is not None
@@ -386,7 +330,7 @@ class Session:
         if self.close_code is not None:
             return
         if self.controls is not None:
-            await _call(self.controls.cancel_response())
+            await call(self.controls.cancel_response())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.close_timeout_s):
                     await self._answered.wait()
