@@ -115,6 +115,11 @@ _SCENE = (
     r"photo|view)|behind me|around me|next to me|on my|in my|here|right now)\b"
 )
 _MINE = r"\b(?:my|am i|i am|i have on|me|this|that|these|those)\b"
+_THEY_WEAR = (
+    r"\b(?:what|(?:what|which) colours?) (?:is|are) (?:he|she|they|the (?:person|man|woman|"
+    r"people|guy|"
+    r"girl|boy|kid|child)) wearing\b"
+)
 _TEXT_NOUNS = (
     "sign", "label", "card", "note", "paper", "papers", "page", "poster", "board", "screen",
     "menu", "text", "writing", "letters", "words", "banner", "display", "plate", "ticket",
@@ -138,7 +143,7 @@ def _classify_text(q: str) -> Question | None:
         or _has(r"\b(?:read|reading)\b", q)
         or _has(r"\bwhat is (?:written|printed|typed)\b|\bwhat (?:is|are) the (?:words|text|"
                 r"writing|letters)\b|\bwhat (?:text|words) (?:do|can) you\b", q)
-        or (qr and _has(r"\b(?:what|say|says|mean|contain|link|url|decode)\b", q))
+        or (qr and _has(r"\b(?:what|say|says|mean|contain|link|url|decode|scan)\b", q))
     )  # fmt: skip
     if qr and asks:
         return Question("text", "qr")
@@ -208,12 +213,16 @@ def classify(question: str) -> Question:
     asked_colour = _word(COLOURS, q)
     if _has(
         r"\b(?:what|which) colours?\b|\bcolour of\b|\bwhat am i wearing\b|\bam i wearing\b"
-        r"|\bwhat (?:is|are) my (?:clothes|outfit)\b|\bdescribe my (?:clothes|outfit)\b"
+        r"|\b(?:dominant|main|most common|overall) colours?\b|"
+        + _THEY_WEAR
+        + r"|\bwhat (?:is|are) my (?:clothes|outfit)\b|\bdescribe my (?:clothes|outfit)\b"
         r"|\b(?:is|are) my \w+ (?:" + "|".join(COLOURS) + r")\b",
         q,
     ):
         garment = _word(_UPPER, q)
         other = _word(_ELSEWHERE, q)
+        if _has(_THEY_WEAR, q) and not other:
+            return Question("clothing", "they", asked_colour)
         mine = _has(_MINE, q) or "wearing" in q.split()
         if other and (mine or _has(_SCENE, q)):
             return Question("unseen", other)
@@ -278,6 +287,10 @@ def classify(question: str) -> Question:
         return Question("unseen", "object")
     if _has(r"\b(?:is|are) there (?:a|an|any|some) \w+", q) and _has(_SCENE, q):
         return Question("unseen", "object")
+    if _has(r"\bwhat \w+ (?:is|are) (?:this|that|these|those)$", q):
+        return Question("unseen", "object")  # "what animal is this"
+    if _has(r"\bmy (?:" + "|".join(_UPPER + _ELSEWHERE) + r")\b", q):
+        return Question("unseen", "object")  # "what time is it on my watch": details unseen
     return Question("none")
 
 
@@ -327,6 +340,8 @@ def answer_scene(question: Question, facts: SceneFacts) -> str | None:
             if question.colour in facts.wearing:
                 return f"Yes, it looks {question.colour}."
             return f"No, it looks {worn}."
+        if question.detail == "they":
+            return f"{'They are' if facts.people > 1 else 'The person is'} wearing {worn}."
         if question.detail and question.detail not in ("clothes", "clothing", "outfit"):
             return f"Your {question.detail} looks {worn}."
         return f"You are wearing {worn}."

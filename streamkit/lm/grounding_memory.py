@@ -78,6 +78,8 @@ _RULES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
         (r"\bi live in " + _VALUE + _END, "live", "You live in {v}."),
         (r"\b(?:i am|i'm|i come) from " + _VALUE + _END, "from", "You are from {v}."),
         (r"\bi work (at|in|for|as) " + _VALUE + _END, "work", "You work {n} {v}."),
+        (r"\bi have (?:a|an|one) (\w+) (?:called|named) " + _VALUE + _END, "{n}",
+         "Your {n} is called {v}."),
         (r"\bi have (" + _NUM + r") (\w+)" + _END, "{v}", "You have {n} {v}."),
         (r"\b(?:i am|i'm) (\d+|" + _NUM + r")(?: years old)?" + _END, "age",
          "You are {v} years old."),

@@ -45,6 +45,11 @@ def answer(question: str, facts: SceneFacts | None) -> str | None:
         ("Do I look tired?", "unseen"),
         ("What colour are my socks?", "unseen"),
         ("Is there a laptop on the table in front of you?", "unseen"),
+        ("What is the dominant colour?", "colour"),
+        ("What colour is the woman wearing?", "clothing"),
+        ("Scan this QR code, please.", "text"),
+        ("What animal is this?", "unseen"),
+        ("What time is it on my watch?", "unseen"),
         # not about the scene: the model answers
         ("How many people live in Tokyo?", "none"),
         ("How many wheels does a bicycle have?", "none"),
@@ -126,3 +131,13 @@ def test_memory_is_recalled_and_unknown_is_admitted() -> None:
 def test_a_statement_is_acknowledged_in_second_person() -> None:
     assert decide("My name is Priya.", None, {}) == ("Okay: your name is Priya.", "statement")
     assert decide("Is my name Priya?", None, {}) is None
+
+
+def test_someone_else_s_clothes_and_a_named_relative() -> None:
+    assert answer("What is the man wearing?", ONE) == "The person is wearing yellow."
+    assert answer("What are they wearing?", TWO) == "They are wearing red and green."
+    memory = remember(["I have a brother named Luis."])
+    assert decide("What is my brother's name?", None, memory) == (
+        "Your brother is called Luis.",
+        "memory",
+    )
