@@ -8,8 +8,8 @@ object word (:data:`NAMED`) that is in none of the ``allowed`` texts (the camera
 user said, the memory line) is not released. If nothing was released yet the answer becomes
 "I can't tell."; otherwise the answer ends before that sentence. Sentences without such a cue
 pass as they stream ("The sky is blue." is knowledge, not a claim about the camera), so the
-first token is not held back on ordinary answers; a sentence that starts like a claim ("You…",
-"I…", "It…", "There…") or reaches a cue is held to its end (a few tokens).
+first token is not held back on ordinary answers; a sentence about the user ("You…") or one
+that reaches a cue ("I see…") is held to its end (a few tokens).
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ _CUE = re.compile(
     re.IGNORECASE,
 )
 _CLAIMING = re.compile(
-    r"^\s*(?:you|your|you're|i|i'm|it|it's|there|that|this|they|he|she)\b", re.IGNORECASE
+    r"^\s*(?:(?:you|your|you're|yours)\b|i(?:\s+(?:can|see|notice|spot|think))?\s*$)",
+    re.IGNORECASE,
 )
-"""Sentences that start like a claim about the scene are held to their end (or their cue)."""
+"""A sentence that starts with a claim about the user ("You…") is held to its end; one that
+starts "I" only until the next word shows it is not "I see…" (one token)."""
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _CANT_TELL = "I can't tell."
 

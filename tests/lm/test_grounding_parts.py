@@ -128,3 +128,13 @@ def test_verify_completion_counts_and_stops() -> None:
     assert asyncio.run(run()) == "I can't tell."
     assert replaced == [1]
     assert closed == [True]
+
+
+def test_verifier_holds_an_i_only_until_the_next_word() -> None:
+    v = AnswerVerifier([])
+    assert v.feed("I") == ""
+    assert v.feed(" can") == ""
+    assert v.feed(" help") == "I can"  # not "I can see": released, minus the partial word
+    seen = AnswerVerifier([])
+    assert seen.feed("I") + seen.feed(" see") + seen.feed(" a") == ""
+    assert seen.feed(" blue car.") == "I can't tell."
