@@ -153,6 +153,7 @@ async def part2(threads: int, n: int, charge: str) -> tuple[list[list[Any]], lis
     from streamkit.asr.core import AsrConfig
     from streamkit.asr.run import ArraySource, CollectSink
     from streamkit.asr.whisper import WhisperModelShared
+    from streamkit.lm.load import LMSpec
     from streamkit.lm.responder import ResponderConfig
     from streamkit.pipelines.assistant import AssistantConfig, Models, build
 
@@ -160,7 +161,7 @@ async def part2(threads: int, n: int, charge: str) -> tuple[list[list[Any]], lis
     config = AssistantConfig(
         asr=AsrConfig(compute="virtual", charge_cpu=charge == "cpu"),
         compute="virtual",
-        lm_threads=threads,
+        lm=LMSpec(threads=threads),
         responder=ResponderConfig(max_tokens=48),
     )
     mode: Literal["cpu", "wall"] = "cpu" if charge == "cpu" else "wall"

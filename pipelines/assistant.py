@@ -20,11 +20,10 @@ language model) and shared by every session.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from streamkit.align.core import AlignerConfig
 from streamkit.align.stage import AlignStage
@@ -38,9 +37,11 @@ from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.operators import Merge, Tee
 from streamkit.core.pipeline import Pipeline
 from streamkit.core.stage import Stage
-from streamkit.lm.backend import BackendUnavailable, LMBackend
+from streamkit.lm.backend import LMBackend
 from streamkit.lm.fusion import Turn
 from streamkit.lm.grounding_backend import GroundedBackend, GroundingMode
+from streamkit.lm.load import LMSpec
+from streamkit.lm.load import load as load_lm
 from streamkit.lm.responder import Responder, ResponderConfig
 from streamkit.store.backend import StoredTurn
 from streamkit.tts import TtsConfig, TTSEngine, TTSSpec, TtsStage
@@ -52,9 +53,7 @@ from streamkit.turn.core import TurnConfig, TurnDetection
 if TYPE_CHECKING:
     from streamkit.vision.stage import VisionConfig
 
-__all__ = ["AssistantConfig", "Controls", "LMChoice", "Models", "build"]
-
-LMChoice = Literal["auto", "llamacpp", "transformers", "http", "none"]
+__all__ = ["AssistantConfig", "Controls", "Models", "build"]
 
 
 _SHARED_WHISPER = WhisperConfig(cpu_threads=1, num_workers=2)
@@ -72,13 +71,8 @@ class AssistantConfig:
             Its ``turn`` is the end-of-turn policy (``turn_detection``): ``auto`` = ``smart``
             (Smart Turn v3.2 at 160 ms pauses, see ``bench/turns.py``) when the model file
             is present, else ``vad`` with one warning.
-        lm: which language model backend: ``auto`` (llama.cpp, else transformers), a named
-            one, ``http`` (an OpenAI-compatible server at ``lm_url``) or ``none``.
-        lm_model: a GGUF path (llamacpp/transformers) or the served model name (http);
-            ``None`` → the bundled SmolLM2-135M-Instruct.
-        lm_url / lm_api_key: the OpenAI-compatible server (``http``).
-        lm_threads: CPU threads for a local model (1: the ASR shares the cores; measured
-            faster than 2 on a 2-core machine under load).
+        lm: the language model (:class:`~streamkit.lm.load.LMSpec`: engine, model, url,
+            threads; its ``mode`` follows ``compute``).
         responder: turn handling (prompt budget, max tokens, prefill).
         vision: run the vision encoder when the source has video.
         vision_config: its settings (``None`` → defaults).
@@ -100,11 +94,7 @@ class AssistantConfig:
     asr: AsrConfig = field(
         default_factory=lambda: AsrConfig(whisper=_SHARED_WHISPER, turn=TurnConfig())
     )
-    lm: LMChoice = "auto"
-    lm_model: str | None = None
-    lm_url: str | None = None
-    lm_api_key: str | None = None
-    lm_threads: int = 1
+    lm: LMSpec = field(default_factory=LMSpec)
     responder: ResponderConfig = field(default_factory=ResponderConfig)
     vision: bool = True
     vision_config: VisionConfig | None = None
@@ -115,44 +105,6 @@ class AssistantConfig:
     echo_gate: EchoGateConfig | None = field(default_factory=EchoGateConfig)
     instructions: str | None = None
     grounding: GroundingMode = "facts"
-
-
-def _load_lm(config: AssistantConfig) -> LMBackend | None:
-    """The language model the config names (loaded now; blocking, seconds)."""
-    if config.lm == "none":
-        return None
-    if config.lm == "http":
-        from streamkit.lm.openai_http import OpenAIHTTPBackend, OpenAIHTTPConfig
-
-        if not config.lm_url:
-            raise BackendUnavailable("lm=http needs lm_url (e.g. http://127.0.0.1:8080/v1)")
-        return OpenAIHTTPBackend(
-            OpenAIHTTPConfig(
-                base_url=config.lm_url,
-                model=config.lm_model or "default",
-                api_key=config.lm_api_key,
-            )
-        )
-    if config.lm == "llamacpp" or (
-        config.lm == "auto" and importlib.util.find_spec("llama_cpp") is not None
-    ):
-        from streamkit.lm.llamacpp import LlamaCppBackend, LlamaCppConfig
-
-        return LlamaCppBackend(
-            LlamaCppConfig(
-                model_path=config.lm_model,
-                n_threads=config.lm_threads,
-                mode=config.compute,
-                charge="cpu",  # replays charge CPU time: stable on a shared machine
-            )
-        )
-    from streamkit.lm.transformers_backend import TransformersBackend, TransformersConfig
-
-    return TransformersBackend(
-        TransformersConfig(
-            model_path=config.lm_model, n_threads=config.lm_threads, mode=config.compute
-        )
-    )
 
 
 @dataclass
@@ -173,7 +125,7 @@ class Models:
         tts = load_tts(replace(config.tts, mode=config.compute))
         return cls(
             whisper=whisper,
-            lm=_load_lm(config),
+            lm=load_lm(replace(config.lm, mode=config.compute)),
             turn=load_turn_model(config.asr.turn),
             tts=tts,
         )

@@ -7,11 +7,11 @@ transport, recording) is a subpackage with its heavier dependencies imported laz
 
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Clock, LoopClock, ManualClock, Nanos
 from streamkit.core.edge import Edge, EdgeClosed, EdgeStats, Policy
+from streamkit.core.function_stage import chain, function_stage
 from streamkit.core.media import ASR_SAMPLE_RATE, AudioChunk, VideoFrame
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.packet import EndOfStream, Flush, Gap, Packet
 from streamkit.core.pipeline import Pipeline, StageFailed
-from streamkit.core.function_stage import chain, function_stage
 from streamkit.core.stage import Source, Stage, StageContext
 
 __all__ = [

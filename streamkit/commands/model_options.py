@@ -170,14 +170,17 @@ def turn_config(args: argparse.Namespace, turn: TurnConfig | None) -> TurnConfig
 
 def assistant_config(args: argparse.Namespace) -> AssistantConfig:
     """The :class:`~pipelines.assistant.AssistantConfig` the parsed options describe."""
+    from streamkit.lm.load import LMSpec
     from streamkit.pipelines.assistant import AssistantConfig
 
     config = AssistantConfig(
-        lm="http" if args.lm == "auto" and args.lm_url else args.lm,  # --lm-url alone: http
-        lm_model=args.lm_model,
-        lm_url=args.lm_url,
-        lm_api_key=args.lm_api_key,
-        lm_threads=args.lm_threads,
+        lm=LMSpec(
+            engine="http" if args.lm == "auto" and args.lm_url else args.lm,  # --lm-url: http
+            model=args.lm_model,
+            url=args.lm_url,
+            api_key=args.lm_api_key,
+            threads=args.lm_threads,
+        ),
         instructions=getattr(args, "instructions", None),
         grounding=getattr(args, "grounding", "facts"),
     )

@@ -132,7 +132,7 @@ def _assistant(virtual: bool, base: Any = None, lm: bool = True) -> LoadedPipeli
         base, compute="virtual" if virtual else "thread", vision=base.vision and has_vision
     )
     if not lm:
-        config = replace(config, lm="none")
+        config = replace(config, lm=replace(config.lm, engine="none"))
     models = assistant.Models.load(config)
 
     def factory(source: Source, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:

@@ -9,6 +9,7 @@ import pytest
 from streamkit.asr.whisper import ModelNotFound
 from streamkit.commands.model_options import add_model_arguments, assistant_config
 from streamkit.lm.backend import BackendUnavailable
+from streamkit.lm.load import LMSpec
 from streamkit.pipelines.assistant import AssistantConfig, Models
 
 
@@ -20,8 +21,8 @@ def parse(*argv: str) -> AssistantConfig:
 
 def test_defaults_are_the_bundled_models() -> None:
     config = parse()
-    assert config.lm == "auto"
-    assert config.lm_model is None
+    assert config.lm.engine == "auto"
+    assert config.lm.model is None
     assert config.asr.whisper.model is None
     assert config.asr.whisper.compute_type == "int8"
 
@@ -35,10 +36,7 @@ def test_flags_reach_the_config() -> None:
     assert config.asr.whisper.model == "/m/whisper"
     assert config.asr.whisper.cpu_threads == 3
     assert config.asr.tick_s == 0.8
-    assert (config.lm, config.lm_url, config.lm_model, config.lm_api_key) == (
-        "http", "http://127.0.0.1:9/v1", "qwen", "k",
-    )
-    assert config.lm_threads == 4
+    assert config.lm == LMSpec("http", "qwen", "http://127.0.0.1:9/v1", "k", threads=4)
 
 
 def test_a_missing_whisper_model_says_what_to_pass() -> None:

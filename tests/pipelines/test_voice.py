@@ -23,6 +23,7 @@ from streamkit.core.clock import NS_PER_S
 from streamkit.core.events import ResponseAudio, ResponseAudioDone, ResponseDone, SpeechStarted
 from streamkit.core.operators import Collector
 from streamkit.lm import ScriptedBackend
+from streamkit.lm.load import LMSpec
 from streamkit.pipelines.assistant import AssistantConfig, Models, build
 from streamkit.tts.backend import pcm16_samples
 from streamkit.tts.piper import PiperConfig, PiperEngine
@@ -33,7 +34,7 @@ ANSWER = (
     "The weather is sunny today. It will be warm in the afternoon, with a light wind from the "
     "west. Tomorrow will be cloudy, and it may rain in the evening."
 )
-CONFIG = AssistantConfig(compute="virtual", lm="none", vision=False)
+CONFIG = AssistantConfig(compute="virtual", lm=LMSpec(engine="none"), vision=False)
 
 
 @pytest.fixture(scope="module")

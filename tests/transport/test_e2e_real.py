@@ -19,6 +19,7 @@ from streamkit.core.events import TranscriptFinal
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.pipeline import Pipeline
 from streamkit.core.stage import Stage
+from streamkit.lm.load import LMSpec
 from streamkit.transport import Server, ServerOptions, SessionConfig
 from streamkit.transport.client import Client
 from streamkit.transport.protocol import MetricsEvent
@@ -49,7 +50,7 @@ def _words(text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def captions_factory() -> Any:
     assistant = pytest.importorskip("pipelines.assistant")
-    config = assistant.AssistantConfig(lm="none")
+    config = assistant.AssistantConfig(lm=LMSpec(engine="none"))
     try:
         models = assistant.Models.load(config)
     except Exception as error:  # pragma: no cover - missing model package

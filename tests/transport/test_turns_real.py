@@ -24,6 +24,7 @@ from streamkit.core.events import SpeechStarted, TranscriptFinal
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.pipeline import Pipeline
 from streamkit.core.stage import Stage
+from streamkit.lm.load import LMSpec
 from streamkit.transport import Server, ServerOptions, SessionConfig
 from streamkit.transport.client import Client
 from streamkit.turn.core import TurnConfig
@@ -37,7 +38,7 @@ def captions_factory() -> Any:
 
     # silence-only turns: this test is about each word arriving once, and with Smart Turn
     # "one two three" (a list said with pauses) may rightly stay one turn
-    base = assistant.AssistantConfig(lm="none")
+    base = assistant.AssistantConfig(lm=LMSpec(engine="none"))
     config = replace(base, asr=replace(base.asr, turn=TurnConfig(detection="vad")))
     models = assistant.Models.load(config)
 
