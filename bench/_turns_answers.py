@@ -15,7 +15,7 @@ import numpy as np
 from bench._common import pctl, print_table
 from streamkit.asr.run import ArraySource, CollectSink
 from streamkit.core.clock import NS_PER_MS, NS_PER_S
-from streamkit.core.events import ResponseDelta, SpeechStopped
+from streamkit.core.events import ResponseDelta, SpeechStopped, TranscriptFinal
 from streamkit.lm.responder import ResponderConfig
 from streamkit.testing import run_virtual
 from streamkit.turn.core import TurnConfig
@@ -34,6 +34,7 @@ class Run:
     label: str
     first_token_ms: list[float]
     eot_ms: list[float]
+    final_ms: list[float]
     unanswered: int
     speculations: int
     used: int
@@ -56,8 +57,14 @@ async def _session(label: str, turn: TurnConfig, clips: list[Clip], models: Any)
     origin = pipe.state.base_time or 0
     deltas = [t - origin for t, p in sink.received if isinstance(p.payload, ResponseDelta)]
     stops = [t - origin for t, p in sink.received if isinstance(p.payload, SpeechStopped)]
+    lasts = [
+        t - origin
+        for t, p in sink.received
+        if isinstance(p.payload, TranscriptFinal) and p.payload.is_last
+    ]
     first: list[float] = []
     eot: list[float] = []
+    final: list[float] = []
     unanswered = 0
     for clip, offset, nxt in zip(clips, offsets, [*offsets[1:], len(stream)], strict=True):
         end = int(offset) * NS_PER_S // RATE + clip.end
@@ -70,6 +77,9 @@ async def _session(label: str, turn: TurnConfig, clips: list[Clip], models: Any)
         declared = [t for t in stops if end - 150 * MS <= t < until]
         if declared:
             eot.append((declared[0] - end) / MS)
+        finals = [t for t in lasts if end - 150 * MS <= t < until]
+        if finals:
+            final.append((finals[0] - end) / MS)
     counters = pipe.metrics.counters
     name = models.lm.name
 
@@ -81,6 +91,7 @@ async def _session(label: str, turn: TurnConfig, clips: list[Clip], models: Any)
         label,
         first,
         eot,
+        final,
         unanswered,
         count("speculations"),
         count("speculations_used"),
@@ -107,6 +118,7 @@ def answers_part(clips: list[Clip], smart: TurnConfig) -> float:
             [
                 run.label,
                 round(pctl(run.eot_ms, 50)),
+                round(pctl(run.final_ms, 50)),
                 round(pctl(run.first_token_ms, 50)),
                 round(pctl(run.first_token_ms, 90)),
                 run.unanswered,
@@ -121,6 +133,7 @@ def answers_part(clips: list[Clip], smart: TurnConfig) -> float:
         [
             "policy",
             "eot p50 ms",
+            "eos->final p50 ms",
             "eos->token p50 ms",
             "p90 ms",
             "unanswered",

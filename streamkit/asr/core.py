@@ -14,9 +14,10 @@ Policy (what it decodes, when):
   (``TranscriptFinal(is_last=False)``) and the rest is a ``TranscriptPartial``. How many
   must agree depends on the word (:class:`~streamkit.asr.hypothesis.CommitPolicy`:
   2 by default, 3 for uncertain words, 1 for very confident words well inside the window).
-- A short *pause* (``vad.pause_s`` of silence) triggers a (beam 5) decode that commits the
-  words up to the pause that the previous pass said too; the others wait for the next pass
-  or the end of speech (the last words before a pause were heard with no right context).
+- A short *pause* (``vad.pause_s`` of silence; the turn policy's pause when one is attached)
+  triggers a (beam 5) decode that commits the words up to the pause that the previous pass
+  said too; the others are its ``TranscriptPartial`` and wait for the next pass or the end
+  of speech (the last words before a pause were heard with no right context).
 - The end of speech (``vad.hangover_s`` of silence), :meth:`AsrCore.commit` or the end of
   the stream finalises the utterance at once: a *final* decode when audio is undecoded or
   the last pause pass may have lost words (it dropped words the pass before it heard, or
@@ -379,15 +380,14 @@ class AsrCore:
             if len(utt.buf) > 2 * self.config.max_window_s * RATE:
                 done += utt.hyp.commit_tail()  # no agreement for too long: take this pass
             out += self._final(utt, done, job.end, last=False)
-            tail = utt.hyp.tail
-            partial = TranscriptPartial(
-                utt.uid, join_words(tail), list(tail), utt.hyp.committed_text
-            )
-            out.append(AsrOutput("transcript", job.end, partial, utt.uid))
+            out.append(self._partial(utt, job.end))
             self._trim(utt)
         elif job.kind == "pause":
             done = utt.hyp.update(words, job.end, self.config.commit, settled=True)
             out += self._final(utt, done, job.end, last=False)
+            # the pause pass's tail too: a speculative answer then starts on exactly the
+            # words the end of the turn will commit (the tail, when nothing decodes again)
+            out.append(self._partial(utt, job.end))
             utt.settled = utt.last_voiced <= job.end_sample and self._covers(utt)
             self._trim(utt)
         else:
@@ -401,6 +401,11 @@ class AsrCore:
                 self._ended.remove(utt)
             out += self._finish(utt, done)
         return out
+
+    def _partial(self, utt: _Utterance, pts: Nanos) -> AsrOutput:
+        tail = utt.hyp.tail
+        partial = TranscriptPartial(utt.uid, join_words(tail), list(tail), utt.hyp.committed_text)
+        return AsrOutput("transcript", pts, partial, utt.uid)
 
     def _covers(self, utt: _Utterance) -> bool:
         """Whether a pause pass may settle the utterance: it kept every word the pass before

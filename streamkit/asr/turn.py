@@ -64,9 +64,13 @@ def resolve_turn(config: TurnConfig, model: TurnModel | None) -> TurnConfig:
 
 
 def backstop_vad(vad: VadConfig, turn: TurnConfig) -> VadConfig:
-    """The ASR's VAD with its hangover past every turn policy's longest wait."""
+    """The ASR's VAD with its hangover past every turn policy's longest wait, and its pause
+    (the pause decode) at the turn's pause: the words up to the pause are decoded while the
+    turn is being decided, so the final is ready when the turn ends (at 250 ms the pause
+    decode started after a Smart Turn end, and the final waited for a decode of its own)."""
     longest = max(turn.hangover_ns, turn.max_silence_ns) / NS_PER_S
-    return replace(vad, hangover_s=max(vad.hangover_s, longest + 0.25))
+    pause = min(vad.pause_s, turn.pause_ns / NS_PER_S)
+    return replace(vad, hangover_s=max(vad.hangover_s, longest + 0.25), pause_s=pause)
 
 
 class AsrTurn:

@@ -216,7 +216,12 @@ class ResponderCore:
     def _final(self, event: TranscriptFinal, now: Nanos) -> list[ResponderAction]:
         utt = self._utterance(event.utterance_id)
         utt.words.extend(event.words)
-        utt.tentative = []
+        # tentative words past these committed ones stay until the next partial replaces
+        # them: a speculation on the same words then goes on (the ASR puts a final and then
+        # a partial out per decode; between the two the words would look changed)
+        utt.tentative = [w for w in utt.tentative if w.start + w.end > 2 * event.end]
+        if event.is_last:
+            utt.tentative = []
         utt.start = event.start if utt.start is None else min(utt.start, event.start)
         utt.end = event.end if utt.end is None else max(utt.end, event.end)
         if not event.is_last:

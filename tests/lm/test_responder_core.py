@@ -245,3 +245,28 @@ def test_set_instructions_restales_the_prefix() -> None:
     prefix = c.prefill_request(0)
     assert prefix is not None
     assert prefix.messages[0].content.startswith("Be terse.")
+
+
+def test_a_pause_decode_final_then_partial_keeps_the_speculation() -> None:
+    """The ASR's pause pass commits some words (a final) and keeps the rest tentative (a
+    partial): the words are the same, so the speculation goes on, and the last final that
+    commits the rest releases it."""
+    c = core()
+    ws = words("turn on the light", 0)
+    c.push(TranscriptPartial("u1", "", ws), ws[-1].end)
+    spec = answer(c.push(TurnUpdate("u1", "pause", ws[-1].end), ws[-1].end + 96 * MS))
+    at = ws[-1].end + 250 * MS
+    final = TranscriptFinal("u1", "", ws[:3], ws[0].start, ws[2].end, False)
+    assert c.push(final, at) == [Prefill()]
+    assert c.push(TranscriptPartial("u1", "", ws[3:]), at) == [Prefill()]
+    assert not spec.cancelled
+    last = TranscriptFinal("u1", "", ws[3:], ws[3].start, ws[3].end, True)
+    assert c.push(last, at + 100 * MS) == [Release(spec.response_id)]
+    # a pause pass that heard another last word replaces it
+    c = core()
+    c.push(TranscriptPartial("u1", "", ws), ws[-1].end)
+    spec = answer(c.push(TurnUpdate("u1", "pause", ws[-1].end), ws[-1].end + 96 * MS))
+    c.push(final, at)
+    other = [Word("lights", ws[3].start, ws[3].end, 0.9)]
+    out = c.push(TranscriptPartial("u1", "", other), at)
+    assert out[0] == Cancel(spec.response_id, "words changed", True)

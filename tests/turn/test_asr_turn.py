@@ -14,7 +14,8 @@ import pytest
 from streamkit.asr.core import AsrConfig
 from streamkit.asr.run import ArraySource, CollectSink
 from streamkit.asr.stage import AsrStage
-from streamkit.asr.turn import AsrTurn
+from streamkit.asr.turn import AsrTurn, backstop_vad
+from streamkit.asr.vad import VadConfig
 from streamkit.asr.whisper import DecodeOptions
 from streamkit.core.clock import NS_PER_MS, Clock
 from streamkit.core.compute import ComputeMode, ModelSlot
@@ -54,9 +55,7 @@ class ScriptedTurn:
 async def transcribe(
     audio: npt.NDArray[np.float32], turn: TurnConfig | None, model: TurnModel | None
 ) -> list[tuple[int, Any]]:
-    config = AsrConfig(
-        compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=turn
-    )
+    config = AsrConfig(compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=turn)
     asr = AsrStage(EnergyModel(), config, turn_model=model)  # type: ignore[arg-type]
     sink = CollectSink()
     pipeline = Pipeline(metrics=MetricsRegistry())
@@ -132,3 +131,19 @@ def test_smart_without_a_model_says_so_and_auto_falls_back() -> None:
         AsrTurn(TurnConfig(detection="smart"), None)
     assert AsrTurn(TurnConfig(detection="auto"), None).config.policy == "vad"
     assert AsrTurn(TurnConfig(detection="auto"), ScriptedTurn()).config.policy == "smart"
+
+
+@pytest.mark.looptime
+async def test_the_pause_decode_runs_at_the_turn_pause_so_the_final_is_ready_at_the_end(
+    jfk: npt.NDArray[np.float32],
+) -> None:
+    """The ASR's pause decode starts at the turn's pause (96 ms), while Smart Turn decides:
+    when the turn ends the words are decoded and the last final goes out at once (at 250 ms
+    every end of turn waited for a final decode of its own, 50 ms here)."""
+    events = await transcribe(jfk, TurnConfig(detection="smart"), ScriptedTurn(0.9))
+    turn_ends = [t for t, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end"]
+    lasts = [t for t, ev in events if isinstance(ev, TranscriptFinal) and ev.is_last]
+    assert len(turn_ends) == len(lasts) >= 4
+    at_once = [last for end, last in zip(turn_ends, lasts, strict=True) if last == end]
+    assert len(at_once) >= len(lasts) - 1
+    assert backstop_vad(VadConfig(), TurnConfig()).pause_s == pytest.approx(0.096)
