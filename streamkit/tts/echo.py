@@ -7,8 +7,9 @@ microphone's energy with the energy of the reference it played around that time 
 ``-max_delay_ms .. +lead_ms``: the acoustic/device delay is unknown and clients play up to the
 lead early) scaled by the **echo gain** it learns (the 90th percentile of mic/reference while
 the voice plays and no utterance is being decided or judged the user's until it :meth:`ended`
-— so the user's own voice does not teach it; a barge-in that taught it once made the gate
-call the next user echo:
+— so the user's own voice does not teach it; a mic frame is learned only ``learn_delay_ms``
+later, unless an utterance started since: the VAD reports the user's onset late, and those
+frames once taught it the user's voice, and the next barge-in was called echo:
 ~0 behind the browser's echo cancellation, ~0.3 for a speaker in a room). A frame
 *is the user* when its energy is ``ratio`` × above what the echo explains, and above a floor.
 
@@ -52,6 +53,7 @@ class EchoGateConfig:
     min_frames: int = 4
     decide_ms: int = 400
     lookback_ms: int = 80
+    learn_delay_ms: int = 400
     max_delay_ms: int = 400
     lead_ms: int = 250
     initial_gain: float = 1.0
@@ -82,6 +84,7 @@ class EchoGateCore:
     _ratios: deque[float] = field(default_factory=lambda: deque(maxlen=500))
     _held: dict[str, _Held] = field(default_factory=dict)
     _user: dict[str, Nanos] = field(default_factory=dict)  # judged the user's: start
+    _learning: deque[tuple[Nanos, float]] = field(default_factory=deque)  # not yet settled
     gain: float = -1.0
 
     # -- inputs ----------------------------------------------------------------------------
@@ -107,7 +110,10 @@ class EchoGateCore:
             self._mic.append((t, rms))
             echo = self._echo(t)
             if learn and echo > self.config.floor:
-                self._ratios.append(rms / echo)
+                self._learning.append((t, rms / echo))
+        settled = pts - self.config.learn_delay_ms * NS_PER_MS
+        while self._learning and self._learning[0][0] < settled:
+            self._ratios.append(self._learning.popleft()[1])
         while self._mic and self._mic[0][0] < pts - round(self.config.keep_s * 1e9):
             self._mic.popleft()
         if len(self._ratios) >= 25:
@@ -137,11 +143,19 @@ class EchoGateCore:
     def speech_started(self, utterance: str, start: Nanos) -> Verdict | None:
         """An utterance began at ``start``: ``"user"`` now when nothing plays, else None
         (held: ask :meth:`poll`)."""
+        self._unlearn(start)
         if not self.playing(start) and not self.playing(start + self.config.decide_ms * NS_PER_MS):
             self._user[utterance] = start
             return "user"
         self._held[utterance] = _Held(start)
         return None
+
+    def _unlearn(self, start: Nanos) -> None:
+        """Ratios from ``learn_delay_ms`` before an utterance's start are not learned: the
+        VAD reports a start late, and those frames may be the user's onset."""
+        since = start - self.config.learn_delay_ms * NS_PER_MS
+        while self._learning and self._learning[-1][0] >= since:
+            self._learning.pop()
 
     def poll(self, utterance: str, now: Nanos) -> Verdict | None:
         """The verdict on a held utterance once the mic audio up to ``now`` is in (None: not

@@ -148,3 +148,19 @@ def test_a_barge_in_does_not_teach_the_gain_the_users_voice() -> None:
             core.ended("u1")  # the VAD's stop after the first barge-in
     assert core.gain < 0.5  # it learned the echo (0.3), not the user
     assert decided["u2"] <= decided["u1"] + 20
+
+
+def test_the_users_onset_before_the_vads_late_start_is_not_learned_as_echo() -> None:
+    # no echo at all (headphones); the user starts at 1.0 s over a short answer, and the VAD
+    # reports the start at 1.25 s: the 250 ms in between must not teach the gain
+    reference = voice(4.0, seed=1, level=0.2)
+    mic = np.zeros_like(reference)
+    mic[RATE:] = voice(3.0, seed=2, level=0.2)
+    core = EchoGateCore()
+    core.reference(0, reference, RATE)
+    step = RATE // 50
+    for i in range(0, RATE * 1280 // 1000, step):
+        core.mic(i * 1_000_000_000 // RATE, mic[i : i + step], RATE)
+    assert core.speech_started("u1", 1_250 * MS) is None
+    assert core.poll("u1", 1_280 * MS) == "user"
+    assert core.gain < 0.1
