@@ -430,7 +430,10 @@ async def main_async(args: argparse.Namespace) -> int:
         voice: dict[str, PeerResult] = {}
         if not args.no_voice:
             utterances = [f for f in files if len(f[1]) < 15 * 16_000][: args.voice_files]
-            voice = await run_voice(args, utterances or files[:1], logs)
+            try:
+                voice = await run_voice(args, utterances or files[:1], logs)
+            except Exception as error:  # the ASR tables above still print
+                voice = {"voice": PeerResult("voice", error=f"{type(error).__name__}: {error}")}
             print(f"peers: voice done at {took()}", file=sys.stderr)
     load1 = load_average()
     scores = {name: score(r, refs, args.offline) for name, r in results.items()}
