@@ -44,7 +44,6 @@ from streamkit.core.events import (
 )
 from streamkit.transport.codecs.realtime_parse import (
     cancel_problem,
-    check_truncate,
     commit_problem,
     parse_append,
     parse_event,
@@ -302,32 +301,20 @@ class RealtimeCodec:
         return commands
 
     def _item_retrieve(self, event: dict[str, Any]) -> Any:
-        item_id = event.get("item_id")
-        item = self.items.store.get(item_id) if isinstance(item_id, str) else None
-        if item is None:
-            self._error("invalid_value", f"no item {str(item_id)[:80]!r} here", "item_id")
-        else:
-            self._emit({"type": "conversation.item.retrieved", "item": item})
+        problem = self.items.retrieve(event.get("item_id"))
+        if problem is not None:
+            self._problem(problem)
         return None
 
     def _item_truncate(self, event: dict[str, Any]) -> Any:
         """A client stopped playing a spoken answer at ``audio_end_ms``: acknowledge, and stop
         the voice if that answer is still being spoken (what was heard stays in the history:
         the voice reports it)."""
-        item_id, end_ms = event.get("item_id"), event.get("audio_end_ms")
-        item = self.items.store.get(item_id) if isinstance(item_id, str) else None
-        problem = check_truncate(item, item_id, end_ms)
+        item_id = event.get("item_id")
+        problem = self.items.truncate(item_id, event.get("audio_end_ms"))
         if problem is not None:
             self._problem(problem)
             return None
-        self._emit(
-            {
-                "type": "conversation.item.truncated",
-                "item_id": item_id,
-                "content_index": 0,
-                "audio_end_ms": end_ms,
-            }
-        )
         active = self.responses.active
         if active is not None and active.item_id == item_id:
             active.cancel_requested = True

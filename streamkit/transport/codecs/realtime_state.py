@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamkit.transport.codecs.realtime_shapes import user_audio_item, user_item
+from streamkit.transport.codecs.realtime_parse import check_truncate
+from streamkit.transport.codecs.realtime_shapes import Problem, user_audio_item, user_item
 
 __all__ = ["Emit", "Items"]
 
@@ -151,6 +152,24 @@ class Items:
         previous, self.last_id = self.last_id, item_id
         self._emit({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
         self._emit({"type": "conversation.item.done", "item": item, "previous_item_id": previous})
+
+    def retrieve(self, item_id: Any) -> Problem | None:
+        """``conversation.item.retrieve``: the stored item goes out, or why it cannot."""
+        item = self.store.get(item_id) if isinstance(item_id, str) else None
+        if item is None:
+            return ("invalid_value", "item_id", f"no item {str(item_id)[:80]!r} here")
+        self._emit({"type": "conversation.item.retrieved", "item": item})
+        return None
+
+    def truncate(self, item_id: Any, end_ms: Any) -> Problem | None:
+        """``conversation.item.truncate`` of a spoken assistant item at ``end_ms``: the
+        acknowledgement goes out, or why it cannot."""
+        item = self.store.get(item_id) if isinstance(item_id, str) else None
+        problem = check_truncate(item, item_id, end_ms)
+        if problem is None:
+            truncated = {"item_id": item_id, "content_index": 0, "audio_end_ms": end_ms}
+            self._emit({"type": "conversation.item.truncated", **truncated})
+        return problem
 
     # -- the item's life -----------------------------------------------------------------
 
