@@ -470,6 +470,11 @@ async def main_async(args: argparse.Namespace) -> int:
                     (r.error.splitlines() or [""])[0][:60],
                 ]
             )
+        print(
+            f"voice: both answer with llama.cpp on {Path(gguf_path()).name}, {args.threads} "
+            "thread(s): streamkit in process (--lm llamacpp), Pipecat through llama_cpp.server's "
+            "OpenAI API; Whisper tiny.en for both\n"
+        )
         print_table(
             "voice: end of speech -> first token of the answer to the whole turn (s)",
             ["pipeline", "files", "answered", "false splits", "unanswered", "p50", "p90", "error"],
