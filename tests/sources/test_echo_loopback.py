@@ -123,6 +123,9 @@ async def test_the_echo_does_not_cut_the_answer_the_user_does(
     # … and it stopped soon after the user's onset (VAD onset + the gate's decision)
     assert stopped_at - barge_at < 1500 * NS_PER_MS
     assert seen["metrics"].get("echo.held", 0) >= 1
+    echo = {k: v for k, v in seen["metrics"].items() if k.startswith("echo.")}
+    print(f"loopback: stopped {(stopped_at - barge_at) / NS_PER_MS:.0f} ms after paplay began "
+          f"the barge-in; {echo}")  # (-s) for the notes: false/missed barge-ins
 
 
 async def test_without_the_gate_the_assistant_interrupts_itself(
