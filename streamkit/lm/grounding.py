@@ -37,6 +37,7 @@ import re
 from streamkit.lm.grounding_classify import Question, QuestionKind, classify, normalise
 from streamkit.lm.grounding_facts import SceneFacts, count_words
 from streamkit.lm.grounding_memory import UNKNOWN, MemoryFact, asked_key, extract, recall
+from streamkit.lm.grounding_requests import answer_request
 
 __all__ = [
     "CANT_TELL",
@@ -158,7 +159,8 @@ def decide(
 
     Order: a remembered fact it asks for; a scene question (``facts`` ``None`` = no
     camera line at all: treated as no video); a memory question never answered
-    ("I don't know that yet"); a plain statement about the user ("Okay: your name is Alice.").
+    ("I don't know that yet"); a simple request (:mod:`streamkit.lm.grounding_requests`: say,
+    count, spell); a plain statement about the user ("Okay: your name is Alice.").
     """
     recalled = recall(question, memory)
     if recalled is not None and recalled != UNKNOWN:
@@ -170,6 +172,9 @@ def decide(
             return scene, kind.kind
     if asked_key(question) is not None:
         return UNKNOWN, "memory"
+    request = answer_request(question)
+    if request is not None:
+        return request, "request"
     stated = extract(question)
     if (
         stated

@@ -115,7 +115,7 @@ def test_motion_light_and_description() -> None:
 
 
 def test_other_questions_go_to_the_model() -> None:
-    for question in ("What is the capital of Spain?", "Please say good night.",
+    for question in ("What is the capital of Spain?", "Tell me about dolphins.",
                      "How many legs does an ant have?", "What colour is grass?"):  # fmt: skip
         assert decide(question, ONE, {}) is None, question
 
