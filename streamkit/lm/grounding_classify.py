@@ -105,7 +105,8 @@ def _classify_text(q: str) -> Question | None:
     asks = (
         _has(r"\bwhat (?:does|do|did) (?:the|this|that|my|these|those|it|they|your)\b.*\b(?:say|"
              r"read|show|tell)\b", q)
-        or _has(r"\b(?:read|reading)\b", q)
+        or _has(r"\bread(?:ing)? (?:me )?(?:the|this|that|it|these|those|what|my|out)\b", q)
+        or _has(r"\b(?:can|could) you read\b(?! me a\b)", q)
         or _has(r"\bwhat is (?:written|printed|typed)\b|\bwhat (?:is|are) the (?:words|text|"
                 r"writing|letters)\b|\bwhat (?:text|words) (?:do|can) you\b", q)
         or (qr and _has(r"\b(?:what|say|says|mean|contain|link|url|decode|scan)\b", q))

@@ -56,6 +56,8 @@ def answer(question: str, facts: SceneFacts | None) -> str | None:
         ("What colour is a ripe banana?", "none"),
         ("What brand of car is the most popular?", "none"),
         ("Who wrote Romeo and Juliet?", "none"),
+        ("Can you read me a poem?", "none"),
+        ("Read it out loud.", "text"),
         ("Tell me a story about a dragon.", "none"),
     ],
 )
