@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,7 @@ from streamkit.asr.config import AsrConfig, AsrOutput, DecodeJob, JobKind
 from streamkit.asr.hypothesis import HypothesisBuffer, drop_loops, join_words
 from streamkit.asr.vad import WINDOW, VadConfig, VadSegmenter
 from streamkit.asr.whisper import DecodeResult
+from streamkit.asr.window import RATE, Utterance, to_words, trim
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.core.events import (
     SpeechStarted,
@@ -54,31 +55,6 @@ from streamkit.core.events import (
 )
 
 __all__ = ["AsrConfig", "AsrCore", "AsrOutput", "DecodeJob", "JobKind", "drop_loops"]
-
-RATE = 16_000
-ZERO_LENGTH_NS = 20 * NS_PER_MS
-"""A decoded word shorter than this has no audio under it (Whisper's zero-length tokens)."""
-
-
-@dataclass
-class _Utterance:
-    uid: str
-    start_sample: int  # VAD start
-    buf_start: int  # stream sample index of buf[0]
-    buf: npt.NDArray[np.float32]
-    hyp: HypothesisBuffer = field(default_factory=HypothesisBuffer)
-    decoded_upto: int = 0  # stream sample index covered by the last job
-    last_voiced: int = 0  # end sample of the last voiced window
-    pause_at: int | None = None  # sample where a pause was detected (pending pause decode)
-    silence_start: int | None = None
-    voiced_end: int | None = None
-    ended: bool = False
-    settled: bool = False  # every voiced window is covered by a pause/final decode
-    finals: int = 0
-
-    @property
-    def buf_end(self) -> int:
-        return self.buf_start + len(self.buf)
 
 
 class AsrCore:
@@ -107,8 +83,8 @@ class AsrCore:
         self._history_keep = int((max(config.preroll_s, config.left_context_s) + 1.0) * RATE)
         self._prior: list[Word] = []  # last committed words of the session (dedupe context)
         self._said: deque[Word] = deque(maxlen=100)  # committed words, for the prompt
-        self._active: _Utterance | None = None
-        self._ended: deque[_Utterance] = deque()
+        self._active: Utterance | None = None
+        self._ended: deque[Utterance] = deque()
         self._busy: DecodeJob | None = None
         self._vad_pos = 0
         self._voiced_end = 0  # stream sample where the last utterance's speech ended
@@ -272,7 +248,7 @@ class AsrCore:
         fits = [e for e in ends if floor <= e < begin]
         if fits:
             begin = min(fits)
-        utt = _Utterance(
+        utt = Utterance(
             uid=uid,
             start_sample=sample,
             buf_start=begin,
@@ -335,7 +311,7 @@ class AsrCore:
             return out, self._job(utt, "partial", utt.buf_end)
         return out, None
 
-    def _job(self, utt: _Utterance, kind: JobKind, end_sample: int) -> DecodeJob:
+    def _job(self, utt: Utterance, kind: JobKind, end_sample: int) -> DecodeJob:
         end_sample = max(utt.buf_start, min(end_sample, utt.buf_end))
         audio = utt.buf[: end_sample - utt.buf_start].copy()
         # The prompt holds only text said *before* the window: Whisper would otherwise
@@ -361,7 +337,7 @@ class AsrCore:
         self._busy = job
         return job
 
-    def _utterance(self, uid: str) -> _Utterance | None:
+    def _utterance(self, uid: str) -> Utterance | None:
         for utt in [*self._ended, self._active]:
             if utt is not None and utt.uid == uid:
                 return utt
@@ -373,7 +349,7 @@ class AsrCore:
         utt = self._utterance(job.uid)
         if utt is None:
             return []
-        words = self._to_words(job, result, self.pts_of(utt.last_voiced))
+        words = to_words(job, result, self.pts_of(utt.last_voiced))
         out: list[AsrOutput] = []
         if job.kind == "partial":
             done = utt.hyp.update(words, job.end, self.config.commit)
@@ -381,7 +357,7 @@ class AsrCore:
                 done += utt.hyp.commit_tail()  # no agreement for too long: take this pass
             out += self._final(utt, done, job.end, last=False)
             out.append(self._partial(utt, job.end))
-            self._trim(utt)
+            trim(utt, self.config, self._sample_of)
         elif job.kind == "pause":
             done = utt.hyp.update(words, job.end, self.config.commit, settled=True)
             out += self._final(utt, done, job.end, last=False)
@@ -389,7 +365,7 @@ class AsrCore:
             # words the end of the turn will commit (the tail, when nothing decodes again)
             out.append(self._partial(utt, job.end))
             utt.settled = utt.last_voiced <= job.end_sample and self._covers(utt)
-            self._trim(utt)
+            trim(utt, self.config, self._sample_of)
         else:
             heard = list(utt.hyp.tail)
             done = utt.hyp.commit_all(words)
@@ -402,12 +378,12 @@ class AsrCore:
             out += self._finish(utt, done)
         return out
 
-    def _partial(self, utt: _Utterance, pts: Nanos) -> AsrOutput:
+    def _partial(self, utt: Utterance, pts: Nanos) -> AsrOutput:
         tail = utt.hyp.tail
         partial = TranscriptPartial(utt.uid, join_words(tail), list(tail), utt.hyp.committed_text)
         return AsrOutput("transcript", pts, partial, utt.uid)
 
-    def _covers(self, utt: _Utterance) -> bool:
+    def _covers(self, utt: Utterance) -> bool:
         """Whether a pause pass may settle the utterance: it kept every word the pass before
         it heard (nothing of that pass is left uncommitted and unmatched), and its words
         reach the last voiced audio within ``final_cover_s``. Else the end of speech decodes
@@ -422,29 +398,7 @@ class AsrCore:
         gap = self.pts_of(utt.last_voiced) - max(ends)
         return gap <= round(self.config.final_cover_s * NS_PER_S)
 
-    def _to_words(self, job: DecodeJob, result: DecodeResult, silent_from: Nanos) -> list[Word]:
-        """The decode's words on the shared clock, without those Whisper placed where there
-        is no speech: past the end of the audio, or with no duration in audio the VAD had
-        already classed as silence (``silent_from``: the end of the last voiced window).
-
-        The second kind is a hallucinated repeat of the last word in trailing silence: the
-        server's PCM16 audio of "one two three" made a pause decode say "1. 1." with a
-        zero-length second "1." at 0.66 s (speech stopped at 0.45 s), which the end of
-        speech then committed (bug 1 of issue 12; float audio happened to decode right).
-        """
-        duration = len(job.audio) / RATE
-        words: list[Word] = []
-        for w in drop_loops(result.words):
-            if w.start >= duration - 0.04:
-                continue  # "heard" past the end of the audio: a hallucinated continuation
-            start = job.start + round(w.start * NS_PER_S)
-            end = min(job.end, job.start + round(w.end * NS_PER_S))
-            if end - start < ZERO_LENGTH_NS and start >= silent_from:
-                continue  # no audio under it, and that audio is silence: not a word
-            words.append(Word(w.text, start, max(start, end), round(w.probability, 4)))
-        return words
-
-    def _final(self, utt: _Utterance, words: list[Word], pts: Nanos, last: bool) -> list[AsrOutput]:
+    def _final(self, utt: Utterance, words: list[Word], pts: Nanos, last: bool) -> list[AsrOutput]:
         if not words and not last:
             return []
         utt.finals += 1
@@ -471,28 +425,5 @@ class AsrCore:
         final = TranscriptFinal(utt.uid, join_words(words), list(words), start, end, last)
         return [AsrOutput("transcript", pts, final, utt.uid)]
 
-    def _finish(self, utt: _Utterance, words: list[Word]) -> list[AsrOutput]:
+    def _finish(self, utt: Utterance, words: list[Word]) -> list[AsrOutput]:
         return self._final(utt, words, utt.buf_end, last=True)
-
-    def _trim(self, utt: _Utterance) -> None:
-        """Keep the window short: past ``max_window_s``, cut at a committed word end that
-        leaves about ``left_context_s`` of already-committed audio as context. Audio that was
-        decoded and gave no word for ``2 × max_window_s`` is let go as well (keeps memory
-        and compute bounded on long non-speech the VAD took for speech)."""
-        limit = int(self.config.max_window_s * RATE)
-        if len(utt.buf) <= limit:
-            return
-        sample = utt.buf_start
-        end = utt.hyp.committed_end
-        if end is not None:
-            target = end - round(self.config.left_context_s * NS_PER_S)
-            ends = [w.end for w in utt.hyp.prior + utt.hyp.committed if w.end <= target]
-            sample = self._sample_of(max(ends) if ends else end)
-        if sample <= utt.buf_start and len(utt.buf) > 2 * limit:
-            sample = min(utt.decoded_upto, utt.buf_end - limit)
-        sample = min(sample, utt.buf_end)
-        if sample <= utt.buf_start:
-            return
-        utt.buf = utt.buf[sample - utt.buf_start :].copy()
-        utt.buf_start = sample
-        utt.decoded_upto = max(utt.decoded_upto, sample)
