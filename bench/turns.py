@@ -23,7 +23,8 @@ Part 2 (``--answers``, the default; ``--no-answers`` skips it): the whole assist
 Whisper, Smart Turn, SmolLM2 on llama.cpp) on a virtual clock charging measured CPU time, one
 session per policy over the same turns (``--answer-turns short``, the default: the 27 turns
 under 12 s; ``all`` adds the long reading and the multispeaker clip, minutes more of ASR):
-end of speech → first answer token p50/p90 and the
+end of speech → last final (the ASR's pause decode runs at the turn's pause, so the final is
+usually ready when the turn ends), end of speech → first answer token p50/p90 and the
 speculative tokens wasted per turn (speculation starts at each pause; see
 ``streamkit/lm/responder.py``). On a virtual clock the models' slots overlap as if each had a
 core of its own, so this is a lower bound on a loaded 2-core machine.
