@@ -96,6 +96,7 @@ async def _recv_json(ws: ClientConnection, timeout_s: float) -> dict[str, Any] |
 
 def _answer_started(trace: Trace, at: float, eos_s: float | None, done: asyncio.Event) -> None:
     trace.answers.append(at)
+    trace.answer += " | " if trace.answer else ""  # where one answer's text ends
     if eos_s is None or at >= eos_s:
         done.set()
 
