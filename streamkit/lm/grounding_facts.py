@@ -122,8 +122,9 @@ def _clean(text: str) -> str:
 def facts_of(
     observations: Sequence[Observation], moving_above: float = 0.02, dark_below: float = 0.2
 ) -> SceneFacts:
-    """The facts of the best observation (first); people, what they wear and motion from any
-    of them. No observation: ``SceneFacts(video=False)``."""
+    """The facts of the best observation (first); people, what they wear, text and motion
+    from any of them (a face missed for a frame, OCR that ran on another keyframe). No
+    observation: ``SceneFacts(video=False)``."""
     if not observations:
         return SceneFacts(video=False)
     best = observations[0]
@@ -134,11 +135,14 @@ def facts_of(
                  o.detections)), dets)  # fmt: skip
     wearing = tuple(dict.fromkeys(_clean(d.text) for d in worn if d.label == "clothes" and d.text))
     others = Counter(d.label for d in dets if d.label not in _OWN_LABELS)
+    # text from the best observation that read any (OCR runs on some keyframes only)
+    read = next((o.detections for o in observations if any(d.label in ("text", "qr") for d in
+                 o.detections)), dets)  # fmt: skip
     return SceneFacts(
         people=max(people_count(o.detections) for o in observations),
         wearing=wearing,
-        texts=tuple(_clean(d.text) for d in dets if d.label == "text" and d.text.strip()),
-        qr=tuple(_clean(d.text) for d in dets if d.label == "qr"),
+        texts=tuple(_clean(d.text) for d in read if d.label == "text" and d.text.strip()),
+        qr=tuple(_clean(d.text) for d in read if d.label == "qr"),
         things=tuple(sorted(others.items())),
         moving=any(o.motion >= moving_above for o in observations),
         dark=best.brightness < dark_below,

@@ -138,3 +138,13 @@ def test_verifier_holds_an_i_only_until_the_next_word() -> None:
     seen = AnswerVerifier([])
     assert seen.feed("I") + seen.feed(" see") + seen.feed(" a") == ""
     assert seen.feed(" blue car.") == "I can't tell."
+
+
+def test_facts_take_text_and_clothes_from_another_chosen_observation() -> None:
+    read = observation([Detection("text", 0.9, (0, 0, 9, 9), text="OPEN")])
+    quick = observation([Detection("face", 0.9, (60, 20, 60, 60)),
+                         Detection("clothes", 0.5, (40, 90, 120, 120), text="red")])  # fmt: skip
+    facts = facts_of([quick, read])
+    assert facts.texts == ("OPEN",)
+    assert facts.people == 1
+    assert facts_of([read, quick]).wearing == ("red",)
