@@ -148,6 +148,12 @@ def answer_scene(question: Question, facts: SceneFacts) -> str | None:
         return "Yes, it is dark." if facts.dark else "No, it looks bright enough."
     if kind == "describe":
         return _describe(facts)
+    if question.detail.startswith("thing:"):  # "do you see a dog": yes if a detector saw one
+        noun = question.detail.removeprefix("thing:")
+        seen = dict(facts.things)
+        label = noun if noun in seen else noun.removesuffix("s")
+        if seen.get(label):
+            return f"Yes, I see {count_words(seen[label], label, label + 's')}."
     return CANT_TELL  # unseen
 
 

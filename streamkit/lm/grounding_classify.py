@@ -109,6 +109,8 @@ def _classify_text(q: str) -> Question | None:
         or _has(r"\b(?:can|could) you read\b(?! me a\b)", q)
         or _has(r"\bwhat is (?:written|printed|typed)\b|\bwhat (?:is|are) the (?:words|text|"
                 r"writing|letters)\b|\bwhat (?:text|words) (?:do|can) you\b", q)
+        or _has(r"\bwhat is (?:on|shown on|displayed on) (?:the|this|that|my) (?:screen|sign|"
+                r"board|display|poster|paper|page|card|label|note|menu|banner|whiteboard)\b", q)
         or (qr and _has(r"\b(?:what|say|says|mean|contain|link|url|decode|scan)\b", q))
     )  # fmt: skip
     if qr and asks:
@@ -137,12 +139,12 @@ def classify(question: str) -> Question:
             ):
                 return Question("none")  # "how many people live in Paris"
             return Question("count")
-        if _has(_SCENE, q):
-            return Question("unseen", "count")
+        if _has(_SCENE, q) or _has(r"\b(?:am i|i am|my)\b", q):
+            return Question("unseen", "count")  # "how many fingers am I holding up"
         return Question("none")
     if _has(
         r"\b(?:room|it|the picture|the view|this place) (?:is )?empty\b|\bis (?:the room|"
-        r"it|this place) empty\b|\bam i alone\b|\bare you alone\b",
+        r"it|this place) empty\b|\b(?:am i|are we|are you) alone\b",
         q,
     ):
         return Question("presence", "empty")
@@ -226,7 +228,7 @@ def classify(question: str) -> Question:
         return Question("unseen", "brand")  # fmt: skip
     if _has(
         r"\b(?:holding|hold|held|in my hands?|carrying|pointing at|showing you|show you|"
-        r"am i showing|have in my hand)\b",
+        r"am i showing|have in my hand|which hand|raising|raised|lifting)\b",
         q,
     ):
         return Question("unseen", "held")
@@ -238,7 +240,9 @@ def classify(question: str) -> Question:
         r"\b(?:am i|do i look|how do i look|how am i looking|do you think i am)\b.*\b(?:happy|"
         r"sad|angry|tired|ok|okay|good|nice|fine|upset|bored|smiling|frowning|pretty|"
         r"handsome|old|young|tall|short|sick|well|beautiful|ugly)\b|\bhow do i look\b|\bwhat "
-        r"is my (?:mood|expression|emotion|face|hair|eye)",
+        r"is my (?:mood|expression|emotion|face|hair|eye)|\b(?:is|are) (?:he|she|they|anyone|"
+        r"someone|the (?:person|man|woman|guy|girl|boy|kid|child|people)) (?:smiling|laughing|"
+        r"frowning|crying|happy|sad|angry|tired|looking at|talking|sitting|standing)\b",
         q,
     ):
         return Question("unseen", "look")
@@ -247,12 +251,22 @@ def classify(question: str) -> Question:
         r"(?:is|are) (?:this|that|these|those) (?:in my|on my|behind|next to|here)|\bwhat is "
         r"behind me\b|\bwhat is (?:on|in) my (?:desk|table|wall|head|hand|lap|shelf)\b|\bwhat "
         r"kind of \w+ (?:is|are) (?:this|that|my|these|those)\b|\bwho is (?:this|that|he|she|"
-        r"with me|next to me|behind me)\b|\bdo i have (?:glasses|a beard|a hat)\b",
+        r"with me|next to me|behind me)\b|\bdo i have (?:glasses|a beard|a hat)\b|\bwhat "
+        r"(?:kind|type|sort|make|model) of \w+ (?:do|did) i (?:have|own|use|carry)\b",
         q,
     ):
         return Question("unseen", "object")
-    if _has(r"\b(?:is|are) there (?:a|an|any|some) \w+", q) and _has(_SCENE, q):
-        return Question("unseen", "object")
+    thing = re.search(
+        r"\b(?:(?:do|can|could) you (?:see|spot|notice) (?:a|an|any|some|my|the)|(?:is|are) "
+        r"there (?:a|an|any|some)|(?:see|notice|spot) my) (\w+)\b",
+        q,
+    )
+    if thing is not None and (
+        _has(_SCENE, q)
+        or _has(r"\b(?:you see|you spot|you notice|on the (?:table|desk|wall|floor|shelf))\b", q)
+        or _has(r"\bsee my\b", q)
+    ):
+        return Question("unseen", "thing:" + thing.group(1))  # answered if a detector saw it
     if _has(r"\bwhat \w+ (?:is|are) (?:this|that|these|those)$", q):
         return Question("unseen", "object")  # "what animal is this"
     if _has(r"\bmy (?:" + "|".join(_UPPER + _ELSEWHERE) + r")\b", q):

@@ -151,7 +151,7 @@ _ASK: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bwhere do i work\b|\bwhat is my job\b|\bwhat do i do for (?:a )?(?:living|work)\b",
          "work"),
         (r"\bhow old am i\b|\bwhat is my age\b", "age"),
-        (r"\bwhat do i (?:like|love|enjoy)\b", "like"),
+        (r"\bwhat (?:\w+ )?do i (?:like|love|enjoy)\b", "like"),
         (r"\bhow many (\w+) do i have\b", "{1}"),
         (r"\bdo i have (?:a|an|any) (\w+)\b", "{1}"),
         (r"\bwhat(?: is|'s) my ((?:favou?rite )?\w+?)(?:'s name| called| named)?\b(?! of\b)",

@@ -38,6 +38,13 @@ def answer(question: str, facts: SceneFacts | None) -> str | None:
         ("What does the barcode say?", "text"),
         ("Is anything moving over there?", "motion"),
         ("Is it dark in here?", "light"),
+        ("What kind of phone do I have?", "unseen"),
+        ("Is the person smiling?", "unseen"),
+        ("Which hand am I raising?", "unseen"),
+        ("How many fingers am I holding up?", "unseen"),
+        ("Do you see a cat anywhere?", "unseen"),
+        ("Are we alone?", "presence"),
+        ("What's on the screen?", "text"),
         ("Describe the room for me.", "describe"),
         ("Which company made my phone?", "unseen"),
         ("What have I got in my hand? What am I holding up?", "unseen"),
@@ -143,3 +150,17 @@ def test_someone_else_s_clothes_and_a_named_relative() -> None:
         "Your brother is called Luis.",
         "memory",
     )
+
+
+def test_a_thing_a_detector_saw_is_confirmed_and_any_other_is_cant_tell() -> None:
+    facts = SceneFacts(people=1, things=(("cup", 2), ("dog", 1)))
+    assert answer("Can you see my dog?", facts) == "Yes, I see one dog."
+    assert answer("Is there a cup on the table?", facts) == "Yes, I see two cups."
+    assert answer("Do you see a cat?", facts) == CANT_TELL
+    assert answer("Do you see a cat?", NOVIDEO) == NO_VIDEO_ANSWER
+
+
+def test_what_the_user_likes_is_recalled_by_what_they_asked() -> None:
+    memory = remember(["I like the colour red."])
+    assert decide("What colour do I like?", None, memory) == ("You like the colour red.", "memory")
+    assert decide("What food do I like?", None, {}) == (UNKNOWN, "memory")
