@@ -101,7 +101,9 @@ def _word(words: tuple[str, ...], text: str) -> str:
 
 
 def _classify_text(q: str) -> Question | None:
-    qr = _has(r"\b(?:qr|barcode|bar code|qr code)\b", q)
+    qr = _has(r"\b(?:qr|barcode|bar code|qr code)\b", q) and not _has(
+        r"\bwhat (?:is )?an? (?:qr|barcode|bar code)\b|\bhow (?:do|does) (?:a |an )?(?:qr|bar)", q
+    )  # "what is a QR code" is general knowledge
     asks = (
         _has(r"\bwhat (?:does|do|did) (?:the|this|that|my|these|those|it|they|your)\b.*\b(?:say|"
              r"read|show|tell)\b", q)

@@ -45,6 +45,7 @@ def answer(question: str, facts: SceneFacts | None) -> str | None:
         ("Do you see a cat anywhere?", "unseen"),
         ("Are we alone?", "presence"),
         ("What's on the screen?", "text"),
+        ("Do you know what a QR code is?", "none"),
         ("Describe the room for me.", "describe"),
         ("Which company made my phone?", "unseen"),
         ("What have I got in my hand? What am I holding up?", "unseen"),
