@@ -7,7 +7,10 @@ sessions) while the Python heap stayed flat (``tracemalloc``: −1 MB over 3 min
 frees buffers of varying sizes on many threads, glibc gives each thread an arena of its own (up
 to 8 per core) and keeps what is freed in the arena — free memory that counts in RSS and that
 the next, differently sized decode on another thread does not reuse. Nothing leaks, but
-nothing bounds it either. Two bounds, both cheap:
+nothing bounds it either. (Live allocations that grew were a separate cause, bounded where
+they are made: CTranslate2 caches oneDNN primitives per input shape, so the Whisper encoder
+sees a bounded set of lengths, ``streamkit.asr.whisper.encode_frames``; ``bench/native_heap.py``.)
+Two bounds, both cheap:
 
 - :func:`limit_arenas`: at most ``n`` arenas (``mallopt(M_ARENA_MAX)``), called before the
   model threads start, so freed blocks are shared and reused across threads;
