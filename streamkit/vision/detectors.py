@@ -12,8 +12,8 @@ it computes); :mod:`streamkit.vision.stage` runs it through a
   stricter pass on the image rotated ±20° when the upright pass finds nothing (tilted heads).
 - :class:`PeopleDetector`: HOG + linear SVM pedestrian detector.
 - :class:`QrDecoder`: ``cv2.QRCodeDetector`` detect + decode (possibly several codes).
-- :func:`brightness`, :func:`colour_names`: global appearance; :func:`clothes_colour`: the
-  colour of what a person wears (the region below and beside a face box).
+Colours and brightness are in :mod:`streamkit.vision.colours`; the image helpers
+(``Image``, ``downscale``) in :mod:`streamkit.vision.image`.
 
 Boxes are ``(x, y, w, h)`` in pixels of the *input* image.
 """
@@ -27,56 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from streamkit.core.events import Detection
+from streamkit.vision.image import Grey, Image, downscale, to_grey, u8
 
-__all__ = [
-    "COLOUR_NAMES",
-    "ChangeGate",
-    "FaceDetector",
-    "GateResult",
-    "Grey",
-    "Image",
-    "PeopleDetector",
-    "QrDecoder",
-    "brightness",
-    "clothes_colour",
-    "colour_names",
-    "downscale",
-]
-
-Image = npt.NDArray[np.uint8]
-"""A BGR uint8 image (H×W×3), as OpenCV produces it."""
-
-Grey = npt.NDArray[np.uint8]
-"""A single-channel uint8 image (H×W)."""
-
-
-def downscale(image: Image | Grey, side: int, *, upscale: bool = False) -> tuple[Image, float]:
-    """Resize so the longer side is ``side`` px; returns the image and its scale factor.
-
-    Images already smaller are returned as they are unless ``upscale`` is set (small
-    sources, e.g. QCIF video, detect faces better when enlarged). Images over 4× larger are
-    first subsampled by striding, which keeps the cost nearly independent of the input size.
-    """
-    h, w = image.shape[:2]
-    scale = side / max(h, w)
-    if scale >= 1.0 and not upscale:
-        return image, 1.0
-    step = int(0.5 / scale)
-    if step >= 2:  # much larger: stride first (a view), area-average the rest
-        image = image[::step, ::step]
-    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return _u8(cv2.resize(image, size, interpolation=interp)), scale
-
-
-def _u8(array: object) -> Grey:
-    """An OpenCV result as a uint8 array (no copy when it already is one)."""
-    return np.asarray(array, dtype=np.uint8)
-
-
-def _grey(image: Image) -> Grey:
-    return _u8(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)) if image.ndim == 3 else image
-
+__all__ = ["ChangeGate", "FaceDetector", "GateResult", "PeopleDetector", "QrDecoder"]
 
 # -- change gate ------------------------------------------------------------------------
 
@@ -131,8 +84,8 @@ class ChangeGate:
         if step > 1:
             image = image[::step, ::step]
         height = max(1, round(h * self.width / w))
-        small = cv2.resize(_grey(image), (self.width, height), interpolation=cv2.INTER_AREA)
-        return _u8(cv2.GaussianBlur(small, (3, 3), 0))
+        small = cv2.resize(to_grey(image), (self.width, height), interpolation=cv2.INTER_AREA)
+        return u8(cv2.GaussianBlur(small, (3, 3), 0))
 
     def _diff(self, a: Grey, b: Grey) -> float:
         return float(np.count_nonzero(cv2.absdiff(a, b) > self.pixel_threshold)) / a.size
@@ -208,8 +161,8 @@ class FaceDetector:
 
     def detect(self, image: Image) -> list[Detection]:
         """Faces in ``image`` (BGR or grey)."""
-        grey, scale = downscale(_grey(image), self.side, upscale=True)
-        grey = _u8(cv2.equalizeHist(grey))
+        grey, scale = downscale(to_grey(image), self.side, upscale=True)
+        grey = u8(cv2.equalizeHist(grey))
         found = self._run(grey, self.min_neighbors, self.scale_factor)
         if found:
             return [_scaled("face", 0.9, box, scale) for box in found]
@@ -220,7 +173,7 @@ class FaceDetector:
         centre = (w / 2.0, h / 2.0)
         for angle in self.tilt_angles:
             rot = cv2.getRotationMatrix2D(centre, angle, 1.0)
-            rotated = _u8(cv2.warpAffine(grey, rot, (w, h), borderMode=cv2.BORDER_REPLICATE))
+            rotated = u8(cv2.warpAffine(grey, rot, (w, h), borderMode=cv2.BORDER_REPLICATE))
             found = self._run(rotated, self.tilt_neighbors, self.tilt_scale_factor)
             if found:
                 back = np.asarray(cv2.invertAffineTransform(rot), np.float64)
@@ -304,7 +257,7 @@ class QrDecoder:
         self.max_side = max_side
 
     def detect(self, image: Image) -> list[Detection]:
-        small, scale = downscale(_grey(image), self.max_side)
+        small, scale = downscale(to_grey(image), self.max_side)
         found: list[tuple[str, npt.NDArray[np.float32]]] = []
         try:
             located, points = self._qr.detectMulti(small)
@@ -327,109 +280,3 @@ class QrDecoder:
             det = _scaled("qr", 1.0 if text else 0.5, (x, y, w, h), scale)
             out.append(Detection(det.label, det.score, det.box, text=text))
         return out
-
-
-# -- appearance -------------------------------------------------------------------------
-
-
-def brightness(image: Image) -> float:
-    """Mean grey level of ``image`` in 0–1."""
-    return float(np.mean(_grey(image))) / 255.0
-
-
-_HUES: tuple[tuple[int, str], ...] = (
-    (6, "red"),
-    (20, "orange"),
-    (33, "yellow"),
-    (78, "green"),
-    (95, "light blue"),
-    (130, "blue"),
-    (150, "purple"),
-    (170, "pink"),
-    (180, "red"),
-)
-
-
-def _name_pixels(hsv: npt.NDArray[np.uint8]) -> npt.NDArray[np.int_]:
-    """Colour-name index per pixel (see :data:`COLOUR_NAMES`)."""
-    h = hsv[..., 0].astype(np.int32)
-    s = hsv[..., 1].astype(np.int32)
-    v = hsv[..., 2].astype(np.int32)
-    hue_idx = np.searchsorted(np.array([b for b, _ in _HUES]), h, side="right")
-    hue_idx = np.minimum(hue_idx, len(_HUES) - 1)
-    names = hue_idx + 4  # 0 black, 1 white, 2 grey, 3 brown, 4.. hues
-    names = np.where((hue_idx == 1) & (v < 150), 3, names)  # dark orange → brown
-    names = np.where(s < 45, np.where(v > 190, 1, 2), names)
-    names = np.where(v < 50, 0, names)
-    return np.asarray(names)
-
-
-COLOUR_NAMES: tuple[str, ...] = ("black", "white", "grey", "brown", *(n for _, n in _HUES))
-
-
-def colour_names(image: Image, *, top: int = 3, min_share: float = 0.1) -> list[tuple[str, float]]:
-    """Dominant colour names with their share of the image, largest first.
-
-    Each pixel of a 48 px thumbnail is named in HSV (black/white/grey by value and
-    saturation, brown for dark orange, else one of eight hue bands); names covering at
-    least ``min_share`` of the pixels are returned, at most ``top`` of them.
-    """
-    small, _ = downscale(image, 48)
-    hsv = _u8(cv2.cvtColor(small, cv2.COLOR_BGR2HSV))
-    idx = _name_pixels(hsv).ravel()
-    counts: dict[str, int] = {}
-    for i, n in zip(*np.unique(idx, return_counts=True), strict=True):
-        name = COLOUR_NAMES[int(i)]
-        counts[name] = counts.get(name, 0) + int(n)
-    total = float(idx.size)
-    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
-    return [(name, round(n / total, 3)) for name, n in ranked if n / total >= min_share][:top]
-
-
-def _skin(bgr: Image) -> npt.NDArray[np.bool_]:
-    """Skin-tone pixels (the classic YCrCb box: Cr 135–180, Cb 85–135)."""
-    ycrcb = _u8(cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb))
-    cr, cb = ycrcb[..., 1], ycrcb[..., 2]
-    return np.asarray((cr >= 135) & (cr <= 180) & (cb >= 85) & (cb <= 135))
-
-
-def _background_lab(image: Image) -> npt.NDArray[np.float32]:
-    """Mean Lab colour of the two top corner patches (usually background behind a person)."""
-    height, width = image.shape[:2]
-    ph, pw = max(1, height // 8), max(1, width // 8)
-    corners = np.concatenate(
-        [image[:ph, :pw].reshape(-1, 3), image[:ph, width - pw :].reshape(-1, 3)]
-    ).reshape(-1, 1, 3)
-    lab = np.asarray(cv2.cvtColor(_u8(corners), cv2.COLOR_BGR2LAB), np.float32)
-    return np.asarray(lab.reshape(-1, 3).mean(axis=0), np.float32)
-
-
-def clothes_colour(
-    image: Image, face: tuple[int, int, int, int], *, min_pixels: int = 40
-) -> tuple[str, tuple[int, int, int, int]] | None:
-    """The colour name of what a person wears: the region below and beside the face box.
-
-    The region spans the shoulders (half a face width either side of the box) from the chin
-    (one face height below the box top) down 1.8 face heights, clipped to the image: in a
-    head-and-shoulders shot (a webcam, a talking head) the clothes show at the bottom
-    corners. Left out: skin-tone pixels (neck, hands) and pixels close to the background
-    (within ΔE 18 of the mean colour of the image's top corners). The most common colour
-    name of the rest wins. Returns ``(name, region box)``, or ``None`` when the region is
-    off the image or fewer than ``min_pixels`` pixels remain.
-    """
-    height, width = image.shape[:2]
-    x, y, w, h = face
-    x0, x1 = max(0, x - w // 2), min(width, x + w + w // 2)
-    y0, y1 = max(0, y + h), min(height, y + round(2.8 * h))
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return None
-    small, _ = downscale(image[y0:y1, x0:x1], 96)
-    lab = np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2LAB), np.float32)
-    far = np.linalg.norm(lab - _background_lab(image), axis=-1) > 18.0
-    keep = far & ~_skin(small)
-    if int(np.count_nonzero(keep)) < min_pixels:
-        return None
-    hsv = _u8(cv2.cvtColor(small, cv2.COLOR_BGR2HSV))
-    names = _name_pixels(hsv)[keep]
-    counts = np.bincount(names.ravel(), minlength=len(COLOUR_NAMES))
-    return COLOUR_NAMES[int(np.argmax(counts))], (x0, y0, x1 - x0, y1 - y0)

@@ -6,7 +6,7 @@ Two layers (sans-I/O core + thin async adapter):
   at every frame through a tiny grey thumbnail (:class:`~streamkit.vision.detectors.ChangeGate`,
   ~0.1 ms) and says whether it is a keyframe; :meth:`~VisionEncoder.analyse` runs the
   detectors (faces, people, QR codes), the colour each face's person wears
-  (:func:`~streamkit.vision.detectors.clothes_colour`: ``Detection("clothes", text=name)``),
+  (:func:`~streamkit.vision.colours.clothes_colour`: ``Detection("clothes", text=name)``),
   text in view (PP-OCR, :mod:`streamkit.vision.ocr`: ``Detection("text", text=line)``; at
   most once per ``ocr_interval_ns``), brightness and colour names on a keyframe only, keeps it
   as JPEG and writes a one-line ``summary``. So unchanged video costs one thumbnail per frame
@@ -41,18 +41,15 @@ from streamkit.core.events import Detection, Observation
 from streamkit.core.media import VideoFrame
 from streamkit.core.packet import Flush, Packet
 from streamkit.core.stage import StageContext
+from streamkit.vision.colours import brightness, clothes_colour, colour_names
 from streamkit.vision.detectors import (
     ChangeGate,
     FaceDetector,
     GateResult,
-    Image,
     PeopleDetector,
     QrDecoder,
-    brightness,
-    clothes_colour,
-    colour_names,
-    downscale,
 )
+from streamkit.vision.image import Image, downscale
 from streamkit.vision.ocr import OcrUnavailable, TextReader
 
 __all__ = ["VisionConfig", "VisionEncoder", "VisionStage", "summarize"]

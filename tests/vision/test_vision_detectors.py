@@ -6,13 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from streamkit.vision.detectors import (
-    ChangeGate,
-    FaceDetector,
-    PeopleDetector,
-    QrDecoder,
-    colour_names,
-)
+from streamkit.vision.colours import colour_names
+from streamkit.vision.detectors import ChangeGate, FaceDetector, PeopleDetector, QrDecoder
 from streamkit.vision.stage import VisionConfig, VisionEncoder
 
 from ._media import frames, image, photo_with_qr

@@ -7,7 +7,8 @@ import pytest
 
 from streamkit.core.events import Detection
 from streamkit.lm.fusion import describe_observation, people_count
-from streamkit.vision.detectors import FaceDetector, clothes_colour
+from streamkit.vision.colours import clothes_colour
+from streamkit.vision.detectors import FaceDetector
 from streamkit.vision.stage import VisionConfig, VisionEncoder
 
 from ._media import first_frame, frames, image, office_with_sign, shelf_with_label
