@@ -23,7 +23,7 @@ prefix, only the tail remains. Backends without a prompt cache make it a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -32,6 +32,7 @@ from streamkit.core.streams import GeneratorStream
 __all__ = [
     "BackendUnavailable",
     "Completion",
+    "DeltaFilter",
     "LMBackend",
     "LMRequest",
     "Message",
@@ -41,6 +42,7 @@ __all__ = [
     "Usage",
     "approx_token_count",
     "common_prefix",
+    "filter_completion",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -98,6 +100,45 @@ class Completion(GeneratorStream[str]):
     """
 
     usage: Usage = field(default_factory=Usage)
+
+
+class DeltaFilter(Protocol):
+    """A pure filter over an answer's text deltas (the markup guard, the answer verifier):
+    ``feed`` returns what may be released now, ``flush`` the rest at the end; ``stopped``
+    turns True when the answer must end here."""
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def feed(self, delta: str) -> str: ...
+
+    def flush(self) -> str: ...
+
+
+def filter_completion(
+    completion: Completion, delta_filter: DeltaFilter, on_end: Callable[[], object] | None = None
+) -> Completion:
+    """``completion``'s deltas through ``delta_filter`` (same ``usage``). A filter stop ends
+    the stream and closes the inner completion (generation stops within one token);
+    ``on_end()`` runs once when the stream ends, however it ends."""
+
+    async def run() -> AsyncIterator[str]:
+        try:
+            async for piece in completion:
+                safe = delta_filter.feed(piece)
+                if safe:
+                    yield safe
+                if delta_filter.stopped:
+                    break
+            rest = delta_filter.flush()
+            if rest:
+                yield rest
+        finally:
+            await completion.aclose()
+            if on_end is not None:
+                on_end()
+
+    return Completion(run(), completion.usage)
 
 
 @runtime_checkable

@@ -15,9 +15,9 @@ that reaches a cue ("I see…") is held to its end (a few tokens).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 
-from streamkit.lm.backend import Completion
+from streamkit.lm.backend import Completion, filter_completion
 
 __all__ = ["NAMED", "AnswerVerifier", "verify_completion"]
 
@@ -138,20 +138,8 @@ def verify_completion(
     ``on_replace()`` is called once when a sentence is dropped, and generation stops there."""
     verifier = AnswerVerifier(allowed)
 
-    async def run() -> AsyncIterator[str]:
-        try:
-            async for piece in completion:
-                safe = verifier.feed(piece)
-                if safe:
-                    yield safe
-                if verifier.stopped:
-                    break
-            rest = verifier.flush()
-            if rest:
-                yield rest
-        finally:
-            await completion.aclose()
-            if verifier.replaced and on_replace is not None:
-                on_replace()
+    def counted() -> None:
+        if verifier.replaced and on_replace is not None:
+            on_replace()
 
-    return Completion(run(), completion.usage)
+    return filter_completion(completion, verifier, counted)

@@ -36,9 +36,9 @@ dropped. Never raises; never reads a clock.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-from streamkit.lm.backend import Completion
+from streamkit.lm.backend import Completion, filter_completion
 
 __all__ = ["ROLE_NAMES", "MarkupGuard", "guard_completion"]
 
@@ -193,21 +193,10 @@ def guard_completion(
     the inner completion (generation stops within one token).
     """
 
-    async def run() -> AsyncIterator[str]:
-        guard = MarkupGuard(single_line=single_line)
-        try:
-            async for piece in completion:
-                safe = guard.feed(piece)
-                if safe:
-                    yield safe
-                if guard.stopped:
-                    break
-            rest = guard.flush()
-            if rest:
-                yield rest
-        finally:
-            await completion.aclose()
-            if on_strip is not None and guard.stripped:
-                on_strip(guard.stripped)
+    guard = MarkupGuard(single_line=single_line)
 
-    return Completion(run(), completion.usage)
+    def counted() -> None:
+        if on_strip is not None and guard.stripped:
+            on_strip(guard.stripped)
+
+    return filter_completion(completion, guard, counted)
