@@ -223,7 +223,7 @@ class DemoApp:
                     self.state.finished_note = "finished"
                     frame = render(self.state)
                     if self.options.snapshot is not None:
-                        cv2.imwrite(str(self.options.snapshot), frame)
+                        _write_image(self.options.snapshot, frame)
                         self.console.print(f"snapshot → {self.options.snapshot}")
                 if window is not None:
                     window.show(frame if frame is not None else render(self.state))
@@ -271,3 +271,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             app.toggle_recording()
         app._summary()
         return 130
+
+
+def _write_image(path: Path, image: Any) -> None:
+    """Write ``image`` to ``path`` atomically: whoever watches for the file never reads a
+    half-written one (the PNG goes to a sibling first, then is renamed over ``path``)."""
+    part = path.with_name(f".{path.stem}.part{path.suffix}")
+    cv2.imwrite(str(part), image)
+    part.replace(path)
