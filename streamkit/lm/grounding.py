@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 
 from streamkit.lm.grounding_classify import Question, QuestionKind, classify, normalise
-from streamkit.lm.grounding_facts import SceneFacts, count_words
+from streamkit.lm.grounding_facts import SceneFacts, count_words, plural, singular
 from streamkit.lm.grounding_memory import UNKNOWN, MemoryFact, asked_key, extract, recall
 from streamkit.lm.grounding_requests import answer_request
 
@@ -151,9 +151,9 @@ def answer_scene(question: Question, facts: SceneFacts) -> str | None:
     if question.detail.startswith("thing:"):  # "do you see a dog": yes if a detector saw one
         noun = question.detail.removeprefix("thing:")
         seen = dict(facts.things)
-        label = noun if noun in seen else noun.removesuffix("s")
+        label = noun if noun in seen else singular(noun)
         if seen.get(label):
-            return f"Yes, I see {count_words(seen[label], label, label + 's')}."
+            return f"Yes, I see {count_words(seen[label], label, plural(label))}."
     return CANT_TELL  # unseen
 
 

@@ -26,17 +26,24 @@ from streamkit.core.events import Detection, Observation
 __all__ = [
     "CAMERA_PREFIX",
     "NO_VIDEO",
+    "NUMBER_WORDS",
     "SceneFacts",
     "count_words",
     "facts_of",
+    "number_of",
     "parse_facts",
     "people_count",
+    "plural",
+    "singular",
 ]
 
 CAMERA_PREFIX = "Camera now:"
 NO_VIDEO = "nothing (no video)"
-_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-_VALUES = {word: n for n, word in enumerate(_NUMBERS)}
+NUMBER_WORDS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)  # fmt: skip
 _OWN_LABELS = ("face", "person", "clothes", "qr", "text")
 
 
@@ -56,12 +63,27 @@ def people_count(detections: Sequence[Detection]) -> int:
 
 def count_words(n: int, one: str, many: str) -> str:
     """``two people``, ``one person``, ``no people``."""
-    word = _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
+    word = "no" if n == 0 else NUMBER_WORDS[n] if 0 < n <= 10 else str(n)
     return f"{word} {one if n == 1 else many}"
 
 
-def _plural(label: str) -> str:
+def number_of(word: str) -> int | None:
+    """The number a word or digits name (``"no"`` is 0; words up to twenty), else None."""
+    if word.isdigit():
+        return int(word)
+    if word == "no":
+        return 0
+    return NUMBER_WORDS.index(word) if word in NUMBER_WORDS else None
+
+
+def plural(label: str) -> str:
+    """``cup`` → ``cups``, ``box`` → ``boxes``."""
     return label + ("es" if label.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def singular(word: str) -> str:
+    """The label whose :func:`plural` is ``word`` (``word`` itself when none is)."""
+    return next((w for w in (word[:-2], word[:-1]) if plural(w) == word), word)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +119,7 @@ class SceneFacts:
         if self.wearing:
             people += ", wearing " + " and ".join(self.wearing)
         parts = [people]
-        parts.extend(count_words(k, label, _plural(label)) for label, k in self.things)
+        parts.extend(count_words(k, label, plural(label)) for label, k in self.things)
         if self.texts:
             parts.append("a sign reads " + " / ".join(f'"{t}"' for t in self.texts))
         parts.extend(f'a QR code reads "{q}"' if q else "an unreadable QR code" for q in self.qr)
@@ -156,12 +178,6 @@ _PEOPLE = re.compile(r"^(\w+) (?:person|people)(?:, wearing (.+))?$")
 _THING = re.compile(r"^(\w+) (\w+)$")
 
 
-def _number(word: str) -> int | None:
-    if word.isdigit():
-        return int(word)
-    return _VALUES.get(word)
-
-
 def parse_facts(line: str) -> SceneFacts | None:
     """Read a camera line back (``None``: not a camera line)."""
     text = line.strip()
@@ -188,13 +204,13 @@ def parse_facts(line: str) -> SceneFacts | None:
         elif part.startswith("mostly "):
             colours = tuple(part[len("mostly ") :].split(" and "))
         elif (match := _PEOPLE.match(part)) is not None:
-            people = _number(match.group(1)) or 0
+            people = number_of(match.group(1)) or 0
             if match.group(2):
                 wearing = tuple(match.group(2).split(" and "))
-        elif (match := _THING.match(part)) is not None and _number(match.group(1)) is not None:
-            n, word = _number(match.group(1)) or 0, match.group(2)
+        elif (match := _THING.match(part)) is not None and number_of(match.group(1)) is not None:
+            n, word = number_of(match.group(1)) or 0, match.group(2)
             if n != 1:
-                word = next((w for w in (word[:-2], word[:-1]) if _plural(w) == word), word)
+                word = singular(word)
             things.append((word, n))
     return SceneFacts(
         people=people,

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import re
 
+from streamkit.lm.grounding_facts import NUMBER_WORDS, number_of
+
 __all__ = ["answer_request"]
 
-_WORDS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen", "twenty",
-)  # fmt: skip
 _POLITE = r"(?:please |can you |could you |would you |will you |now )*"
 _SAY = re.compile(
     r"^" + _POLITE + r"say ([a-z][a-z' ,]{0,60}?)(?: to (?:me|us|everyone|everybody|them))?"
@@ -44,21 +41,15 @@ def _plain(text: str) -> str:
     return " ".join(text.replace(",", " ").split())
 
 
-def _number(word: str) -> int | None:
-    if word.isdigit():
-        return int(word)
-    return _WORDS.index(word) if word in _WORDS else None
-
-
 def answer_request(utterance: str) -> str | None:
     """The one right answer to a simple request, or ``None`` (see the module docstring)."""
     text = _plain(utterance)
     if (match := _COUNT.match(text)) is not None:
-        first = _number(match.group(1) or "one")
-        last = _number(match.group(2))
+        first = number_of(match.group(1) or "one")
+        last = number_of(match.group(2))
         if first is None or last is None or not 0 <= first <= last <= 20:
             return None
-        numbers = [_WORDS[n] for n in range(first, last + 1)]
+        numbers = [NUMBER_WORDS[n] for n in range(first, last + 1)]
         return ", ".join(numbers).capitalize() + "."
     if (match := _SPELL.match(text)) is not None:
         return "-".join(match.group(1).upper()) + "."
