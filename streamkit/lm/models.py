@@ -37,14 +37,13 @@ def bundled_model_path() -> Path:
     )
 
 
-def model_path(configured: str | Path | None, *, what: str) -> Path:
+def model_path(configured: str | Path | None, *, what: str, may_be_dir: bool = False) -> Path:
     """``configured`` as a path that exists, or the bundled model when it is ``None``.
 
-    ``what`` says what may be passed ("a GGUF file", "a GGUF file or model dir"): a file is
-    required unless it names a directory too. Raises :class:`BackendUnavailable`.
+    A file is required unless ``may_be_dir``; ``what`` says in the error what may be passed
+    ("a GGUF file"). Raises :class:`BackendUnavailable`.
     """
     path = Path(configured) if configured is not None else bundled_model_path()
-    may_be_dir = "dir" in what
     if not (path.exists() if may_be_dir else path.is_file()):
         kind = "model" if may_be_dir else "model file"
         raise BackendUnavailable(f"{kind} not found: {path} (pass {what})")

@@ -67,7 +67,7 @@ class TransformersBackend:
                 "the transformers backend needs `pip install torch transformers gguf` "
                 "(install torch from the CPU index first), or use the llama.cpp backend"
             ) from error
-        path = model_path(cfg.model_path, what="a GGUF file or a model dir")
+        path = model_path(cfg.model_path, what="a GGUF file or a model dir", may_be_dir=True)
         kwargs: dict[str, Any] = {}
         source = str(path)
         if path.is_file():
