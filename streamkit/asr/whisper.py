@@ -24,19 +24,18 @@ adds the window's pts on the shared clock).
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import importlib.util
 import os
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from streamkit.core.blas import single_threaded_blas
 from streamkit.core.clock import Clock
 from streamkit.core.compute import ComputeMode, ModelSlot
 from streamkit.core.metrics import MetricsRegistry
@@ -241,15 +240,7 @@ class WhisperModelShared:
         )
         self._suppress = self._suppressed_tokens()
         self._slots: dict[int, ModelSlot] = {}
-        self._blas: Any = None
-        try:  # imported by name: threadpoolctl ships no type information
-            self._blas = importlib.import_module("threadpoolctl").ThreadpoolController()
-        except ImportError:  # pragma: no cover - optional: only costs CPU
-            self._blas = None
         self._guard = threading.BoundedSemaphore(max(1, self.config.num_workers))
-        self._blas_lock = threading.Lock()
-        self._blas_users = 0
-        self._blas_limit: contextlib.AbstractContextManager[Any] | None = None
 
     def _suppressed_tokens(self) -> list[int]:
         tok = self.tokenizer
@@ -293,38 +284,10 @@ class WhisperModelShared:
 
         ``prompt`` is the committed text before the window (fed as previous context).
         """
-        with self._guard, self._single_threaded_blas():
+        # the mel projection is a small matmul whose OpenBLAS workers would spin after it:
+        # +35% process CPU per audio second on 2 cores (0.367 → 0.273 CPU-s/s, bench/asr.py)
+        with self._guard, single_threaded_blas():
             return self._decode(audio, prompt, options or DecodeOptions())
-
-    @contextlib.contextmanager
-    def _single_threaded_blas(self) -> Iterator[None]:
-        """Keep numpy's BLAS to one thread while any decode runs.
-
-        The mel projection in feature extraction is a small matmul; OpenBLAS would wake its
-        worker threads for it and leave them spinning: measured +35% process CPU per audio
-        second on 2 cores (0.367 → 0.273 CPU-s/s in ``bench/asr.py``). Uses threadpoolctl
-        when installed (a no-op otherwise). The limit is process-wide, so it is counted:
-        the first of overlapping decodes sets it, the last one restores it.
-        """
-        if self._blas is None:
-            yield
-            return
-        with self._blas_lock:
-            if self._blas_users == 0:
-                limit: contextlib.AbstractContextManager[Any] = self._blas.limit(
-                    limits=1, user_api="blas"
-                )
-                limit.__enter__()
-                self._blas_limit = limit
-            self._blas_users += 1
-        try:
-            yield
-        finally:
-            with self._blas_lock:
-                self._blas_users -= 1
-                if self._blas_users == 0 and self._blas_limit is not None:
-                    self._blas_limit.__exit__(None, None, None)
-                    self._blas_limit = None
 
     # -- internals -----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from streamkit.core.blas import single_threaded_blas
 from streamkit.core.clock import Clock
 from streamkit.core.compute import ComputeMode, ModelSlot
 from streamkit.core.metrics import MetricsRegistry
@@ -95,6 +96,7 @@ def _slaney_hz(mel: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.where(mel >= 15.0, log, linear)
 
 
+@cache
 @cache
 def _mel_filters() -> npt.NDArray[np.float64]:
     """(80, 201) triangular Slaney filters with area normalisation, 0–8 kHz."""
@@ -170,7 +172,8 @@ class SmartTurnModel:
 
     def predict(self, audio: npt.NDArray[np.float32]) -> float:
         """P(turn complete) for the end of ``audio`` (16 kHz mono; blocking, ~tens of ms)."""
-        features = log_mel_features(audio)[None]
+        with single_threaded_blas():  # the log-mel product would leave BLAS threads spinning
+            features = log_mel_features(audio)[None]
         (out,) = self._session.run(None, {"input_features": features})
         return float(np.asarray(out).reshape(-1)[0])
 
