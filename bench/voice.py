@@ -434,6 +434,12 @@ def report(client: Client, rec: Recorder, turns: list[Turn], metrics: MetricsEve
                   f"{pctl(v2v_audio, 90):.0f}"],
                  ["eos → first audio frame (events)", f"{pctl(v2v_events, 50):.0f}",
                   f"{pctl(v2v_events, 90):.0f}"]])
+    def total_of(suffix: str) -> int:
+        return int(sum(v for k, v in counters.items() if k.endswith(suffix)))
+
+    print(f"server: speculations used {total_of('.speculations_used')}/"
+          f"{total_of('.speculations')}; first pieces prepared before the release "
+          f"{total_of('.prepared')}, used {total_of('.prepared_used')}")
     print(f"voice: v2v_p50_ms={pctl(v2v_audio, 50):.0f} v2v_p90_ms={pctl(v2v_audio, 90):.0f} "
           f"bargein_stop_p50_ms={pctl(stops, 50):.0f} tts_rtf={rtf:.3f} "
           f"first_audio_ms={first_audio:.0f}")

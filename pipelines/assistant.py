@@ -381,6 +381,8 @@ def build(
             on_grounded=lambda reason: pipe.metrics.counter(f"lm.grounded.{reason}").inc(),
             on_verified=pipe.metrics.counter("lm.verifier_replaced").inc,
         )
+        if speaks:  # the voice prepares a held speculation's first piece (ResponseHeld)
+            responder_config = replace(responder_config, announce_held=True)
         responder = Responder(grounded, responder_config)
         responder_in = {"transcript": transcript_ports["lm"]}
         if "lm" in vision_ports:

@@ -29,6 +29,7 @@ __all__ = [
     "ResponseAudioDone",
     "ResponseDelta",
     "ResponseDone",
+    "ResponseHeld",
     "SpeechStarted",
     "SpeechStopped",
     "TranscriptFinal",
@@ -41,7 +42,7 @@ STREAMS = {
     "speech": "VAD boundaries (SpeechStarted / SpeechStopped)",
     "transcript": "TranscriptPartial / TranscriptFinal",
     "vision": "Observation",
-    "response": "ResponseDelta / ResponseDone",
+    "response": "ResponseDelta / ResponseDone (ResponseHeld: internal, to the voice only)",
     "speech_out": "ResponseAudio / ResponseAudioDone (the spoken answer, PCM16, shared clock)",
     "error": "ErrorEvent",
     "turn": "TurnUpdate (end-of-turn detector: pause / resume / end; internal, not to clients)",
@@ -163,6 +164,18 @@ class ResponseDone(msgspec.Struct, frozen=True, tag="response.done"):
     cancelled: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+class ResponseHeld(msgspec.Struct, frozen=True, tag="response.held"):
+    """Internal, never sent to a client: the text a held speculation ``response_id`` has
+    generated so far (``complete``: the whole answer), so a voice can prepare its first
+    piece before the turn is confirmed. The TTS stage consumes it; the answer itself still
+    comes as :class:`ResponseDelta` once released, or never (the speculation was dropped)."""
+
+    response_id: str
+    utterance_id: str
+    text: str
+    complete: bool = False
 
 
 class ResponseAudio(msgspec.Struct, frozen=True, tag="response.audio"):

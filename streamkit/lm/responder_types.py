@@ -60,6 +60,9 @@ class ResponderConfig:
         speculate: start the answer at a pause (``TurnUpdate`` ``pause``), release it only
             when the turn is confirmed (see :mod:`streamkit.lm.responder`).
         speculate_tokens: a speculation generates at most this many tokens before it waits.
+        announce_held: when a speculation waits, put its held text out as a
+            :class:`~streamkit.core.events.ResponseHeld` (for a voice downstream that
+            consumes it; a pipeline without one must leave this off).
     """
 
     name: str = "responder"
@@ -76,6 +79,7 @@ class ResponderConfig:
     single_line: bool = True
     speculate: bool = True
     speculate_tokens: int = 8
+    announce_held: bool = False
 
 
 @dataclass

@@ -33,6 +33,7 @@ __all__ = [
     "Speech",
     "TTSEngine",
     "TTSUnavailable",
+    "lead_in",
     "pcm16_bytes",
     "pcm16_samples",
     "speakable",
@@ -81,6 +82,18 @@ def speakable(text: str) -> str:
     with whitespace collapsed; ``""`` when nothing pronounceable is left."""
     cleaned = _SPACES.sub(" ", _MARKUP.sub(" ", text)).strip()
     return cleaned if any(c.isalnum() for c in cleaned) else ""
+
+
+def lead_in(
+    samples: npt.NDArray[np.float32], rate: int, threshold: float = 0.01, keep_ms: int = 20
+) -> int:
+    """Index where ``samples`` (at ``rate`` Hz) should start so a voice's lead-in silence
+    is not sent: ``keep_ms`` before the first sample over ``threshold`` (|x|; 0.01 ≈ -40
+    dBFS); ``len(samples)`` when none is (all of it silence so far)."""
+    loud = np.flatnonzero(np.abs(samples) > threshold)
+    if not len(loud):
+        return len(samples)
+    return max(0, int(loud[0]) - rate * keep_ms // 1000)
 
 
 def pcm16_bytes(samples: npt.NDArray[np.float32]) -> bytes:

@@ -3,7 +3,7 @@
 :class:`TtsStage` has inputs
 
 - ``"response"``: the responder's ``Packet[ResponseDelta | ResponseDone]`` (any other packet
-  passes through untouched);
+  passes through untouched) and its internal ``ResponseHeld`` (consumed, never forwarded);
 - ``"speech"`` (optional): VAD/transcript events; a :class:`~streamkit.core.events.SpeechStarted`
   while speaking is a barge-in (an echo gate upstream decides what reaches it);
 
@@ -17,6 +17,12 @@ synthesised by the shared :class:`~streamkit.tts.backend.TTSEngine` (a synth tas
 ahead of playout, bounded by ``max_ahead_ms`` of audio), cut into ``chunk_ms`` frames, placed on
 the playout schedule (:class:`~streamkit.tts.playout.Playout`) and sent ``lead_ms`` ahead of
 its playout time by a pacer task (anchor pacing: ``sleep_until(send_at)``, never summed sleeps).
+
+Ahead of the release: a ``ResponseHeld`` (a speculation waiting for the end of the turn)
+starts the synthesis of its first piece at once; when the released answer's first piece is
+that same text, its audio is ready (counters ``tts.<engine>.prepared`` and ``.prepared_used``),
+else it is dropped. The voice's lead-in silence before the answer's first sound is not sent
+(:func:`~streamkit.tts.backend.lead_in`: Piper's 40-80 ms only delay the answer).
 
 Stopping: barge-in, :meth:`TtsStage.cancel` (``response.cancel``), a ``ResponseDone`` that says
 cancelled, a newer answer or an in-band ``Flush`` cancel the answer's tasks at once; the pacer
@@ -41,7 +47,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,12 +59,13 @@ from streamkit.core.events import (
     ResponseAudioDone,
     ResponseDelta,
     ResponseDone,
+    ResponseHeld,
     SpeechStarted,
 )
-from streamkit.core.media import samples_to_ns
+from streamkit.core.media import AudioChunk, samples_to_ns
 from streamkit.core.packet import EndOfStream, Flush, Packet
 from streamkit.core.stage import InPort, OutPort, StageContext
-from streamkit.tts.backend import TTSEngine, pcm16_bytes, speakable
+from streamkit.tts.backend import Speech, TTSEngine, lead_in, pcm16_bytes, speakable
 from streamkit.tts.chunker import ChunkerConfig, SpeechChunker
 from streamkit.tts.playout import Playout
 
@@ -112,6 +119,15 @@ class _Job:
     first_sent: bool = False
 
 
+@dataclass
+class _Prepared:
+    """The first piece of a held speculation, being synthesised before its release."""
+
+    response_id: str
+    piece: str
+    task: asyncio.Task[list[AudioChunk] | None]
+
+
 _END = None
 _FrameItem = tuple[str, npt.NDArray[np.float32] | None, float, int]
 """(piece text, samples or None for a piece marker / the end, progress in the piece, Hz)."""
@@ -134,6 +150,7 @@ class TtsStage:
         self.enabled = self.config.enabled
         self.on_heard = on_heard
         self._job: _Job | None = None
+        self._prepared: _Prepared | None = None
         self._seq = itertools.count()
         self._ctx: StageContext | None = None
         self._out: OutPort | None = None
@@ -217,6 +234,9 @@ class TtsStage:
                 continue
             if not isinstance(item, Packet):
                 continue
+            if isinstance(item.payload, ResponseHeld):  # internal: never forwarded
+                self._prepare(item.payload)
+                continue
             await self._out.put(item)
             event = item.payload
             if isinstance(event, ResponseDelta):
@@ -245,6 +265,68 @@ class TtsStage:
                         job.pieces.put_nowait(piece)
                     job.pieces.put_nowait(_END)
                 self._report(job)
+
+    # -- a held speculation's first piece ---------------------------------------------------
+
+    def _prepare(self, held: ResponseHeld) -> None:
+        """Start synthesising the first piece of a held speculation, so its audio is ready
+        when the answer is released (the newest speculation replaces an older one)."""
+        if self._prepared is not None and not self._prepared.task.done():
+            self._prepared.task.cancel()
+        self._prepared = None
+        if not self.enabled or self._group is None:
+            return
+        chunker = SpeechChunker(self.config.chunker)
+        if held.complete:
+            pieces = chunker.feed(held.text) + chunker.flush()
+        else:  # more comes: most likely a space, so a boundary at the very end counts
+            pieces = chunker.feed(held.text + " ")
+        if not pieces or not speakable(pieces[0]):
+            return  # no first piece yet (or a silent one): nothing to prepare
+        task = self._group.create_task(self._collect(speakable(pieces[0])))
+        self._prepared = _Prepared(held.response_id, pieces[0], task)
+        assert self._ctx is not None
+        self._ctx.metrics.counter(f"{self._m}.prepared").inc()
+
+    async def _collect(self, text: str) -> list[AudioChunk] | None:
+        """All of ``text``'s audio, or None when the voice failed (the answer's own
+        synthesis then tries again and reports the error)."""
+        speech = self.engine.synthesize(text)
+        try:
+            return [chunk async for chunk in speech]
+        except Exception:  # reported by the answer's own synthesis, if it comes
+            return None
+        finally:
+            await speech.aclose()
+
+    def _take_prepared(self, job: _Job, piece: str) -> Speech | None:
+        """The prepared audio of ``job``'s first piece ``piece``, if that is what it holds."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is None:
+            return None
+        if prepared.response_id != job.response_id or speakable(prepared.piece) != speakable(
+            piece
+        ):
+            prepared.task.cancel()
+            return None
+        assert self._ctx is not None
+        self._ctx.metrics.counter(f"{self._m}.prepared_used").inc()
+        return Speech(self._replay(prepared.task, speakable(piece)))
+
+    async def _replay(
+        self, task: asyncio.Task[list[AudioChunk] | None], text: str
+    ) -> AsyncIterator[AudioChunk]:
+        chunks = await task
+        if chunks is None:  # the voice failed while preparing: synthesise as usual
+            speech = self.engine.synthesize(text)
+            try:
+                async for chunk in speech:
+                    yield chunk
+            finally:
+                await speech.aclose()
+            return
+        for chunk in chunks:
+            yield chunk
 
     # -- one spoken answer -----------------------------------------------------------------
 
@@ -313,9 +395,13 @@ class TtsStage:
         of a piece is known to be the last: it carries the piece's remaining words)."""
         assert self._ctx is not None
         ctx, rate = self._ctx, self.engine.sample_rate
+        lead = True  # no audio of the answer yet: the voice's lead-in silence is skipped
+        first = True  # the answer's first piece (its audio may have been prepared)
         while (piece := await job.pieces.get()) is not _END:
             text = speakable(piece)
             await frames.put((piece, None, 0.0, rate))  # the piece's text (even when silent)
+            prepared = self._take_prepared(job, piece) if first else None
+            first = False
             if not text:
                 continue
             step = max(1, rate * self.config.chunk_ms // 1000)
@@ -323,11 +409,16 @@ class TtsStage:
             held = np.zeros(0, np.float32)
             sent = 0
             began = ctx.clock.now()
-            speech = self.engine.synthesize(text)
+            speech = prepared or self.engine.synthesize(text)
             try:
                 async for chunk in speech:
                     rate = chunk.sample_rate
-                    held = np.concatenate([held, chunk.samples]) if len(held) else chunk.samples
+                    samples = chunk.samples
+                    if lead:  # the voice's lead-in silence only delays the answer: skip it
+                        start = lead_in(samples, rate)
+                        samples = samples[start:]
+                        lead = start == len(chunk.samples)  # all silence: look further
+                    held = np.concatenate([held, samples]) if len(held) else samples
                     estimate = max(estimate, sent + len(held))
                     while len(held) > step:  # keep ≥ 1 frame back until the piece ends
                         frame, held = held[:step], held[step:]

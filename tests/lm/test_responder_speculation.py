@@ -9,6 +9,7 @@ import pytest
 
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.core.events import (
+    ResponseHeld,
     SpeechStarted,
     SpeechStopped,
     TranscriptFinal,
@@ -144,3 +145,37 @@ async def test_no_speculation_when_off() -> None:
     assert "".join(p.payload.text for _, p in got) == ANSWER
     assert got[0][0] > events[-1][0]  # paid the first token after the final
     assert "lm.scripted.speculations" not in pipe.metrics.counters
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("announce", [False, True])
+async def test_a_waiting_speculation_announces_what_it_holds_only_when_asked(
+    announce: bool,
+) -> None:
+    events = turn("u1", "what is the weather like", 1 * S)
+    backend = ScriptedBackend(reply=ANSWER, token_ns=10 * MS)
+    pipe, _, sink = run_script(events, backend, ResponderConfig(announce_held=announce))
+    await pipe.run()
+    held_events = [(t, p.payload) for t, p in sink.got if isinstance(p.payload, ResponseHeld)]
+    assert "".join(p.payload.text for _, p in deltas(sink)) == ANSWER
+    if not announce:
+        assert held_events == []
+        return
+    [(at, held)] = held_events
+    pause_at = events[2][0]
+    assert at < events[-1][0]  # before the turn was confirmed
+    assert at >= pause_at + 8 * 10 * MS  # once its 8 tokens were held
+    assert held.utterance_id == "u1"
+    assert not held.complete
+    assert ANSWER.startswith(held.text) and len(held.text.split()) >= 6
+
+
+@pytest.mark.looptime
+async def test_a_short_answer_held_whole_is_announced_complete() -> None:
+    backend = ScriptedBackend(reply="It is sunny.", token_ns=10 * MS)
+    events = turn("u1", "what is the weather like", 1 * S)
+    pipe, _, sink = run_script(events, backend, ResponderConfig(announce_held=True))
+    await pipe.run()
+    [held] = [p.payload for _, p in sink.got if isinstance(p.payload, ResponseHeld)]
+    assert held.complete
+    assert held.text == "It is sunny."

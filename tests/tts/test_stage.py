@@ -18,6 +18,7 @@ from streamkit.core.events import (
     ResponseAudioDone,
     ResponseDelta,
     ResponseDone,
+    ResponseHeld,
     SpeechStarted,
 )
 from streamkit.core.media import AudioChunk, ns_to_samples
@@ -305,3 +306,71 @@ async def test_a_barge_in_while_the_client_plays_the_last_frames_still_cuts_them
     assert done.reason == "barge-in"
     assert stopped_at == base + barge
     assert done.played_ns < sum(c.duration for _, c in sink.of(ResponseAudio))
+
+
+# -- a held speculation's first piece is synthesised before its release ---------------------
+
+
+@pytest.mark.looptime
+async def test_a_held_speculations_first_piece_is_ready_when_the_answer_is_released() -> None:
+    release = 2 * S
+    held = ResponseHeld("r1", "u-r1", "Sure, I can help with that.", complete=False)
+    events = [(1 * S, "response", held), *answer("r1", ANSWER, release, token_ns=1 * MS)]
+    voice = ScriptedVoice()
+    pipe, _, sink = run(events, voice)
+    await pipe.run()
+    assert not [p for _, p in sink.got if isinstance(p.payload, ResponseHeld)]  # consumed
+    # the first piece was synthesised once, from the held text, before the release
+    assert voice.texts == ["Sure, I can help with that.", "The capital of France is Paris.",
+                           "It is a big city."]
+    cut = release + 6 * MS  # the delta " The" ends the first piece
+    assert sink.of(ResponseAudio)[0][0] == cut  # its audio was ready: sent at once
+    assert "".join(c.text for _, c in sink.of(ResponseAudio)) == ANSWER
+    counters = pipe.metrics.counters
+    assert counters["tts.scripted.prepared"].value == 1
+    assert counters["tts.scripted.prepared_used"].value == 1
+    # the same answer unprepared waits for a synthesis (30 ms + 0.2 × its audio here)
+    cold_pipe, _, cold = run(answer("r1", ANSWER, release, token_ns=1 * MS), ScriptedVoice())
+    await cold_pipe.run()
+    first_delta = cold.of(ResponseDelta)[0][0]
+    assert cold.of(ResponseAudio)[0][0] - first_delta > 30 * MS + 5 * MS
+
+
+@pytest.mark.looptime
+async def test_a_prepared_piece_of_other_words_is_dropped_not_spoken() -> None:
+    held = ResponseHeld("r1", "u-r1", "Maybe, I think so.", complete=False)
+    voice = ScriptedVoice()
+    events = [(1 * S, "response", held), *answer("r1", ANSWER, 2 * S)]
+    pipe, _, sink = run(events, voice)
+    await pipe.run()
+    assert voice.texts[0] == "Maybe, I think so."  # prepared; the answer said other words
+    assert "".join(c.text for _, c in sink.of(ResponseAudio)) == ANSWER
+    assert "tts.scripted.prepared_used" not in pipe.metrics.counters
+
+
+@pytest.mark.looptime
+async def test_the_voices_lead_in_silence_is_not_sent() -> None:
+    @dataclass
+    class LateVoice(ScriptedVoice):
+        """A voice whose audio opens with 120 ms of silence (as Piper's does, shorter)."""
+
+        async def _speak(self, text: str) -> Any:
+            first = True
+            async for chunk in super()._speak(text):
+                if first:
+                    first = False
+                    silence = np.zeros(self.sample_rate * 120 // 1000, np.float32)
+                    chunk = AudioChunk(np.concatenate([silence, chunk.samples]), chunk.sample_rate)
+                yield chunk
+
+    pipe, _, sink = run(answer("r1", ANSWER, 1 * S), LateVoice())
+    await pipe.run()
+    chunks = [c for _, c in sink.of(ResponseAudio)]
+    first = np.frombuffer(chunks[0].pcm, "<i2")
+    lead = int(np.flatnonzero(np.abs(first) > 300)[0])  # 0.01 full scale
+    assert lead <= 16_000 * 20 // 1000 + 1  # at most the 20 ms kept before the sound
+    # later pieces keep their own silence (the pause between sentences)
+    starts = [i for i, c in enumerate(chunks) if c.index > 0 and c.text.strip()[:1].isupper()]
+    assert starts
+    later = np.frombuffer(chunks[starts[-1]].pcm, "<i2")
+    assert np.abs(later[: 16_000 * 100 // 1000]).max() <= 300
