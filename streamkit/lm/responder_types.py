@@ -60,7 +60,7 @@ class ResponderConfig:
         speculate: start the answer at a pause (``TurnUpdate`` ``pause``), release it only
             when the turn is confirmed (see :mod:`streamkit.lm.responder`).
         speculate_tokens: a speculation generates at most this many tokens before it waits.
-        announce_held: when a speculation waits, put its held text out as a
+        announce_held: put a speculation's held text out after every token as a
             :class:`~streamkit.core.events.ResponseHeld` (for a voice downstream that
             consumes it; a pipeline without one must leave this off).
     """

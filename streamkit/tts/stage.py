@@ -269,22 +269,29 @@ class TtsStage:
     # -- a held speculation's first piece ---------------------------------------------------
 
     def _prepare(self, held: ResponseHeld) -> None:
-        """Start synthesising the first piece of a held speculation, so its audio is ready
-        when the answer is released (the newest speculation replaces an older one)."""
-        if self._prepared is not None and not self._prepared.task.done():
-            self._prepared.task.cancel()
-        self._prepared = None
-        if not self.enabled or self._group is None:
-            return
+        """Start synthesising the first piece of a held speculation as soon as its text is
+        known, so its audio is ready when the answer is released. The held text grows token
+        by token: the same first piece keeps its synthesis; another speculation, or another
+        first piece, replaces it."""
         chunker = SpeechChunker(self.config.chunker)
         if held.complete:
             pieces = chunker.feed(held.text) + chunker.flush()
-        else:  # more comes: most likely a space, so a boundary at the very end counts
-            pieces = chunker.feed(held.text + " ")
-        if not pieces or not speakable(pieces[0]):
+        else:  # more comes: a clause or sentence mark at the very end is most likely a
+            # boundary (a space follows), a bare word at the end may go on ("lei" + "sure")
+            ends_clause = held.text.rstrip()[-1:] in tuple(".,;:!?")
+            pieces = chunker.feed(held.text + (" " if ends_clause else ""))
+        piece = pieces[0] if pieces and speakable(pieces[0]) else None
+        prepared = self._prepared
+        same = prepared is not None and prepared.response_id == held.response_id
+        if same and (piece is None or speakable(piece) == speakable(prepared.piece)):
+            return  # no first piece yet, or the one being prepared
+        if prepared is not None:
+            prepared.task.cancel()
+            self._prepared = None
+        if piece is None or not self.enabled or self._group is None:
             return  # no first piece yet (or a silent one): nothing to prepare
-        task = self._group.create_task(self._collect(speakable(pieces[0])))
-        self._prepared = _Prepared(held.response_id, pieces[0], task)
+        task = self._group.create_task(self._collect(speakable(piece)))
+        self._prepared = _Prepared(held.response_id, piece, task)
         assert self._ctx is not None
         self._ctx.metrics.counter(f"{self._m}.prepared").inc()
 

@@ -161,13 +161,16 @@ async def test_a_waiting_speculation_announces_what_it_holds_only_when_asked(
     if not announce:
         assert held_events == []
         return
-    [(at, held)] = held_events
-    pause_at = events[2][0]
-    assert at < events[-1][0]  # before the turn was confirmed
-    assert at >= pause_at + 8 * 10 * MS  # once its 8 tokens were held
-    assert held.utterance_id == "u1"
-    assert not held.complete
-    assert ANSWER.startswith(held.text) and len(held.text.split()) >= 6
+    # one per held token, each the text so far, all before the turn was confirmed
+    assert len(held_events) == 8
+    pause_at, final_at = events[2][0], events[-1][0]
+    for i, (at, held) in enumerate(held_events):
+        assert pause_at < at < final_at
+        assert held.utterance_id == "u1"
+        assert not held.complete
+        assert ANSWER.startswith(held.text)
+        assert len(held.text) > (len(held_events[i - 1][1].text) if i else 0)
+    assert held_events[-1][1].text == "".join(p.payload.text for _, p in deltas(sink)[:8])
 
 
 @pytest.mark.looptime
@@ -176,6 +179,7 @@ async def test_a_short_answer_held_whole_is_announced_complete() -> None:
     events = turn("u1", "what is the weather like", 1 * S)
     pipe, _, sink = run_script(events, backend, ResponderConfig(announce_held=True))
     await pipe.run()
-    [held] = [p.payload for _, p in sink.got if isinstance(p.payload, ResponseHeld)]
-    assert held.complete
-    assert held.text == "It is sunny."
+    held = [p.payload for _, p in sink.got if isinstance(p.payload, ResponseHeld)]
+    assert held[-1].complete
+    assert held[-1].text == "It is sunny."
+    assert not any(h.complete for h in held[:-1])

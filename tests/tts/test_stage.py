@@ -314,13 +314,17 @@ async def test_a_barge_in_while_the_client_plays_the_last_frames_still_cuts_them
 @pytest.mark.looptime
 async def test_a_held_speculations_first_piece_is_ready_when_the_answer_is_released() -> None:
     release = 2 * S
-    held = ResponseHeld("r1", "u-r1", "Sure, I can help with that.", complete=False)
-    events = [(1 * S, "response", held), *answer("r1", ANSWER, release, token_ns=1 * MS)]
+    growing = ["Sure,", " I can help with", " that.", " The capital"]  # token by token
+    held = [ResponseHeld("r1", "u-r1", "".join(growing[: i + 1])) for i in range(len(growing))]
+    events: list[tuple[Nanos, str, Any]] = [
+        (1 * S + i * 10 * MS, "response", h) for i, h in enumerate(held)
+    ]
+    events += answer("r1", ANSWER, release, token_ns=1 * MS)
     voice = ScriptedVoice()
     pipe, _, sink = run(events, voice)
     await pipe.run()
     assert not [p for _, p in sink.got if isinstance(p.payload, ResponseHeld)]  # consumed
-    # the first piece was synthesised once, from the held text, before the release
+    # the first piece was synthesised once, as soon as the held text had it, before the release
     assert voice.texts == ["Sure, I can help with that.", "The capital of France is Paris.",
                            "It is a big city."]
     cut = release + 6 * MS  # the delta " The" ends the first piece
