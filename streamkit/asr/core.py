@@ -15,9 +15,10 @@ Policy (what it decodes, when):
   must agree depends on the word (:class:`~streamkit.asr.hypothesis.CommitPolicy`:
   2 by default, 3 for uncertain words, 1 for very confident words well inside the window).
 - A short *pause* (``vad.pause_s`` of silence; the turn policy's pause when one is attached)
-  triggers a (beam 5) decode that commits the words up to the pause that the previous pass
-  said too; the others are its ``TranscriptPartial`` and wait for the next pass or the end
-  of speech (the last words before a pause were heard with no right context).
+  triggers a decode (``pause_beam_size``, greedy by default) that commits the words up to
+  the pause that the previous pass said too; the others are its ``TranscriptPartial`` and
+  wait for the next pass or the end of speech (the last words before a pause were heard
+  with no right context).
 - The end of speech (``vad.hangover_s`` of silence), :meth:`AsrCore.commit` or the end of
   the stream finalises the utterance at once: a *final* decode when audio is undecoded or
   the last pause pass may have lost words (it dropped words the pass before it heard, or
