@@ -9,15 +9,18 @@ last speech segment in one offline Silero pass (no padding; an energy threshold 
 and the GRID clips' noise floor for speech).
 
 Part 1 (policy only, all of it real: Silero VAD probabilities, the ASR's VAD segmenter, the
-pure :class:`~streamkit.turn.core.TurnCore`, Smart Turn v3.2 on the real audio with its
-measured CPU time as its latency): per policy, the end-of-turn delay (reference end of speech
-→ turn declared over) p50/p90, the false-split rate (reference turns ended inside at least
-once), the missed-end rate (not ended within 1.5 s of the end of speech). The ``smart``
-thresholds (pause, threshold, max silence) are chosen by leave-one-source-out: for each
-source, the setting that does best on the other sources (p50 delay plus 10 ms per
-percentage point of false splits and missed ends) is scored on it; the table's
-``smart (LOSO)`` row pools those held-out scores. ``smart (all)`` is the setting chosen on
-all sources (the defaults of ``TurnConfig``).
+pure :class:`~streamkit.turn.core.TurnCore`, Smart Turn v3.2 on the real audio, each call
+charged the replays' fixed cost ``FIXED_CHARGE_NS`` as its latency, its measured CPU p50
+printed beside it — a decision turns on whether the answer lands before the speech resumes,
+and per-call measured times made the choice flip from run to run): per policy, the
+end-of-turn delay (reference end of speech → turn declared over) p50/p90, the false-split
+rate (reference turns ended inside at least once), the missed-end rate (not ended within 1.5
+s of the end of speech). The ``smart`` thresholds (pause, threshold, max silence) are chosen
+by leave-one-source-out: for each source, the setting that does best on the other sources
+(end-of-turn p50 within the goal's 250 ms, then the fewest false splits and missed ends,
+then the lower p50) is scored on it; the table's ``smart (LOSO)`` row pools those held-out
+scores. ``smart (all)`` is the setting chosen on all sources (the defaults of
+``TurnConfig``).
 
 Part 2 (``--answers``, the default; ``--no-answers`` skips it): the whole assistant (real
 Whisper, Smart Turn, SmolLM2 on llama.cpp) on a virtual clock charging measured CPU time, one
@@ -49,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench._common import pctl, print_table
-from streamkit.asr.turn import backstop_vad
+from streamkit.asr.turn import FIXED_CHARGE_NS, backstop_vad
 from streamkit.asr.vad import WINDOW, SileroVad, VadConfig, VadSegmenter
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.sources.media_io import load_audio
@@ -59,6 +62,7 @@ RATE = 16_000
 LEAD_S, TAIL_S = 0.5, 3.0
 MISSED_NS = 1500 * NS_PER_MS
 SPLIT_SLACK_NS = 150 * NS_PER_MS
+EOT_BUDGET_MS = 250.0  # the issue's end-of-turn p50 goal on this 2-core machine
 MS = NS_PER_MS
 
 
@@ -193,11 +197,13 @@ class Score:
     def p(self, q: float) -> float:
         return pctl(self.delays, q) if self.delays else float("nan")
 
-    def objective(self) -> float:
-        """p50 delay (ms) + 10 ms per percentage point of false splits and missed ends: a
-        split costs the user a cut-off answer, a slow end waiting on every turn."""
+    def objective(self) -> tuple[bool, float, float]:
+        """The issue's goals in order: end-of-turn p50 within ``EOT_BUDGET_MS``, then the
+        fewest false splits and missed ends, then the lower p50. (A weighted sum, p50 + 10 ms
+        per point of errors, traded a cut-off answer for ~36 ms on 28 turns: its choice
+        flipped between 0.8 and 0.95 from one held-out source to the next.)"""
         p50 = self.p(50) if self.delays else 5000.0
-        return p50 + 1000.0 * (self.split_rate + self.missed_rate)
+        return (p50 > EOT_BUDGET_MS, self.split_rate + self.missed_rate, p50)
 
     def __add__(self, other: Score) -> Score:
         return Score(
@@ -255,13 +261,16 @@ def policy_part(clips: list[Clip]) -> tuple[TurnConfig, Score]:
     ns = NS_PER_S // RATE
 
     def predict(name: str, start: Nanos, end: Nanos) -> tuple[float, Nanos]:
+        """The model's answer, charged the replays' fixed cost: a decision turns on whether
+        the answer lands before the speech resumes, so charging each call its own measured
+        CPU time made the choice flip from run to run (the measured p50 is printed)."""
         key = (name, start, end)
         if key not in cache:
             audio = by_name[name].audio[max(0, start // ns) : end // ns]
             before = time.process_time_ns()
             p = model.predict(audio)
             cache[key] = (p, time.process_time_ns() - before)
-        return cache[key]
+        return cache[key][0], FIXED_CHARGE_NS
 
     vad = VadConfig()
     sources = sorted({c.source for c in clips})
@@ -309,7 +318,8 @@ def policy_part(clips: list[Clip]) -> tuple[TurnConfig, Score]:
     cost = pctl([c for _, c in cache.values()], 50) / MS
     print_table(
         f"end of turn: {len(clips)} reference turns from {len(sources)} sources "
-        f"({len(cache)} Smart Turn calls, p50 {cost:.0f} ms CPU each)",
+        f"({len(cache)} Smart Turn calls, p50 {cost:.0f} ms CPU each; each charged "
+        f"{FIXED_CHARGE_NS // MS} ms)",
         ["policy", "setting", "turns", "eot p50 ms", "eot p90 ms", "false split", "missed end"],
         rows,
     )

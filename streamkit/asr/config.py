@@ -39,7 +39,7 @@ class AsrConfig:
     with probability-dependent agreement, see :class:`CommitPolicy`); ``final_beam_size``,
     ``pause_beam_size``: beam widths of final and pause decodes (partials use
     ``decode.beam_size``); the pause decode is greedy since leave-one-source-out chose it at
-    the turn's 96 ms pause for every held-out source (``bench/asr_loso.py``: WER gap to
+    the 96 ms pause decode of a turn for every held-out source (``bench/asr_loso.py``: WER gap to
     offline -0.4 points pooled vs +0.2 with beam 5, and ~25% less CPU on the turn's critical
     path); at the plain ASR's 250 ms pause both widths make the same errors.
     ``final_cover_s``: a pause pass whose last word ends more than this before the last

@@ -40,12 +40,20 @@ from streamkit.turn.core import (
 )
 from streamkit.turn.tail import AudioTail
 
-__all__ = ["FIXED_CHARGE_NS", "AsrTurn", "Effects", "backstop_vad", "resolve_turn"]
+__all__ = [
+    "FIXED_CHARGE_NS",
+    "PAUSE_DECODE_NS",
+    "AsrTurn",
+    "Effects",
+    "backstop_vad",
+    "resolve_turn",
+]
 
-FIXED_CHARGE_NS: Nanos = 80 * NS_PER_MS
+FIXED_CHARGE_NS: Nanos = 56 * NS_PER_MS
 """Virtual cost of one Smart Turn call unless the ASR charges measured CPU time
-(``charge_cpu``): about its CPU time on this 2-core machine (bench/turns.py: p50 81-93 ms).
-Replays then take the same turn decisions every time."""
+(``charge_cpu``): about its CPU time on this 2-core machine (bench/turns.py: p50 52-54 ms
+since its BLAS runs on one thread; 81-93 ms before, spinning workers included). Replays
+then take the same turn decisions every time."""
 
 Effects = tuple[list[TurnUpdate], bool]
 """Events to put out (stream ``"turn"``) and whether to finalise the utterance now."""
@@ -63,13 +71,19 @@ def resolve_turn(config: TurnConfig, model: TurnModel | None) -> TurnConfig:
     return config
 
 
+PAUSE_DECODE_NS: Nanos = 96 * NS_PER_MS
+"""The ASR's pause decode runs this early in a silence (or at the turn's pause, if shorter),
+whatever the turn's own pause: the words are decoded while the turn is being decided."""
+
+
 def backstop_vad(vad: VadConfig, turn: TurnConfig) -> VadConfig:
     """The ASR's VAD with its hangover past every turn policy's longest wait, and its pause
-    (the pause decode) at the turn's pause: the words up to the pause are decoded while the
-    turn is being decided, so the final is ready when the turn ends (at 250 ms the pause
-    decode started after a Smart Turn end, and the final waited for a decode of its own)."""
+    (the pause decode) at ``PAUSE_DECODE_NS`` or the turn's pause, the shorter: the words up
+    to the pause are decoded while the turn is being decided, so the final is ready when the
+    turn ends (at 250 ms the pause decode started after a Smart Turn end, and the final
+    waited for a decode of its own)."""
     longest = max(turn.hangover_ns, turn.max_silence_ns) / NS_PER_S
-    pause = min(vad.pause_s, turn.pause_ns / NS_PER_S)
+    pause = min(vad.pause_s, min(turn.pause_ns, PAUSE_DECODE_NS) / NS_PER_S)
     return replace(vad, hangover_s=max(vad.hangover_s, longest + 0.25), pause_s=pause)
 
 

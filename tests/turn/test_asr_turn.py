@@ -35,7 +35,7 @@ MS = NS_PER_MS
 class ScriptedTurn:
     """A TurnModel that answers ``probability`` (or a function of the audio length)."""
 
-    probability: float = 0.9
+    probability: float = 0.97
     name: str = "scripted_turn"
     sample_rate: int = 16_000
     max_audio_s: float = 8.0
@@ -97,7 +97,7 @@ async def test_vad_policy_ends_after_the_hangover(jfk: npt.NDArray[np.float32]) 
 
 @pytest.mark.looptime
 async def test_smart_complete_ends_at_the_first_pause(jfk: npt.NDArray[np.float32]) -> None:
-    model = ScriptedTurn(0.9)
+    model = ScriptedTurn(0.97)  # over the default threshold (0.95)
     smart = TurnConfig(detection="smart", pause_ns=160 * MS)
     events = await transcribe(jfk, smart, model)
     vad_events = await transcribe(jfk, TurnConfig(detection="vad"), None)
@@ -107,7 +107,7 @@ async def test_smart_complete_ends_at_the_first_pause(jfk: npt.NDArray[np.float3
     # decided 160 ms into the pause (the scripted model costs no virtual time)
     assert first_t - first.t < 300 * MS
     end = next(ev for _, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end")
-    assert (end.reason, end.probability) == ("model", 0.9)
+    assert (end.reason, end.probability) == ("model", 0.97)
     assert model.seen
     assert max(model.seen) <= 8 * 16_000
     lasts = [ev for _, ev in events if isinstance(ev, TranscriptFinal) and ev.is_last]
@@ -140,7 +140,7 @@ async def test_the_pause_decode_runs_at_the_turn_pause_so_the_final_is_ready_at_
     """The ASR's pause decode starts at the turn's pause (96 ms), while Smart Turn decides:
     when the turn ends the words are decoded and the last final goes out at once (at 250 ms
     every end of turn waited for a final decode of its own, 50 ms here)."""
-    events = await transcribe(jfk, TurnConfig(detection="smart"), ScriptedTurn(0.9))
+    events = await transcribe(jfk, TurnConfig(detection="smart"), ScriptedTurn(0.97))
     turn_ends = [t for t, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end"]
     lasts = [t for t, ev in events if isinstance(ev, TranscriptFinal) and ev.is_last]
     assert len(turn_ends) == len(lasts) >= 4
