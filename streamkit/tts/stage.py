@@ -282,8 +282,11 @@ class TtsStage:
             pieces = chunker.feed(held.text + (" " if ends_clause else ""))
         piece = pieces[0] if pieces and speakable(pieces[0]) else None
         prepared = self._prepared
-        same = prepared is not None and prepared.response_id == held.response_id
-        if same and (piece is None or speakable(piece) == speakable(prepared.piece)):
+        if (
+            prepared is not None
+            and prepared.response_id == held.response_id
+            and (piece is None or speakable(piece) == speakable(prepared.piece))
+        ):
             return  # no first piece yet, or the one being prepared
         if prepared is not None:
             prepared.task.cancel()
