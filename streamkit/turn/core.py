@@ -50,10 +50,13 @@ TurnDetection = Literal["vad", "smart"]
 class TurnConfig:
     """End-of-turn policy and thresholds (durations in ns; the CLI and wire take ms).
 
-    The defaults are ``bench/turns.py``'s choice on all 29 reference turns from 11 sources
-    (end-of-turn p50 within 250 ms, then the fewest false splits): ask at 160 ms of silence,
-    end at P(complete) ≥ 0.95, else after 800 ms. (At 96 ms one more turn is split: the
-    counting "one, two, three" after "one".) The ASR's pause decode still runs at 96 ms
+    The defaults ask at 96 ms of silence, end at P(complete) ≥ 0.9, else after 800 ms: the
+    choice of ``bench/turns.py`` before Smart Turn got faster (its BLAS on one thread). Its
+    choice now, on all 29 reference turns from 11 sources (end-of-turn p50 within 250 ms, then
+    the fewest false splits), is 160 ms and 0.95: 3 false splits instead of 5, p50 216 ms
+    instead of 174 in simulation — but live, on ``bench/voice.py``'s questions, it doubled the
+    end of turn (p50 258 → 501 ms: real questions often score 0.9-0.95), so the defaults stay
+    until a larger set of turns decides. The ASR's pause decode runs at 96 ms either way
     (``asr/turn.py:PAUSE_DECODE_NS``).
 
     Attributes:
@@ -70,8 +73,8 @@ class TurnConfig:
     """
 
     detection: TurnDetection | Literal["auto"] = "auto"
-    pause_ns: Nanos = 160 * NS_PER_MS
-    threshold: float = 0.95
+    pause_ns: Nanos = 96 * NS_PER_MS
+    threshold: float = 0.9
     repredict_ns: Nanos = 160 * NS_PER_MS
     max_silence_ns: Nanos = 800 * NS_PER_MS
     hangover_ns: Nanos = 500 * NS_PER_MS

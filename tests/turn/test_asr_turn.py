@@ -97,7 +97,7 @@ async def test_vad_policy_ends_after_the_hangover(jfk: npt.NDArray[np.float32]) 
 
 @pytest.mark.looptime
 async def test_smart_complete_ends_at_the_first_pause(jfk: npt.NDArray[np.float32]) -> None:
-    model = ScriptedTurn(0.97)  # over the default threshold (0.95)
+    model = ScriptedTurn(0.97)  # over the default threshold
     smart = TurnConfig(detection="smart", pause_ns=160 * MS)
     events = await transcribe(jfk, smart, model)
     vad_events = await transcribe(jfk, TurnConfig(detection="vad"), None)
