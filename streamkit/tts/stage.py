@@ -18,11 +18,12 @@ ahead of playout, bounded by ``max_ahead_ms`` of audio), cut into ``chunk_ms`` f
 the playout schedule (:class:`~streamkit.tts.playout.Playout`) and sent ``lead_ms`` ahead of
 its playout time by a pacer task (anchor pacing: ``sleep_until(send_at)``, never summed sleeps).
 
-Ahead of the release: a ``ResponseHeld`` (a speculation waiting for the end of the turn)
-starts the synthesis of its first piece at once; when the released answer's first piece is
-that same text, its audio is ready (counters ``tts.<engine>.prepared`` and ``.prepared_used``),
-else it is dropped. The voice's lead-in silence before the answer's first sound is not sent
-(:func:`~streamkit.tts.backend.lead_in`: Piper's 40-80 ms only delay the answer).
+Ahead of the release: ``ResponseHeld`` (what a held speculation has generated so far, after
+each token) starts the synthesis of its first piece as soon as the text has one; when the
+released answer's first piece is that same text, its audio is ready (counters
+``tts.<engine>.prepared`` and ``.prepared_used``), else it is dropped. The voice's lead-in
+silence before the answer's first sound is not sent (:func:`~streamkit.tts.backend.lead_in`:
+Piper's 40-80 ms only delay the answer).
 
 Stopping: barge-in, :meth:`TtsStage.cancel` (``response.cancel``), a ``ResponseDone`` that says
 cancelled, a newer answer or an in-band ``Flush`` cancel the answer's tasks at once; the pacer
