@@ -125,7 +125,7 @@ class _Prepared:
     """The first piece of a held speculation, being synthesised before its release."""
 
     response_id: str
-    piece: str
+    text: str  # the piece as spoken (speakable)
     task: asyncio.Task[list[AudioChunk] | None]
 
 
@@ -281,21 +281,21 @@ class TtsStage:
             # boundary (a space follows), a bare word at the end may go on ("lei" + "sure")
             ends_clause = held.text.rstrip()[-1:] in tuple(".,;:!?")
             pieces = chunker.feed(held.text + (" " if ends_clause else ""))
-        piece = pieces[0] if pieces and speakable(pieces[0]) else None
+        text = speakable(pieces[0]) if pieces else ""
         prepared = self._prepared
         if (
             prepared is not None
             and prepared.response_id == held.response_id
-            and (piece is None or speakable(piece) == speakable(prepared.piece))
+            and text in ("", prepared.text)
         ):
             return  # no first piece yet, or the one being prepared
         if prepared is not None:
             prepared.task.cancel()
             self._prepared = None
-        if piece is None or not self.enabled or self._group is None:
+        if not text or not self.enabled or self._group is None:
             return  # no first piece yet (or a silent one): nothing to prepare
-        task = self._group.create_task(self._collect(speakable(piece)))
-        self._prepared = _Prepared(held.response_id, piece, task)
+        task = self._group.create_task(self._collect(text))
+        self._prepared = _Prepared(held.response_id, text, task)
         assert self._ctx is not None
         self._ctx.metrics.counter(f"{self._m}.prepared").inc()
 
@@ -310,19 +310,18 @@ class TtsStage:
         finally:
             await speech.aclose()
 
-    def _take_prepared(self, job: _Job, piece: str) -> Speech | None:
-        """The prepared audio of ``job``'s first piece ``piece``, if that is what it holds."""
+    def _take_prepared(self, job: _Job, text: str) -> Speech | None:
+        """The prepared audio of ``job``'s first piece (``text``: as spoken), if that is
+        what it holds."""
         prepared, self._prepared = self._prepared, None
         if prepared is None:
             return None
-        if prepared.response_id != job.response_id or speakable(prepared.piece) != speakable(
-            piece
-        ):
+        if prepared.response_id != job.response_id or prepared.text != text:
             prepared.task.cancel()
             return None
         assert self._ctx is not None
         self._ctx.metrics.counter(f"{self._m}.prepared_used").inc()
-        return Speech(self._replay(prepared.task, speakable(piece)))
+        return Speech(self._replay(prepared.task, text))
 
     async def _replay(
         self, task: asyncio.Task[list[AudioChunk] | None], text: str
@@ -411,7 +410,7 @@ class TtsStage:
         while (piece := await job.pieces.get()) is not _END:
             text = speakable(piece)
             await frames.put((piece, None, 0.0, rate))  # the piece's text (even when silent)
-            prepared = self._take_prepared(job, piece) if first else None
+            prepared = self._take_prepared(job, text) if first else None
             first = False
             if not text:
                 continue
