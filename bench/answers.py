@@ -58,7 +58,12 @@ from bench.answer_media import FPS, media_frames  # noqa: E402
 from bench.answer_score import score  # noqa: E402
 from streamkit.asr.textnorm import word_errors  # noqa: E402
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock  # noqa: E402
-from streamkit.core.events import Observation, ResponseDone, TranscriptFinal  # noqa: E402
+from streamkit.core.events import (  # noqa: E402
+    Observation,
+    ResponseDone,
+    TranscriptFinal,
+    TurnUpdate,
+)
 from streamkit.sources.media_io import load_audio  # noqa: E402
 from streamkit.transport.client import Client  # noqa: E402
 
@@ -69,6 +74,8 @@ class Outcome:
     heard: str = ""
     answer: str = ""
     eos_ms: float = float("nan")
+    eot_ms: float = float("nan")  # end of speech → the turn declared ended (last turn)
+    turn: str = ""  # why the last turn ended: the model's P(complete), or "silence"
     observations: list[str] = field(default_factory=list)
     error: str = ""
 
@@ -137,6 +144,14 @@ async def run_case(
         eos = client.latency.eos_to_first_token
         if eos:
             outcome.eos_ms = eos[-1] / NS_PER_MS
+        ends = [r for r in client.received
+                if isinstance(r.event, TurnUpdate) and r.event.state == "end"]
+        if ends:
+            end, at = ends[-1].event, ends[-1].at
+            assert isinstance(end, TurnUpdate)
+            outcome.eot_ms = (at - client.latency.local(end.t)) / NS_PER_MS
+            p = end.probability
+            outcome.turn = f"{end.reason} {p:.2f}" if p is not None else end.reason
         for obs in client.of_type(Observation):
             outcome.observations.append(obs.summary)
             outcome.observations.extend(d.text for d in obs.detections if d.text)
@@ -254,6 +269,8 @@ def report(outcomes: list[Outcome], title: str) -> None:
                 _cell(o.heard, 36),
                 _asr_wer(case.turns[-1], o.heard),
                 _cell(o.answer),
+                o.turn,
+                o.eot_ms,
                 o.eos_ms,
                 "pass" if ok else "FAIL",
                 _cell(reasons, 40),
@@ -268,6 +285,8 @@ def report(outcomes: list[Outcome], title: str) -> None:
             "asr heard (last turn)",
             "asr_wer",
             "answer",
+            "turn end",
+            "eot_ms",
             "eos_tok_ms",
             "result",
             "why",
@@ -276,7 +295,7 @@ def report(outcomes: list[Outcome], title: str) -> None:
     )
     kinds: dict[str, list[int]] = {}
     for o, row in zip(outcomes, rows, strict=True):
-        kinds.setdefault(o.case.kind, []).append(int(row[7] == "pass"))
+        kinds.setdefault(o.case.kind, []).append(int(row[9] == "pass"))
     print_table(
         "by kind and split",
         ["part", "cases", "passed", "score"],
@@ -288,6 +307,11 @@ def report(outcomes: list[Outcome], title: str) -> None:
     )
     eos = [o.eos_ms for o in outcomes if o.eos_ms == o.eos_ms]
     eos_p50 = pctl(eos, 50)
+    eot = [o.eot_ms for o in outcomes if o.eot_ms == o.eot_ms]
+    by_silence = sum(o.turn == "silence" for o in outcomes)
+    print(f"turn ends: {len(eot) - by_silence} by the model, {by_silence} by silence; "
+          f"end of speech → turn ended p50 {pctl(eot, 50):.0f} ms, p90 {pctl(eot, 90):.0f} ms; "
+          f"→ first token p50 {eos_p50:.0f} ms, p90 {pctl(eos, 90):.0f} ms")
     n = totals["all"]
     print(
         f"answers: cases={n} score={passed['all'] / n if n else 0:.3f} leaked_markup={markup} "

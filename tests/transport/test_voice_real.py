@@ -163,9 +163,22 @@ async def test_the_browser_page_plays_the_spoken_answer(
             await page.goto(f"http://127.0.0.1:{server.port}/?pipeline=assistant")
             await page.evaluate("window.streamkitSpeech.capture()")
             await page.click("#start")
-            await page.wait_for_function(
-                "window.streamkit.events.includes('response.audio.done')", timeout=90_000
-            )
+            try:
+                await page.wait_for_function(
+                    "window.streamkit.events.includes('response.audio.done')", timeout=90_000
+                )
+            except playwright_api.TimeoutError:  # say what the page and the server saw
+                seen = await page.evaluate(
+                    "({events: window.streamkit.events.filter(e => e !== 'metrics'),"
+                    " errors: window.streamkit.errors, frames: window.streamkit.audioFrames,"
+                    " answers: window.streamkit.answers})"
+                )
+                metrics = [
+                    {k: v for k, v in s.metrics.snapshot().items() if k in ("counters", "edges")}
+                    for s in server.sessions.values()
+                ]
+                pytest.fail(f"no response.audio.done in 90 s: page {seen}; console "
+                            f"{console[-10:]}; server sessions {metrics}")
             await page.wait_for_timeout(1500)  # the last ~200 ms still play after the done
             state = await page.evaluate(
                 """() => {
