@@ -137,6 +137,14 @@ class AsrCore:
         """True when nothing is pending: no job running, no utterance open or ending."""
         return self._busy is None and self._active is None and not self._ended
 
+    def heard(self, uid: str) -> str:
+        """What utterance ``uid`` has been heard saying so far: its committed words and the
+        last pass's tail ("" once it is finalised, or for an unknown id)."""
+        utt = self._utterance(uid)
+        if utt is None:
+            return ""
+        return join_words([*utt.hyp.committed, *utt.hyp.tail])
+
     def speech_state(self) -> tuple[str, Nanos, Nanos | None, Nanos] | None:
         """The open utterance as the VAD sees it now, for the end-of-turn policy:
         ``(id, speech start, silence start or None while voiced, audio time the VAD

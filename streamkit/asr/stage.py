@@ -247,6 +247,8 @@ class AsrStage:
                 else:
                     result = await slot.call(call, charge=self.config.charge_ns, priority=priority)
                 await self._emit(ctx, out, core.complete(job, result))
+                if job.kind == "pause" and self.turn is not None:  # the words count too
+                    await self._apply_turn(ctx, out, self.turn.heard(core, job.uid, job.end))
                 self._gauge(ctx)
                 continue
             if state["eos"] and core.idle:

@@ -137,6 +137,13 @@ class AsrTurn:
         uid, start, silence, at = state
         return self._effects(self.core.update(at, uid, start, silence))
 
+    def heard(self, asr: AsrCore, uid: str, until: Nanos) -> Effects:
+        """A pause decode of utterance ``uid`` covered the audio up to ``until``: what it heard
+        counts in the decision (a question ends the turn sooner)."""
+        state = asr.speech_state()
+        now = state[3] if state is not None else asr.position
+        return self._effects(self.core.heard(uid, asr.heard(uid), until, now))
+
     def close(self) -> None:
         """End of stream: :meth:`run` returns once its question (if any) is answered."""
         self._closed = True

@@ -143,6 +143,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--turn-max-silence-ms", type=int, default=None, help="smart: silence that ends a turn"
     )
     turn.add_argument(
+        "--turn-question-silence-ms",
+        type=int,
+        default=None,
+        help="smart: silence that ends a turn whose words end with '?' (0: off)",
+    )
+    turn.add_argument(
         "--turn-hangover-ms", type=int, default=None, help="vad: silence that ends a turn"
     )
     from streamkit.commands.tts_options import add_tts_arguments
@@ -159,6 +165,7 @@ def turn_config(args: argparse.Namespace, turn: TurnConfig | None) -> TurnConfig
     for flag, name in (
         ("turn_pause_ms", "pause_ns"),
         ("turn_max_silence_ms", "max_silence_ns"),
+        ("turn_question_silence_ms", "question_silence_ns"),
         ("turn_hangover_ms", "hangover_ns"),
     ):
         if getattr(args, flag, None) is not None:

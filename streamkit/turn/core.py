@@ -20,6 +20,9 @@ Policies (``TurnConfig.detection``):
   the turn at once; otherwise it is asked again every ``repredict_ns`` of further silence,
   and ``max_silence_ns`` of silence ends the turn whatever it says. A model answer that
   arrives after speech resumed is stale and ignored (each :class:`Predict` has an ``id``).
+  The words heard up to the pause count too (:meth:`TurnCore.heard`, from the ASR's pause
+  decode): when they end with a question mark, ``question_silence_ns`` of silence ends the
+  turn (Smart Turn hears what the voice does, and a flat voice's question sounds unfinished).
 
 Times are audio times: a turn is decided when enough audio has *arrived*, so a decision
 is never later than the audio that proves it, on a live or a virtual clock alike.
@@ -33,6 +36,7 @@ from typing import Literal
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
 
 __all__ = [
+    "EndReason",
     "EndTurn",
     "Predict",
     "Resume",
@@ -44,6 +48,7 @@ __all__ = [
 ]
 
 TurnDetection = Literal["vad", "smart"]
+EndReason = Literal["model", "silence", "question"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,9 @@ class TurnConfig:
         repredict_ns: while the model says "incomplete", ask again after this much more
             silence (0: once per pause).
         max_silence_ns: ``smart`` ends the turn after this much silence regardless.
+        question_silence_ns: ``smart`` ends the turn after this much silence when the words
+            heard up to the pause end with a question mark (0: off). 300 ms: past the ~200 ms
+            people leave between turns, under the model's 800 ms backstop.
         hangover_ns: ``vad`` ends the turn after this much silence.
         pre_speech_ns: audio before the speech start that the model sees (as in training).
         speculate: emit :class:`Speculate` / :class:`Resume` at pauses.
@@ -77,6 +85,7 @@ class TurnConfig:
     threshold: float = 0.9
     repredict_ns: Nanos = 160 * NS_PER_MS
     max_silence_ns: Nanos = 800 * NS_PER_MS
+    question_silence_ns: Nanos = 300 * NS_PER_MS
     hangover_ns: Nanos = 500 * NS_PER_MS
     pre_speech_ns: Nanos = 500 * NS_PER_MS
     speculate: bool = True
@@ -124,13 +133,14 @@ class EndTurn:
     """Utterance ``uid`` is over; its speech ended at ``t`` (ns, the silence start).
 
     ``reason``: ``model`` (P(complete) = ``probability`` passed the threshold),
-    ``silence`` (``hangover_ns`` / ``max_silence_ns`` of silence). ``at``: the audio time
-    of the decision (for a model answer: the end of the audio it was asked about)."""
+    ``silence`` (``hangover_ns`` / ``max_silence_ns`` of silence), ``question`` (the words
+    end with a question mark and ``question_silence_ns`` passed). ``at``: the audio time of
+    the decision (for a model answer: the end of the audio it was asked about)."""
 
     uid: str
     t: Nanos
     at: Nanos
-    reason: Literal["model", "silence"]
+    reason: EndReason
     probability: float | None = None
 
 
@@ -150,6 +160,7 @@ class TurnCore:
         self._job: int | None = None  # id of the Predict whose answer is awaited
         self._next_predict: Nanos | None = None
         self._ids = 0
+        self._question = False  # the words heard up to this pause end with "?"
         self.last_probability: float | None = None
 
     def set_config(self, config: TurnConfig) -> None:
@@ -181,17 +192,21 @@ class TurnCore:
                 out.append(Resume(uid, now))
             self._silence = None
             self._paused = False
+            self._question = False
             self._job = None
             self._next_predict = None
             return out
         if silence_start != self._silence:
             self._silence = silence_start
             self._paused = False
+            self._question = False
             self._job = None
             self._next_predict = silence_start + cfg.pause_ns
         silent = now - silence_start
         if silent >= cfg.max_wait_ns:
             return [*out, self._end(now, "silence", self.last_probability)]
+        if self._asked(silent):
+            return [*out, self._end(now, "question", self.last_probability)]
         if silent >= cfg.pause_ns and not self._paused:
             self._paused = True
             if cfg.speculate:
@@ -216,7 +231,26 @@ class TurnCore:
             return [self._end(job.end, "model", probability)]
         return []
 
-    def _end(self, now: Nanos, reason: Literal["model", "silence"], p: float | None) -> EndTurn:
+    def heard(self, uid: str, text: str, until: Nanos, now: Nanos) -> list[TurnAction]:
+        """The words of utterance ``uid`` heard up to audio time ``until`` (the ASR's pause
+        decode), at audio time ``now``. Words that reach the current pause and end with a
+        question mark end the turn after ``question_silence_ns`` of silence (at once, if that
+        much has passed). Words of an earlier pause, or another utterance, are ignored."""
+        silence = self._silence
+        if uid != self._uid or self._ended or silence is None or until < silence:
+            return []
+        self._question = text.rstrip().endswith("?")
+        if self._asked(now - silence):
+            return [self._end(now, "question", self.last_probability)]
+        return []
+
+    def _asked(self, silent: Nanos) -> bool:
+        """A question was heard and has had its silence (``smart`` only)."""
+        cfg = self.config
+        wait = cfg.question_silence_ns
+        return self._question and cfg.policy == "smart" and wait > 0 and silent >= wait
+
+    def _end(self, now: Nanos, reason: EndReason, p: float | None) -> EndTurn:
         assert self._uid is not None
         assert self._silence is not None
         self._ended = True
@@ -231,4 +265,5 @@ class TurnCore:
         self._ended = False
         self._job = None
         self._next_predict = None
+        self._question = False
         self.last_probability = None

@@ -16,7 +16,7 @@ from streamkit.asr.run import ArraySource, CollectSink
 from streamkit.asr.stage import AsrStage
 from streamkit.asr.turn import AsrTurn, backstop_vad
 from streamkit.asr.vad import VadConfig
-from streamkit.asr.whisper import DecodeOptions
+from streamkit.asr.whisper import DecodedWord, DecodeOptions, DecodeResult
 from streamkit.core.clock import NS_PER_MS, Clock
 from streamkit.core.compute import ComputeMode, ModelSlot
 from streamkit.core.edge import Policy
@@ -57,6 +57,11 @@ async def transcribe(
 ) -> list[tuple[int, Any]]:
     config = AsrConfig(compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=turn)
     asr = AsrStage(EnergyModel(), config, turn_model=model)  # type: ignore[arg-type]
+    return await run_stage(asr, audio)
+
+
+async def run_stage(asr: AsrStage, audio: npt.NDArray[np.float32]) -> list[tuple[int, Any]]:
+    """``audio`` through ``asr`` on the virtual clock: (arrival time, event) at the sink."""
     sink = CollectSink()
     pipeline = Pipeline(metrics=MetricsRegistry())
     a = pipeline.edge("audio", 64, Policy.BLOCK)
@@ -124,6 +129,35 @@ async def test_smart_incomplete_waits_for_max_silence(jfk: npt.NDArray[np.float3
     assert all(t - stopped.t >= 1000 * MS for t, stopped in stops)
     turn_ends = [ev for _, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end"]
     assert {(u.reason, u.probability) for u in turn_ends} == {("silence", 0.05)}
+
+
+class QuestionModel(EnergyModel):
+    """The stand-in decoder, every window heard as a question ("w3 w12?")."""
+
+    def decode_window(
+        self, audio: npt.NDArray[np.float32], prompt: str = "", options: Any = None
+    ) -> DecodeResult:
+        result = super().decode_window(audio, prompt, options)
+        if result.words:
+            last = result.words[-1]
+            result.words[-1] = DecodedWord(last.text + "?", last.start, last.end, 0.9)
+        return result
+
+
+@pytest.mark.looptime
+async def test_smart_ends_a_question_the_model_calls_incomplete_after_its_silence(
+    jfk: npt.NDArray[np.float32],
+) -> None:
+    """A flat voice's question: Smart Turn says "incomplete", the pause decode heard "?"."""
+    smart = TurnConfig(detection="smart", max_silence_ns=1000 * MS)
+    config = AsrConfig(compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=smart)
+    asr = AsrStage(QuestionModel(), config, turn_model=ScriptedTurn(0.05))  # type: ignore[arg-type]
+    events = await run_stage(asr, jfk)
+    turn_ends = [ev for _, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end"]
+    assert turn_ends
+    assert {(u.reason, u.probability) for u in turn_ends} == {("question", 0.05)}
+    for t, stopped in ends(events):  # after 300 ms of silence, long before the 1 s backstop
+        assert 300 * MS <= t - stopped.t < 1000 * MS
 
 
 def test_smart_without_a_model_says_so_and_auto_falls_back() -> None:

@@ -132,6 +132,49 @@ def test_no_speculation_when_turned_off() -> None:
     assert [type(a) for a in core.update(1200 * MS, "u1", 0, 1000 * MS)] == [Predict]
 
 
+def test_a_question_heard_at_the_pause_ends_the_turn_after_its_silence() -> None:
+    """Smart Turn says "incomplete" (a flat voice); the pause decode heard a question."""
+    core = TurnCore(SMART)  # question_silence_ns: 300 ms by default
+    actions = core.update(1160 * MS, "u1", 0, 1000 * MS)
+    (predict,) = [a for a in actions if isinstance(a, Predict)]
+    assert core.result(predict, 0.1) == []
+    assert core.heard("u1", "What is my name?", 1160 * MS, 1200 * MS) == []  # 200 ms silent
+    assert core.update(1280 * MS, "u1", 0, 1000 * MS) == []
+    assert core.update(1300 * MS, "u1", 0, 1000 * MS) == [
+        EndTurn("u1", 1000 * MS, 1300 * MS, "question", 0.1)
+    ]
+
+
+def test_a_question_heard_late_ends_the_turn_at_once_and_a_statement_waits() -> None:
+    core = TurnCore(SMART)
+    core.update(1400 * MS, "u1", 0, 1000 * MS)
+    assert core.heard("u1", "My name is Alice.", 1160 * MS, 1400 * MS) == []
+    assert core.heard("u1", "Where do I live? ", 1160 * MS, 1420 * MS) == [
+        EndTurn("u1", 1000 * MS, 1420 * MS, "question", None)
+    ]
+    statement = TurnCore(SMART)
+    statement.update(1400 * MS, "u1", 0, 1000 * MS)
+    assert statement.heard("u1", "My name is Alice.", 1160 * MS, 1400 * MS) == []
+    later = run(statement, "u1", 0, 1000 * MS, range(1420 * MS, 1980 * MS, 20 * MS))
+    assert not any(isinstance(a, EndTurn) for a in later)  # the model or the max silence
+
+
+def test_a_question_of_an_earlier_pause_or_another_policy_does_not_end_the_turn() -> None:
+    core = TurnCore(SMART)
+    core.update(1160 * MS, "u1", 0, 1000 * MS)
+    core.update(1200 * MS, "u1", 0, None)  # the user went on
+    core.update(1500 * MS, "u1", 0, 1300 * MS)
+    assert core.heard("u1", "Is it?", 1160 * MS, 1700 * MS) == []  # the words before 1.3 s
+    assert core.heard("u2", "Is it?", 1460 * MS, 1700 * MS) == []  # another utterance
+    assert core.update(1700 * MS, "u1", 0, 1300 * MS) == []
+    vad = TurnCore(VAD)
+    vad.update(1400 * MS, "u1", 0, 1000 * MS)
+    assert vad.heard("u1", "Is it?", 1160 * MS, 1400 * MS) == []
+    off = TurnCore(replace(SMART, question_silence_ns=0))
+    off.update(1400 * MS, "u1", 0, 1000 * MS)
+    assert off.heard("u1", "Is it?", 1160 * MS, 1400 * MS) == []
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.tuples(st.booleans(), st.integers(1, 15)), min_size=1, max_size=40),
