@@ -37,8 +37,8 @@ from streamkit.core.metrics import MetricsRegistry
 from streamkit.core.operators import Merge, Tee
 from streamkit.core.pipeline import Pipeline
 from streamkit.core.stage import Stage
-from streamkit.lm.backend import LMBackend
-from streamkit.lm.fusion import Turn
+from streamkit.lm.backend import LMBackend, LMRequest
+from streamkit.lm.fusion import FusionBuilder, Turn
 from streamkit.lm.grounding_backend import GroundedBackend, GroundingMode
 from streamkit.lm.load import LMSpec
 from streamkit.lm.load import load as load_lm
@@ -130,6 +130,17 @@ class Models:
             tts=tts,
         )
 
+    async def warmup(self, config: AssistantConfig | None = None) -> None:
+        """Exercise the language model once so the first answer is not cold; with
+        ``config``, also prefill the prompt prefix its sessions share (system prompt,
+        policy, examples: seconds on a small CPU model), so the first session starts warm."""
+        if self.lm is None:
+            return
+        await self.lm.warmup()
+        if config is not None and config.responder.prefill:
+            fusion = FusionBuilder(answering(config).fusion, self.lm.count_tokens)
+            await self.lm.prefill(LMRequest(fusion.prefix_messages(), max_tokens=1))
+
 
 def load_turn_model(turn: TurnConfig | None) -> TurnModel | None:
     """Smart Turn for ``smart``/``auto`` (None for ``vad``). Missing under ``auto``: one
@@ -146,10 +157,14 @@ def load_turn_model(turn: TurnConfig | None) -> TurnModel | None:
         logging.getLogger("streamkit.turn").warning("%s; turn detection: vad", error)
         return None
 
-    async def warmup(self) -> None:
-        """Exercise the language model once so the first answer is not cold."""
-        if self.lm is not None:
-            await self.lm.warmup()
+
+def answering(config: AssistantConfig) -> ResponderConfig:
+    """The responder options of ``config``'s sessions (its instructions as the system
+    prompt)."""
+    if not config.instructions:
+        return config.responder
+    fusion = replace(config.responder.fusion, system_prompt=config.instructions)
+    return replace(config.responder, fusion=fusion)
 
 
 class Controls:
@@ -371,10 +386,7 @@ def build(
         merge_ports["vision"] = vision_ports["client"]
 
     if models.lm is not None:
-        responder_config = config.responder
-        if config.instructions:
-            fusion = replace(responder_config.fusion, system_prompt=config.instructions)
-            responder_config = replace(responder_config, fusion=fusion)
+        responder_config = answering(config)
         grounded = GroundedBackend(  # answers from the facts (or the model, verified)
             models.lm,
             config.grounding,

@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,8 @@ def build_pipelines(args: argparse.Namespace) -> tuple[dict[str, PipelineFactory
     warmups: list[Warmup] = []
     if models.lm is not None:
         pipelines["assistant"] = make(config, models)
-        warmups.append(models.lm.warmup)  # the first one costs seconds: not in a session
+        # the first answer and the shared prompt prefix cost seconds: not in a session
+        warmups.append(partial(models.warmup, config))
     return pipelines, warmups
 
 

@@ -192,12 +192,11 @@ class Responder:
     # -- stage ---------------------------------------------------------------------------
 
     async def setup(self, ctx: StageContext) -> None:
-        """Warm the backend (once per process) and prefill the stable prefix (system
-        prompt), so the first utterance only pays for its own tokens."""
+        """Warm the backend (once per process). The stable prefix is prefilled when the
+        stage runs (:meth:`_prefill_loop`), beside the other stages: a cold prefix (3.6 s
+        for SmolLM2 on one thread) held the whole pipeline's start, and the first
+        question's audio queued behind it."""
         await self.backend.warmup()
-        if self.config.prefill:
-            prefix = self.fusion.prefix_messages()  # instructions, policy, examples
-            await self.backend.prefill(LMRequest(prefix, max_tokens=1))
 
     async def run(self, ctx: StageContext) -> None:
         self._ctx = ctx
@@ -289,8 +288,12 @@ class Responder:
         run.task = self._group.create_task(self._generate(run))
 
     async def _prefill_loop(self) -> None:
+        """Prefill the stable prefix (instructions, policy, examples: every prompt starts
+        with it), then the context whenever the core asks (:class:`Prefill`). An answer
+        waits for a prefill in progress (the backend's lock): it needs those tokens too."""
         assert self._ctx is not None
         counter = self._ctx.metrics.counter(f"lm.{self.backend.name}.prefills")
+        await self.backend.prefill(LMRequest(self.fusion.prefix_messages(), max_tokens=1))
         while True:
             await self._prefill_wanted.wait()
             self._prefill_wanted.clear()

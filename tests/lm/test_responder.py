@@ -21,6 +21,8 @@ from streamkit.core.events import (
     Word,
 )
 from streamkit.lm import Responder, ResponderConfig, ScriptedBackend
+from streamkit.lm.backend import approx_token_count
+from streamkit.lm.scripted import render_plain
 
 MS = NS_PER_MS
 S = NS_PER_S
@@ -233,6 +235,23 @@ async def test_prefill_while_speaking_leaves_only_the_tail() -> None:
     assert len(backend.prefills) >= 2
     assert cold > 250 * MS  # the whole prompt is evaluated after the final
     assert warm < cold / 3
+
+
+@pytest.mark.looptime
+async def test_a_cold_prefix_prefill_does_not_hold_the_pipeline_start() -> None:
+    """The system prompt's prefill costs seconds on a cold backend: the other stages start at
+    once (the script's first event is due 200 ms in; ``Script`` asserts it is not late) and
+    the first answer comes after the prefill, complete."""
+    backend = ScriptedBackend(reply="Paris.", token_ns=10 * MS, prompt_token_ns=50 * MS)
+    start = LoopClock().now()
+    pipe, _, sink = run_script(
+        utterance("u1", "what is the capital of France", start + 200 * MS), backend
+    )
+    await pipe.run()
+    [prefix, *_] = backend.prefills
+    assert approx_token_count(render_plain(prefix)) * 50 * MS > 1 * S  # a slow prefill
+    [(_, done)] = dones(sink)
+    assert done.payload.text.strip() == "Paris."
 
 
 @pytest.mark.looptime
