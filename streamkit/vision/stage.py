@@ -28,6 +28,7 @@ and ``vision.keyframe_cost`` (detectors + JPEG), in ns of compute.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections import Counter
@@ -257,7 +258,11 @@ class VisionStage:
     async def setup(self, ctx: StageContext) -> None:
         if self._slot is None:
             self._slot = ModelSlot(self.name, ctx.clock, self.config.compute, ctx.metrics)
-        self.encoder = VisionEncoder(self.config)
+        if self.config.compute == "thread":  # its detectors load in 0.2-0.3 s: not on the
+            # event loop, where every other session's audio would wait for them
+            self.encoder = await asyncio.to_thread(VisionEncoder, self.config)
+        else:  # virtual time: inline, so replays stay deterministic
+            self.encoder = VisionEncoder(self.config)
         ctx.output()  # fail at setup, not mid-stream, if "out" is not wired
 
     async def run(self, ctx: StageContext) -> None:
