@@ -104,9 +104,11 @@ def answers_part(clips: list[Clip], smart: TurnConfig) -> float:
     """Print the table; return the smart policy's end of speech → first token p50 (ms)."""
     from streamkit.pipelines.assistant import AssistantConfig, Models
 
-    models = Models.load(replace(AssistantConfig(compute="virtual")))
+    config = AssistantConfig(compute="virtual")
+    models = Models.load(config)
 
     async def both() -> list[Run]:
+        await models.warmup(config)  # as `streamkit serve` does before its first client
         runs = [await _session("vad (today)", TurnConfig(detection="vad"), clips, models)]
         runs.append(await _session("smart", smart, clips, models))
         return runs

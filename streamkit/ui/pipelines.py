@@ -12,6 +12,7 @@ Loading models blocks (seconds); do it before starting the loop's real-time work
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 from collections.abc import Callable
@@ -134,6 +135,8 @@ def _assistant(virtual: bool, base: Any = None, lm: bool = True) -> LoadedPipeli
     if not lm:
         config = replace(config, lm=replace(config.lm, engine="none"))
     models = assistant.Models.load(config)
+    if lm and not virtual:  # the first answer and the shared prompt prefix cost seconds on a
+        asyncio.run(models.warmup(config))  # small CPU model: before the session, as serve does
 
     def factory(source: Source, sink: Stage, metrics: MetricsRegistry) -> tuple[Pipeline, Any]:
         pipe, controls = assistant.build(config, models, source, sink, metrics=metrics)
