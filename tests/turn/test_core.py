@@ -180,10 +180,14 @@ def test_a_question_of_an_earlier_pause_or_another_policy_does_not_end_the_turn(
     st.lists(st.tuples(st.booleans(), st.integers(1, 15)), min_size=1, max_size=40),
     st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40),
     st.sampled_from(["vad", "smart"]),
+    st.sampled_from(["", "Is it?", "It is."]),
 )
-def test_properties(segments: list[tuple[bool, int]], probs: list[float], policy: str) -> None:
+def test_properties(
+    segments: list[tuple[bool, int]], probs: list[float], policy: str, heard: str
+) -> None:
     """At most one EndTurn, never before ``pause_ns`` of silence, never after the max wait;
-    every Resume follows a Speculate; a turn never ends while voiced."""
+    every Resume follows a Speculate; a turn never ends while voiced (the pause decode's
+    words, ``heard``, arrive with every model question)."""
     config = replace(SMART, detection="vad" if policy == "vad" else "smart")
     core = TurnCore(config)
     now, silence, ends, speculating = 0, None, 0, False
@@ -199,6 +203,8 @@ def test_properties(segments: list[tuple[bool, int]], probs: list[float], policy
             for action in list(actions):
                 if isinstance(action, Predict):
                     actions += core.result(action, next(answers))
+                    if heard:
+                        actions += core.heard("u", heard, action.end, now)
             for action in actions:
                 if isinstance(action, Speculate):
                     speculating = True
