@@ -39,6 +39,19 @@ def test_flags_reach_the_config() -> None:
     assert config.lm == LMSpec("http", "qwen", "http://127.0.0.1:9/v1", "k", threads=4)
 
 
+def test_turn_flags_reach_the_turn_config_in_ns() -> None:
+    turn = parse(
+        "--turn-detection", "smart", "--turn-pause-ms", "120", "--turn-threshold", "0.8",
+        "--turn-max-silence-ms", "900", "--turn-question-silence-ms", "0",
+    ).asr.turn
+    assert turn is not None
+    assert (turn.detection, turn.pause_ns, turn.threshold) == ("smart", 120_000_000, 0.8)
+    assert (turn.max_silence_ns, turn.question_silence_ns) == (900_000_000, 0)
+    default = parse().asr.turn
+    assert default is not None
+    assert default.question_silence_ns == 300_000_000
+
+
 def test_a_missing_whisper_model_says_what_to_pass() -> None:
     with pytest.raises(ModelNotFound, match="no CTranslate2 Whisper model"):
         Models.load(parse("--asr-model", "/nonexistent/whisper", "--lm", "none"))
