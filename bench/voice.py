@@ -376,7 +376,8 @@ def report(client: Client, rec: Recorder, turns: list[Turn], metrics: MetricsEve
                 note = "barge-in: the answer had ended before the user spoke"
             elif cut is None or done is None or not done.cancelled:
                 missed += 1
-                note = "barge-in missed: the answer played on"
+                on_ms = (last - onset) * 1000 / ASR_SAMPLE_RATE
+                note = f"barge-in missed: the answer played on {on_ms:.0f} ms past the onset"
             elif cut > onset:
                 stops.append((min(cut, last) - onset) * 1000 / ASR_SAMPLE_RATE)
                 note = f"barge-in: stopped {stops[-1]:.0f} ms after the user's onset"
