@@ -19,9 +19,10 @@ the playout schedule (:class:`~streamkit.tts.playout.Playout`) and sent ``lead_m
 its playout time by a pacer task (anchor pacing: ``sleep_until(send_at)``, never summed sleeps).
 
 Ahead of the release: ``ResponseHeld`` (what a held speculation has generated so far, after
-each token) starts the synthesis of its first piece as soon as the text has one; when the
-released answer's first piece is that same text, its audio is ready (counters
-``tts.<engine>.prepared`` and ``.prepared_used``), else it is dropped. The voice's lead-in
+each token) starts the synthesis of its first piece as soon as the text has one
+(:class:`~streamkit.tts.prepared.PreparedPiece`); when the released answer's first piece is
+that same text, its audio is ready (counters ``tts.<engine>.prepared`` and
+``.prepared_used``), else it is dropped. The voice's lead-in
 silence before the answer's first sound is not sent (:func:`~streamkit.tts.backend.lead_in`:
 Piper's 40-80 ms only delay the answer).
 
@@ -48,7 +49,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,12 +64,13 @@ from streamkit.core.events import (
     ResponseHeld,
     SpeechStarted,
 )
-from streamkit.core.media import AudioChunk, samples_to_ns
+from streamkit.core.media import samples_to_ns
 from streamkit.core.packet import EndOfStream, Flush, Packet
 from streamkit.core.stage import InPort, OutPort, StageContext
-from streamkit.tts.backend import Speech, TTSEngine, lead_in, pcm16_bytes, speakable
+from streamkit.tts.backend import TTSEngine, lead_in, pcm16_bytes, speakable
 from streamkit.tts.chunker import ChunkerConfig, SpeechChunker
 from streamkit.tts.playout import Playout
+from streamkit.tts.prepared import PreparedPiece
 
 __all__ = ["HeardCallback", "TtsConfig", "TtsStage"]
 
@@ -120,15 +122,6 @@ class _Job:
     first_sent: bool = False
 
 
-@dataclass
-class _Prepared:
-    """The first piece of a held speculation, being synthesised before its release."""
-
-    response_id: str
-    text: str  # the piece as spoken (speakable)
-    task: asyncio.Task[list[AudioChunk] | None]
-
-
 _END = None
 _FrameItem = tuple[str, npt.NDArray[np.float32] | None, float, int]
 """(piece text, samples or None for a piece marker / the end, progress in the piece, Hz)."""
@@ -151,7 +144,7 @@ class TtsStage:
         self.enabled = self.config.enabled
         self.on_heard = on_heard
         self._job: _Job | None = None
-        self._prepared: _Prepared | None = None
+        self._prepared = PreparedPiece(engine, self.config.chunker)
         self._seq = itertools.count()
         self._ctx: StageContext | None = None
         self._out: OutPort | None = None
@@ -267,76 +260,13 @@ class TtsStage:
                     job.pieces.put_nowait(_END)
                 self._report(job)
 
-    # -- a held speculation's first piece ---------------------------------------------------
-
     def _prepare(self, held: ResponseHeld) -> None:
-        """Start synthesising the first piece of a held speculation as soon as its text is
-        known, so its audio is ready when the answer is released. The held text grows token
-        by token: the same first piece keeps its synthesis; another speculation, or another
-        first piece, replaces it."""
-        chunker = SpeechChunker(self.config.chunker)
-        if held.complete:
-            pieces = chunker.feed(held.text) + chunker.flush()
-        else:  # more comes: a clause or sentence mark at the very end is most likely a
-            # boundary (a space follows), a bare word at the end may go on ("lei" + "sure")
-            ends_clause = held.text.rstrip()[-1:] in tuple(".,;:!?")
-            pieces = chunker.feed(held.text + (" " if ends_clause else ""))
-        text = speakable(pieces[0]) if pieces else ""
-        prepared = self._prepared
-        if (
-            prepared is not None
-            and prepared.response_id == held.response_id
-            and text in ("", prepared.text)
-        ):
-            return  # no first piece yet, or the one being prepared
-        if prepared is not None:
-            prepared.task.cancel()
-            self._prepared = None
-        if not text or not self.enabled or self._group is None:
-            return  # no first piece yet (or a silent one): nothing to prepare
-        task = self._group.create_task(self._collect(text))
-        self._prepared = _Prepared(held.response_id, text, task)
-        assert self._ctx is not None
-        self._ctx.metrics.counter(f"{self._m}.prepared").inc()
-
-    async def _collect(self, text: str) -> list[AudioChunk] | None:
-        """All of ``text``'s audio, or None when the voice failed (the answer's own
-        synthesis then tries again and reports the error)."""
-        speech = self.engine.synthesize(text)
-        try:
-            return [chunk async for chunk in speech]
-        except Exception:  # reported by the answer's own synthesis, if it comes
-            return None
-        finally:
-            await speech.aclose()
-
-    def _take_prepared(self, job: _Job, text: str) -> Speech | None:
-        """The prepared audio of ``job``'s first piece (``text``: as spoken), if that is
-        what it holds."""
-        prepared, self._prepared = self._prepared, None
-        if prepared is None:
-            return None
-        if prepared.response_id != job.response_id or prepared.text != text:
-            prepared.task.cancel()
-            return None
-        assert self._ctx is not None
-        self._ctx.metrics.counter(f"{self._m}.prepared_used").inc()
-        return Speech(self._replay(prepared.task, text))
-
-    async def _replay(
-        self, task: asyncio.Task[list[AudioChunk] | None], text: str
-    ) -> AsyncIterator[AudioChunk]:
-        chunks = await task
-        if chunks is None:  # the voice failed while preparing: synthesise as usual
-            speech = self.engine.synthesize(text)
-            try:
-                async for chunk in speech:
-                    yield chunk
-            finally:
-                await speech.aclose()
-            return
-        for chunk in chunks:
-            yield chunk
+        """Synthesise a held speculation's first piece ahead of its release."""
+        group, ctx = self._group, self._ctx
+        if not self.enabled or group is None or ctx is None:
+            self._prepared.drop()  # speech off: nothing is prepared
+        elif self._prepared.held(held, group):
+            ctx.metrics.counter(f"{self._m}.prepared").inc()
 
     # -- one spoken answer -----------------------------------------------------------------
 
@@ -410,7 +340,9 @@ class TtsStage:
         while (piece := await job.pieces.get()) is not _END:
             text = speakable(piece)
             await frames.put((piece, None, 0.0, rate))  # the piece's text (even when silent)
-            prepared = self._take_prepared(job, text) if first else None
+            prepared = self._prepared.take(job.response_id, text) if first else None
+            if prepared is not None:
+                ctx.metrics.counter(f"{self._m}.prepared_used").inc()
             first = False
             if not text:
                 continue
