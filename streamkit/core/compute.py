@@ -26,18 +26,55 @@ import asyncio
 import contextlib
 import heapq
 import time
+import weakref
 from collections.abc import Callable
+from types import TracebackType
 from typing import Literal, ParamSpec, TypeVar
 
 from streamkit.core.clock import Clock, Nanos
 from streamkit.core.metrics import MetricsRegistry
 
-__all__ = ["ComputeMode", "ModelSlot", "measure_ns"]
+__all__ = ["ComputeMode", "LoopLock", "ModelSlot", "measure_ns"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 ComputeMode = Literal["thread", "virtual"]
+
+
+class LoopLock:
+    """An ``asyncio.Lock`` for a model that outlives event loops (loaded once per process,
+    used by each test's, replay's or server's loop): one lock per running loop. A plain lock
+    binds to the first loop on which a caller had to wait, and then fails on every other
+    loop ("is bound to a different event loop") — a session's pipeline died with it.
+    Use it as ``async with lock:`` and ``lock.locked()`` from a running loop."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def locked(self) -> bool:
+        """Held on the running loop."""
+        return self._lock().locked()
+
+    async def __aenter__(self) -> None:
+        await self._lock().acquire()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._lock().release()
 
 
 def measure_ns(fn: Callable[[], R]) -> tuple[R, Nanos]:

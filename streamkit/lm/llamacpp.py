@@ -17,7 +17,6 @@ skipped while an answer is being generated. Threads: ``n_threads`` for both deco
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from streamkit.core.clock import Clock, LoopClock
-from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.compute import ComputeMode, LoopLock, ModelSlot
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.lm.backend import (
     BackendUnavailable,
@@ -128,7 +127,7 @@ class LlamaCppBackend:
             add_generation_prompt=True,
         )
         self.slot = ModelSlot(f"lm.{cfg.name}", clock or LoopClock(), cfg.mode, metrics)
-        self._answer_lock = asyncio.Lock()
+        self._answer_lock = LoopLock()  # the model outlives event loops
         self._warm = False
 
     # -- text ↔ tokens -------------------------------------------------------------------

@@ -10,7 +10,6 @@ One slot call per generated token (cancellable within one token); answers serial
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from streamkit.core.clock import Clock, LoopClock
-from streamkit.core.compute import ComputeMode, ModelSlot
+from streamkit.core.compute import ComputeMode, LoopLock, ModelSlot
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.lm.backend import (
     BackendUnavailable,
@@ -83,7 +82,7 @@ class TransformersBackend:
         self._cache: Any = None
         self._cached: list[int] = []
         self.slot = ModelSlot(f"lm.{cfg.name}", clock or LoopClock(), cfg.mode, metrics)
-        self._answer_lock = asyncio.Lock()
+        self._answer_lock = LoopLock()  # the model outlives event loops
         self._warm = False
 
     def count_tokens(self, text: str) -> int:

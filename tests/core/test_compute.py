@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 
 from streamkit.core.clock import LoopClock
-from streamkit.core.compute import ModelSlot
+from streamkit.core.compute import LoopLock, ModelSlot
 
 
 class BlockingWork:
@@ -114,3 +115,29 @@ async def test_a_waiter_cancelled_in_the_queue_gives_up_its_place() -> None:
     assert order == ["a", "c"]
     assert b.cancelled()
     assert (slot.running, slot.waiting) == (0, 0)
+
+
+def test_a_loop_lock_serves_one_model_from_successive_event_loops() -> None:
+    """A model loaded once is used by each test's (or replay's) loop: a plain asyncio.Lock,
+    once a caller waited on it, fails on the next loop; a LoopLock does not."""
+
+    async def contend(lock: Any) -> list[str]:
+        order: list[str] = []
+
+        async def hold(name: str) -> None:
+            async with lock:
+                order.append(f"{name}+")
+                await asyncio.sleep(0)
+                order.append(f"{name}-")
+
+        await asyncio.gather(hold("a"), hold("b"))  # b waits: the lock meets the loop
+        assert not lock.locked()
+        return order
+
+    shared = LoopLock()
+    for _ in range(2):
+        assert asyncio.run(contend(shared)) == ["a+", "a-", "b+", "b-"]
+    plain = asyncio.Lock()
+    asyncio.run(contend(plain))
+    with pytest.raises(RuntimeError, match="different event loop"):
+        asyncio.run(contend(plain))

@@ -122,7 +122,8 @@ async def test_streamkit_client_saves_the_answer_audio(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 180)
-    assert proc.returncode == 0, stderr.decode()[-2000:]
+    errors = [line for line in stdout.decode().splitlines() if '"type":"error"' in line]
+    assert proc.returncode == 0, (stderr.decode()[-2000:], errors, stdout.decode()[-1000:])
     audio, rate = sf.read(out, dtype="float32")
     assert rate == 22_050
     assert len(audio) > rate  # more than a second of answer
