@@ -97,12 +97,9 @@ class Outcome:
 # -- inputs ---------------------------------------------------------------------------------
 
 
-VOICES = ("piper", "espeak")
-"""Who speaks the questions: the bundled Piper voice (en_US-joe-medium, natural prosody) or
-espeak-ng (en-us, 140 words/min, flat and robotic)."""
-
-
 VOICE_NAMES = {"piper": "Piper (en_US-joe-medium)", "espeak": "espeak-ng (en-us, 140 wpm)"}
+"""Who may speak the questions (``--voice``), as the table title names them: the bundled
+Piper voice (natural prosody) or espeak-ng (flat and robotic)."""
 
 
 @functools.cache
@@ -113,7 +110,7 @@ def _piper() -> PiperEngine:
 
 
 def synthesize(text: str, cache: Path, voice: str = "piper") -> npt.NDArray[np.float32]:
-    """``text`` spoken by ``voice`` (:data:`VOICES`) as 16 kHz float32 (cached by voice and
+    """``text`` spoken by ``voice`` (:data:`VOICE_NAMES`) as 16 kHz float32 (cached by voice and
     text; a Piper question is synthesised outside any event loop, so ``main`` does it first)."""
     path = cache / f"{voice}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.wav"
     if not path.exists():
@@ -386,7 +383,9 @@ def main() -> int:
         choices=["facts", "model"],
         help="facts: scene/memory questions answered from the facts; model: by the model",
     )
-    parser.add_argument("--voice", default="piper", choices=VOICES, help="who speaks the questions")
+    parser.add_argument(
+        "--voice", default="piper", choices=sorted(VOICE_NAMES), help="who speaks the questions"
+    )
     parser.add_argument("--cases", default=None, help="comma-separated case names")
     parser.add_argument("--split", default="all", choices=["all", "dev", "held-out"])
     parser.add_argument("--gap-s", type=float, default=1.2, help="silence after each turn")

@@ -15,6 +15,7 @@ overlapping holders sets it, the last one restores the previous setting. Without
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import threading
 from collections.abc import Iterator
@@ -25,19 +26,15 @@ __all__ = ["single_threaded_blas"]
 _lock = threading.Lock()
 _holders = 0
 _limit: contextlib.AbstractContextManager[Any] | None = None
-_controller: Any = None
-_loaded = False
 
 
+@functools.cache
 def _threadpools() -> Any:
-    global _controller, _loaded
-    if not _loaded:
-        _loaded = True
-        try:  # imported by name: threadpoolctl ships no type information
-            _controller = importlib.import_module("threadpoolctl").ThreadpoolController()
-        except ImportError:  # pragma: no cover - optional: only costs CPU
-            _controller = None
-    return _controller
+    """threadpoolctl's controller (found once per process), or None without it."""
+    try:  # imported by name: threadpoolctl ships no type information
+        return importlib.import_module("threadpoolctl").ThreadpoolController()
+    except ImportError:  # pragma: no cover - optional: only costs CPU
+        return None
 
 
 @contextlib.contextmanager
