@@ -165,6 +165,8 @@ def _start_server(args: argparse.Namespace, port_file: Path) -> subprocess.Popen
     ]
     if args.lm_threads is not None:
         cmd += ["--lm-threads", str(args.lm_threads)]
+    if args.lm_batch_threads is not None:
+        cmd += ["--lm-batch-threads", str(args.lm_batch_threads)]
     if args.asr_threads is not None:
         cmd += ["--asr-threads", str(args.asr_threads)]
     if args.asr_workers is not None:
@@ -187,6 +189,12 @@ def main() -> int:
     parser.add_argument("--lm", default="auto")
     parser.add_argument(
         "--lm-threads", type=int, default=None, help="LM CPU threads (server default)"
+    )
+    parser.add_argument(
+        "--lm-batch-threads",
+        type=int,
+        default=None,
+        help="LM prompt-evaluation threads (server default)",
     )
     parser.add_argument(
         "--asr-threads", type=int, default=None, help="CTranslate2 threads (server default)"

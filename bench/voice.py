@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the user talks again this long after the answer's first audio")
     parser.add_argument("--answer-timeout-s", type=float, default=25.0)
     parser.add_argument("--tts", default="piper")
+    parser.add_argument(
+        "--lm-batch-threads", type=int, default=None, help="the server's (default: its own)"
+    )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "voice.wav")
     args = parser.parse_args(argv)
 
@@ -293,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         port_file = Path(tmp) / "port"
         cmd = [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--port-file",
                str(port_file), "--pipeline", "assistant", "--tts", args.tts]
+        if args.lm_batch_threads is not None:
+            cmd += ["--lm-batch-threads", str(args.lm_batch_threads)]
         server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE)
         try:

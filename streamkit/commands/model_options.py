@@ -110,12 +110,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("STREAMKIT_LM_API_KEY"),
         help="API key for --lm http (env STREAMKIT_LM_API_KEY)",
     )
-    group.add_argument("--lm-threads", type=int, default=1, help="CPU threads of a local LM")
+    group.add_argument(
+        "--lm-threads", type=int, default=1, help="CPU threads of a local LM's token generation"
+    )
+    group.add_argument(
+        "--lm-batch-threads",
+        type=int,
+        default=2,
+        help="CPU threads of a llama.cpp prompt evaluation (the words left at the end of a turn)",
+    )
     group.add_argument(
         "--instructions",
         default=None,
         help="the assistant's system prompt (default: a friendly voice assistant; the "
-        "\"I can't tell\" policy is kept after it); a session may change it with session.update",
+        '"I can\'t tell" policy is kept after it); a session may change it with session.update',
     )
     group.add_argument(
         "--grounding",
@@ -187,6 +195,7 @@ def assistant_config(args: argparse.Namespace) -> AssistantConfig:
             url=args.lm_url,
             api_key=args.lm_api_key,
             threads=args.lm_threads,
+            batch_threads=args.lm_batch_threads,
         ),
         instructions=getattr(args, "instructions", None),
         grounding=getattr(args, "grounding", "facts"),

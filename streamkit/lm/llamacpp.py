@@ -12,7 +12,8 @@ Concurrency: one :class:`~streamkit.core.compute.ModelSlot` runs every model cal
 in a worker thread; ``mode="virtual"`` runs inline and charges the measured time for replays on
 a virtual clock). Generation is one slot call per token, so cancelling stops within one token;
 whole answers are serialised by a lock (the KV cache holds one sequence), and a prefill is
-skipped while an answer is being generated. Threads: ``n_threads`` for both decode and batch.
+skipped while an answer is being generated. Threads: ``n_threads`` decode one token at a time
+(generation), ``n_threads_batch`` evaluate a prompt (llama.cpp picks by the batch's size).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ class LlamaCppConfig:
 
     Attributes:
         model_path: a GGUF file; ``None`` = the bundled SmolLM2-135M-Instruct.
-        n_threads: CPU threads for decoding and prompt evaluation (bounded; default 2).
+        n_threads: CPU threads for decoding, one token at a time (default 2).
+        n_threads_batch: CPU threads for prompt evaluation (a batch of more than one token);
+            None: ``n_threads``.
         n_ctx: context window in tokens.
         n_batch: prompt tokens evaluated per batch.
         top_k / top_p / repeat_penalty: sampling (used when a request's temperature > 0;
@@ -63,13 +66,14 @@ class LlamaCppConfig:
         seed: sampling seed.
         mode: ``"thread"`` (live) or ``"virtual"`` (replay on a virtual clock).
         charge: in virtual mode, what a call costs on the clock: ``"wall"`` (its measured wall
-            time on this, possibly shared, machine) or ``"cpu"`` (its process CPU time divided
-            by ``n_threads``: what an uncontended machine would take).
+            time on this, possibly shared, machine) or ``"cpu"`` (the calling thread's CPU time:
+            what an uncontended machine would take, see :meth:`LlamaCppBackend._call`).
         name: backend name in metrics.
     """
 
     model_path: str | Path | None = None
     n_threads: int = 2
+    n_threads_batch: int | None = None
     n_ctx: int = 2048
     n_batch: int = 256
     top_k: int = 40
@@ -112,7 +116,7 @@ class LlamaCppBackend:
         self._llm: Any = llama_cpp.Llama(
             model_path=str(path),
             n_threads=cfg.n_threads,
-            n_threads_batch=cfg.n_threads,
+            n_threads_batch=cfg.n_threads_batch or cfg.n_threads,
             n_ctx=cfg.n_ctx,
             n_batch=cfg.n_batch,
             seed=cfg.seed,
@@ -159,16 +163,20 @@ class LlamaCppBackend:
     # -- model calls (run on the slot) ---------------------------------------------------
 
     async def _call(self, fn: Callable[[], R], usage: Usage | None = None) -> R:
-        """Run ``fn`` on the model slot (CPU-time charging in virtual mode, see config);
-        its CPU time (the calling thread's: all of it with ``n_threads=1``) is added to
-        ``usage.compute_ns``."""
+        """Run ``fn`` on the model slot; its CPU time is added to ``usage.compute_ns``.
+
+        Virtual mode with ``charge="cpu"`` charges the calling thread's CPU time: what an
+        uncontended machine takes (llama.cpp's calling thread is worker 0 of a prompt
+        evaluation on ``n_threads_batch`` threads and works or waits through all of it), and
+        counts the whole process's CPU time (every thread's) as the call's compute. Live, the
+        worker thread's CPU time is counted (a batch's other threads are not)."""
         cfg = self.config
         if cfg.mode == "virtual" and cfg.charge == "cpu":
-            before = time.process_time_ns()
+            before, own = time.process_time_ns(), time.thread_time_ns()
             result = fn()  # inline, as the virtual slot would run it
-            cost = (time.process_time_ns() - before) // max(1, cfg.n_threads)
+            cost = time.thread_time_ns() - own
             if usage is not None:
-                usage.compute_ns += cost
+                usage.compute_ns += time.process_time_ns() - before
             return await self.slot.call(lambda: result, charge=cost)
 
         def timed() -> tuple[R, int]:

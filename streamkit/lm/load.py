@@ -25,8 +25,10 @@ class LMSpec:
         model: a GGUF path (llamacpp/transformers) or the served model name (http);
             ``None`` → the bundled SmolLM2-135M-Instruct.
         url / api_key: the OpenAI-compatible server (``http``).
-        threads: CPU threads of a local model (1: the ASR shares the cores; measured faster
-            than 2 on a 2-core machine under load).
+        threads: CPU threads of a local model's generation, one token at a time (1: the ASR
+            shares the cores; measured faster than 2 on a 2-core machine under load).
+        batch_threads: CPU threads of a llama.cpp prompt evaluation (a batch of tokens; None:
+            ``threads``).
         mode: ``thread`` live, ``virtual`` replay (llama.cpp then charges CPU time).
     """
 
@@ -35,6 +37,7 @@ class LMSpec:
     url: str | None = None
     api_key: str | None = None
     threads: int = 1
+    batch_threads: int | None = 2
     mode: ComputeMode = "thread"
 
 
@@ -60,6 +63,7 @@ def load(spec: LMSpec) -> LMBackend | None:
             LlamaCppConfig(
                 model_path=spec.model,
                 n_threads=spec.threads,
+                n_threads_batch=spec.batch_threads,
                 mode=spec.mode,
                 charge="cpu",  # replays charge CPU time: stable on a shared machine
             )

@@ -31,12 +31,12 @@ def test_flags_reach_the_config() -> None:
     config = parse(
         "--asr-model", "/m/whisper", "--asr-threads", "3", "--asr-tick-s", "0.8",
         "--lm", "http", "--lm-url", "http://127.0.0.1:9/v1", "--lm-model", "qwen",
-        "--lm-api-key", "k", "--lm-threads", "4",
+        "--lm-api-key", "k", "--lm-threads", "4", "--lm-batch-threads", "3",
     )
     assert config.asr.whisper.model == "/m/whisper"
     assert config.asr.whisper.cpu_threads == 3
     assert config.asr.tick_s == 0.8
-    assert config.lm == LMSpec("http", "qwen", "http://127.0.0.1:9/v1", "k", threads=4)
+    assert config.lm == LMSpec("http", "qwen", "http://127.0.0.1:9/v1", "k", 4, 3)
 
 
 def test_turn_flags_reach_the_turn_config_in_ns() -> None:

@@ -95,3 +95,22 @@ async def test_stop_strings_and_max_tokens(backend: LlamaCppBackend) -> None:
 def test_missing_model_file_says_what_to_pass(tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailable, match="GGUF"):
         LlamaCppBackend(LlamaCppConfig(model_path=tmp_path / "nope.gguf"))
+
+
+@shared_loop
+async def test_prompt_threads_apart_from_generation_threads_answer_the_same() -> None:
+    """``n_threads_batch`` evaluates prompts on two threads while tokens are generated on
+    one; greedy answers are the same as on one thread throughout."""
+    request = ask("What is the capital of Italy? " + "Answer in one word. " * 6, max_tokens=12)
+    texts, usages = [], []
+    for batch in (1, 2):
+        model = LlamaCppBackend(
+            LlamaCppConfig(n_threads=1, n_threads_batch=batch, mode="virtual", charge="cpu")
+        )
+        assert model._llm.n_threads_batch == batch
+        completion = model.complete(request)
+        texts.append("".join([d async for d in completion]))
+        usages.append(completion.usage)
+    assert texts[0] == texts[1]
+    assert "Rome" in texts[0]
+    assert all(u.compute_ns > 0 for u in usages)
