@@ -71,6 +71,7 @@ __all__ = [
     "FusionConfig",
     "Turn",
     "describe_observation",
+    "history_start",
     "people_count",
     "rank_observations",
 ]
@@ -183,6 +184,33 @@ class FusedContext:
     keyframe_jpeg: bytes | None
     history_turns: int
     words_dropped: int
+
+
+def history_start(costs: Sequence[int], room: int) -> int:
+    """Index of the oldest earlier turn to keep (``costs``: each turn's tokens, oldest first)
+    so that the kept turns cost at most ``room`` tokens.
+
+    The start moves in steps, not one turn at a time: the turns are cut, oldest first, into
+    blocks of at least ``room // 2`` tokens, and the kept history begins at the first block
+    boundary from which the rest fits. The kept history — the start of the cached prompt —
+    then only grows at its end until a whole block is dropped at once. (Dropping the oldest
+    turn whenever a new one came changed the prompt right after the examples at every turn
+    of a long conversation: llama.cpp re-evaluated the whole history, ~145 tokens or 1.3 s
+    of SmolLM2 on one thread, after each answer.) A single turn too large for a block keeps
+    the plain rule: the newest turns that fit."""
+    total = sum(costs)
+    start = 0
+    while start < len(costs) and total > room:
+        total -= costs[start]
+        start += 1
+    block = max(1, room // 2)
+    boundaries, filled = [0], 0
+    for index, cost in enumerate(costs):
+        filled += cost
+        if filled >= block:
+            boundaries.append(index + 1)
+            filled = 0
+    return next((b for b in boundaries if start <= b < len(costs)), start)
 
 
 def _secs(t: Nanos, origin: Nanos) -> str:
@@ -371,28 +399,23 @@ class FusionBuilder:
         current_cost = self._cost(current)
         used = fixed + max(current_cost, cfg.utterance_reserve)
 
-        kept: list[tuple[Message, Message]] = []
-        said: list[str] = []
         if cfg.history == "said" and history:
             used += self.count_tokens("\n\n" + _SAID_HEADER)
-        for turn in sorted(history, key=lambda t: t.start, reverse=True):
+        turns: list[tuple[Message, Message, str]] = []
+        costs: list[int] = []
+        for turn in sorted(history, key=lambda t: t.start):
             mark = f"[{_secs(turn.start, origin)}] " if cfg.render_times else ""
             user = Message("user", mark + turn.user)
             assistant = Message("assistant", turn.assistant)
             if cfg.history == "said":
-                line = mark + turn.user
-                cost = self.count_tokens(line) + 1
+                costs.append(self.count_tokens(mark + turn.user) + 1)
             else:
-                line = ""
-                cost = self._cost(user.content) + self._cost(assistant.content)
-            if used + cost > cfg.budget_tokens:
-                break
-            used += cost
-            kept.append((user, assistant))
-            if cfg.history == "said":
-                said.append(line)
-        kept.reverse()
-        said.reverse()
+                costs.append(self._cost(user.content) + self._cost(assistant.content))
+            turns.append((user, assistant, mark + turn.user))
+        first = history_start(costs, cfg.budget_tokens - used)
+        used += sum(costs[first:])
+        kept = [(user, assistant) for user, assistant, _ in turns[first:]]
+        said = [line for _, _, line in turns[first:]] if cfg.history == "said" else []
         used += current_cost - max(current_cost, cfg.utterance_reserve)
 
         if said:

@@ -79,7 +79,7 @@ class ResponderCore:
         self._default_max_tokens = config.max_tokens
         self.origin: Nanos = 0  # the pipeline's base time (prompt time marks)
         self.epoch = 0
-        self.history: deque[Turn] = deque(maxlen=config.max_history)
+        self.history: deque[Turn] = deque()  # bounded by _remember
         self.observations: deque[Observation] = deque(maxlen=config.observations_kept)
         self.active: AnswerState | None = None
         self.auto_answer = True
@@ -246,6 +246,17 @@ class ResponderCore:
                 self._utterances.pop(next(iter(self._utterances)))
         return utt
 
+    def _remember(self, turn: Turn) -> None:
+        """Append ``turn`` to the history; past ``max_history`` turns the oldest half goes at
+        once. The fusion builder keeps its history in blocks counted from the oldest turn
+        (:func:`~streamkit.lm.fusion.history_start`), so a history that lost its oldest turn at
+        every new one would move every block, and the cached prompt, at every turn."""
+        self.history.append(turn)
+        limit = max(1, self.config.max_history)
+        if len(self.history) > limit:
+            for _ in range(len(self.history) - limit // 2):
+                self.history.popleft()
+
     # -- answers --------------------------------------------------------------------------
 
     def _answer(
@@ -295,7 +306,7 @@ class ResponderCore:
         if answer and state.words:
             end = state.utt.end if state.utt.end is not None else state.words[-1].end
             turn = Turn(user_text, state.words[0].start, end, answer)
-            self.history.append(turn)
+            self._remember(turn)
             self._prefix_stale = True
             out += [Commit(turn), Prefill()]
         return Finished(False, cancelled, out)

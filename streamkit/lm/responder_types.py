@@ -45,7 +45,8 @@ class ResponderConfig:
         name: stage name.
         fusion: prompt rendering and token budget.
         max_tokens / temperature: generation settings.
-        max_history: finished turns kept for context (the budget may keep fewer).
+        max_history: finished turns kept for context (the budget may keep fewer); past it
+            the oldest half is dropped at once.
         observations_kept: recent observations remembered for alignment.
         prefill: evaluate the prompt while the user speaks.
         prefill_partials: include tentative (partial) words in the prefill.
@@ -69,7 +70,7 @@ class ResponderConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     max_tokens: int = 48
     temperature: float = 0.0
-    max_history: int = 8
+    max_history: int = 16
     observations_kept: int = 64
     prefill: bool = True
     prefill_partials: bool = True

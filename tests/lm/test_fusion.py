@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from streamkit.core.clock import NS_PER_MS, NS_PER_S
@@ -13,6 +14,7 @@ from streamkit.lm.fusion import (
     FusionConfig,
     Turn,
     describe_observation,
+    history_start,
     rank_observations,
 )
 
@@ -219,3 +221,33 @@ def test_describe_observation_counts_people_once_and_names_text_and_codes() -> N
     )
     empty = Observation(0, [], 0.0, 0.5, [], 1, 1, summary="ignored")
     assert describe_observation(empty) == "no people"
+
+
+def test_history_start_keeps_what_fits_and_moves_in_blocks() -> None:
+    assert history_start([], 100) == 0
+    assert history_start([30, 30, 30], 100) == 0  # everything fits
+    # blocks of >= 50 tokens from the oldest: [0, 1] [2, 3] [4, ...]
+    costs = [30, 30, 30, 30, 30]
+    assert history_start(costs, 100) == 2  # 3 turns would fit; the start is a block boundary
+    assert sum(costs[history_start(costs, 100) :]) <= 100
+    assert history_start([30, 30, 30, 30, 30, 30], 100) == 4
+    assert history_start([10, 500], 100) == 2  # a turn that fits no room: none kept
+    assert history_start([120, 10], 100) == 1  # a turn larger than a block: the newest that fit
+
+
+def test_the_kept_history_changes_its_first_turn_only_once_a_block_is_full() -> None:
+    """A long conversation: the cached prefix (the examples, then the kept history) keeps its
+    first turn for several turns, instead of losing the oldest turn at every new one."""
+    b = builder(budget_tokens=400, utterance_reserve=40, examples=())
+    history: list[Turn] = []
+    firsts: list[str] = []
+    for i in range(24):
+        fused = b.build(history, words("and then", 1000 * S), [])
+        assert fused.prompt_tokens <= 400
+        if fused.history_turns:
+            firsts.append(fused.messages[1].content)
+        history.append(Turn(f"question {i} " + "pad " * 12, i * 10 * S, i * 10 * S + S, f"a{i}"))
+    changes = sum(1 for a, b_ in itertools.pairwise(firsts) if a != b_)
+    assert len(firsts) > 20
+    assert 0 < changes <= len(firsts) // 3  # a block of turns dropped at once
+    assert firsts[-1] != firsts[0]  # the window still moves on

@@ -270,3 +270,17 @@ def test_a_pause_decode_final_then_partial_keeps_the_speculation() -> None:
     other = [Word("lights", ws[3].start, ws[3].end, 0.9)]
     out = c.push(TranscriptPartial("u1", "", other), at)
     assert out[0] == Cancel(spec.response_id, "words changed", True)
+
+
+def test_past_max_history_the_oldest_half_goes_at_once() -> None:
+    """The history is a block-trimmed list, not a sliding window: between trims it only
+    grows at its end, so the prompt's cached history keeps its first turn."""
+    c = core(max_history=4)
+    users: list[list[str]] = []
+    for i in range(7):
+        actions, _ = said(c, f"u{i}", f"question {i}", (i + 1) * 10_000 * MS)
+        c.finish(answer(actions), f"answer {i}")
+        users.append([t.user for t in c.history])
+    assert users[3] == ["question 0", "question 1", "question 2", "question 3"]
+    assert users[4] == ["question 3", "question 4"]  # 5 > 4: down to the newest 2
+    assert users[6] == ["question 3", "question 4", "question 5", "question 6"]
