@@ -19,8 +19,11 @@ s of the end of speech). The ``smart`` thresholds (pause, threshold, max silence
 by leave-one-source-out: for each source, the setting that does best on the other sources
 (end-of-turn p50 within the goal's 250 ms, then the fewest false splits and missed ends,
 then the lower p50) is scored on it; the table's ``smart (LOSO)`` row pools those held-out
-scores. ``smart (all)`` is the setting chosen on all sources; part 2 runs it (``TurnConfig``'s
-defaults differ, its docstring says why; ``--answers-only`` runs those).
+scores. ``smart (all)`` is the setting chosen on all sources; part 2 runs it, and beside it
+the shipped ``TurnConfig`` defaults, which differ (its docstring says why; ``--answers-only``
+runs those alone). A last line of part 1 names the fewest false splits any setting of the
+grid reaches — within the end-of-turn goal, and with no missed end at any delay — and the
+turns every such setting splits (pauses no audio policy here keeps inside a turn).
 
 Part 2 (``--answers``, the default; ``--no-answers`` skips it): the whole assistant (real
 Whisper, Smart Turn, SmolLM2 on llama.cpp) on a virtual clock charging measured CPU time, one
