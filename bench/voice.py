@@ -24,7 +24,9 @@ Measured per answered question:
 - **barge-in stop**: the user's onset (energy, left) → the end of the assistant's audio in the
   recording (right), split into onset → the VAD's start (``speech.started`` ``t``), → its
   arrival (the VAD's report + the echo gate's decision + transport), → the arrival of
-  ``response.audio.done`` (cancelled); missed and false barge-ins are counted;
+  ``response.audio.done`` (cancelled); missed and false barge-ins are counted (an answer that
+  ended on its own before the VAD's ``speech.started`` arrived is noted, not missed: nothing
+  was left to stop);
 - baseline in the same run: end of speech → first text token (what a text-only client gets).
 
 Server side (from the session's last ``metrics``): the voice's real-time factor (counters
@@ -377,8 +379,17 @@ def report(client: Client, rec: Recorder, turns: list[Turn], metrics: MetricsEve
             last = max((s + n for s, n in spans), default=0)
             ended = done is not None and not done.cancelled and (
                 offset_local(client, done.end) <= onset_t)
+            uids = sorted(turn.barge_uids, key=lambda u: started[u][1] if u in started else 0)
+            heard = started.get(uids[0]) if uids else None
+            heard_ms = (heard[1] - onset_t) / NS_PER_MS if heard is not None else None
+            played_out = rec.t0 + samples_to_ns(last, ASR_SAMPLE_RATE)
             if last <= onset or ended:
                 note = "barge-in: the answer had ended before the user spoke"
+            elif (done is not None and not done.cancelled and heard is not None
+                    and heard[1] >= played_out):
+                on_ms = (last - onset) * 1000 / ASR_SAMPLE_RATE
+                note = (f"barge-in: the answer ended on its own {on_ms:.0f} ms after the onset, "
+                        f"before the VAD heard the user ({heard_ms:.0f} ms)")
             elif cut is None or done is None or not done.cancelled:
                 missed += 1
                 on_ms = (last - onset) * 1000 / ASR_SAMPLE_RATE
@@ -386,8 +397,6 @@ def report(client: Client, rec: Recorder, turns: list[Turn], metrics: MetricsEve
             elif cut > onset:
                 stops.append((min(cut, last) - onset) * 1000 / ASR_SAMPLE_RATE)
                 note = f"barge-in: stopped {stops[-1]:.0f} ms after the user's onset"
-                uids = sorted(turn.barge_uids, key=lambda u: started[u][1] if u in started else 0)
-                heard = started.get(uids[0]) if uids else None
                 if heard is not None and turn.cancelled_at is not None:
                     vad_t, arrived = offset_local(client, heard[0]), heard[1]
                     steps = [(vad_t - onset_t) / NS_PER_MS, (arrived - vad_t) / NS_PER_MS,
