@@ -23,7 +23,7 @@ from streamkit.turn.core import TurnConfig
 
 __all__ = ["AsrConfig", "AsrEvent", "AsrOutput", "DecodeJob", "JobKind"]
 
-JobKind = Literal["partial", "pause", "early", "final"]
+JobKind = Literal["partial", "pause", "final"]
 AsrEvent = SpeechStarted | SpeechStopped | TranscriptPartial | TranscriptFinal
 
 
@@ -53,11 +53,6 @@ class AsrConfig:
     instead of queueing a partial, unless this much audio is undecoded — fewer, wider
     partials under load; pause and final decodes are never deferred (None: always
     ``tick_s``).
-    ``early_final``: when a pause pass does not settle the utterance and the silence goes on,
-    decode it at once as its final would be (``final_beam_size``, up to the audio so far) and
-    keep the result: if the turn then ends with no speech after that audio, the result is the
-    final, and the end of the turn does not wait for a decode of its own (if the user goes
-    on, the decode was spent for nothing).
     ``turn``: the end-of-turn policy (``turn_detection`` ``vad`` | ``smart`` and its
     thresholds, :class:`~streamkit.turn.core.TurnConfig`); None: the VAD hangover alone ends
     an utterance and no turn events are emitted (transcription without a conversation).
@@ -82,7 +77,6 @@ class AsrConfig:
     max_gap_s: float = 2.0
     final_cover_s: float = 0.3
     utterance_context_s: float = 0.0
-    early_final: bool = True
     turn: TurnConfig | None = None
 
 

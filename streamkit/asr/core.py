@@ -19,15 +19,11 @@ Policy (what it decodes, when):
   the pause that the previous pass said too; the others are its ``TranscriptPartial`` and
   wait for the next pass or the end of speech (the last words before a pause were heard
   with no right context).
-- A pause pass that does not settle the utterance, with the silence going on, is followed
-  by an *early final* (``early_final``): the decode the end of speech would run, run now and
-  kept; when the utterance then ends with no speech after its audio, it is the final.
 - The end of speech (``vad.hangover_s`` of silence), :meth:`AsrCore.commit` or the end of
   the stream finalises the utterance at once: a *final* decode when audio is undecoded or
   the last pause pass may have lost words (it dropped words the pass before it heard, or
-  its words stop short of the voiced audio) unless an early final covers it, then
-  ``TranscriptFinal(is_last=True)``; a final decode that finds nothing new keeps the words
-  the last pass heard.
+  its words stop short of the voiced audio), then ``TranscriptFinal(is_last=True)``; a
+  final decode that finds nothing new keeps the words the last pass heard.
 - One job at a time: when compute falls behind, partial decodes coalesce (the next job
   takes everything that arrived); audio is never dropped and finals are never skipped.
   When the shared model is saturated (``poll(saturated=True)``) a partial waits until
@@ -300,10 +296,6 @@ class AsrCore:
         while self._ended:
             ended = self._ended[0]
             if not ended.settled:
-                early, ended.early = ended.early, None
-                if early is not None and ended.last_voiced <= early[0].end_sample:
-                    out += self._complete_final(ended, *early)  # decoded while it was silent
-                    continue
                 return out, self._job(ended, "final", ended.buf_end)
             self._ended.popleft()
             out += self._finish(ended, ended.hyp.commit_tail())
@@ -315,8 +307,6 @@ class AsrCore:
             utt.pause_at = None
             if not utt.settled:
                 return out, self._job(utt, "pause", pause_at)
-        if self._early_due(utt):
-            return out, self._job(utt, "early", utt.buf_end)
         new_audio = utt.buf_end - utt.decoded_upto
         tick = self.config.tick_s
         if saturated and self.config.busy_tick_s is not None:
@@ -339,11 +329,7 @@ class AsrCore:
         prompt = join_words([w for w in self._said if w.end <= start_ns])
         prompt = prompt[-self.config.context_chars :]
         options = self.config.decode
-        beam = {
-            "pause": self.config.pause_beam_size,
-            "early": self.config.final_beam_size,
-            "final": self.config.final_beam_size,
-        }
+        beam = {"pause": self.config.pause_beam_size, "final": self.config.final_beam_size}
         if beam.get(kind, options.beam_size) != options.beam_size:
             options = replace(options, beam_size=beam[kind])
         job = DecodeJob(
@@ -360,15 +346,6 @@ class AsrCore:
         self._busy = job
         return job
 
-    def _early_due(self, utt: Utterance) -> bool:
-        """An early final is due: the last pause pass did not settle ``utt``, no speech came
-        after it, the silence goes on, and no early final covers the audio yet."""
-        if not self.config.early_final or utt.settled or utt.paused_upto is None:
-            return False
-        if self._segmenter.silence_start is None or utt.last_voiced > utt.paused_upto:
-            return False
-        return utt.early is None or utt.early[0].end_sample < utt.last_voiced
-
     def _utterance(self, uid: str) -> Utterance | None:
         for utt in [*self._ended, self._active]:
             if utt is not None and utt.uid == uid:
@@ -381,11 +358,6 @@ class AsrCore:
         utt = self._utterance(job.uid)
         if utt is None:
             return []
-        if job.kind == "early":
-            utt.early = (job, result)  # the final, if no speech follows (see poll)
-            return []
-        if job.kind == "final":
-            return self._complete_final(utt, job, result)
         words = to_words(job, result, self.pts_of(utt.last_voiced))
         out: list[AsrOutput] = []
         if job.kind == "partial":
@@ -395,31 +367,25 @@ class AsrCore:
             out += self._final(utt, done, job.end, last=False)
             out.append(self._partial(utt, job.end))
             trim(utt, self.config, self._sample_of)
-        else:  # pause
+        elif job.kind == "pause":
             done = utt.hyp.update(words, job.end, self.config.commit, settled=True)
             out += self._final(utt, done, job.end, last=False)
             # the pause pass's tail too: a speculative answer then starts on exactly the
             # words the end of the turn will commit (the tail, when nothing decodes again)
             out.append(self._partial(utt, job.end))
             utt.settled = utt.last_voiced <= job.end_sample and self._covers(utt)
-            utt.paused_upto = job.end_sample
             trim(utt, self.config, self._sample_of)
+        else:
+            heard = list(utt.hyp.tail)
+            done = utt.hyp.commit_all(words)
+            if not done and heard:
+                # The final pass found nothing new (rejected as no speech, or it re-heard
+                # only committed words) where the previous pass heard words: keep those.
+                done = utt.hyp.commit_words(heard)
+            if utt in self._ended:
+                self._ended.remove(utt)
+            out += self._finish(utt, done)
         return out
-
-    def _complete_final(
-        self, utt: Utterance, job: DecodeJob, result: DecodeResult
-    ) -> list[AsrOutput]:
-        """Finalise ``utt`` with the final decode ``job`` → ``result``."""
-        words = to_words(job, result, self.pts_of(utt.last_voiced))
-        heard = list(utt.hyp.tail)
-        done = utt.hyp.commit_all(words)
-        if not done and heard:
-            # The final pass found nothing new (rejected as no speech, or it re-heard
-            # only committed words) where the previous pass heard words: keep those.
-            done = utt.hyp.commit_words(heard)
-        if utt in self._ended:
-            self._ended.remove(utt)
-        return self._finish(utt, done)
 
     def _partial(self, utt: Utterance, pts: Nanos) -> AsrOutput:
         tail = utt.hyp.tail

@@ -234,9 +234,9 @@ class AsrStage:
             if job is not None:
                 ctx.metrics.counter(f"asr.decodes.{job.kind}").inc()
                 call = partial(self.model.decode_window, job.audio, job.prompt, job.options)
-                # Pause and final decodes commit words a user waits for; partials and early
-                # finals are speculative, so they queue behind them on a shared, busy model.
-                priority = 1 if job.kind in ("partial", "early") else 0
+                # Pause and final decodes commit words a user waits for; partials are
+                # speculative, so they queue behind them on a shared, busy model.
+                priority = 1 if job.kind == "partial" else 0
                 if self.config.compute == "virtual" and self.config.charge_cpu:
                     cpu_before = time.process_time_ns()
                     result = call()  # inline, as the virtual slot would; charge CPU time

@@ -42,8 +42,6 @@ class Utterance:
     voiced_end: int | None = None
     ended: bool = False
     settled: bool = False  # every voiced window is covered by a pause/final decode
-    paused_upto: int | None = None  # end sample of the last pause pass
-    early: tuple[DecodeJob, DecodeResult] | None = None  # an early final's job and result
     finals: int = 0
 
     @property

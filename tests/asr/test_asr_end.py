@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,11 +68,9 @@ def text(out: list[AsrOutput]) -> str:
     return " ".join(f.text for f in finals(out) if f.text)
 
 
-@pytest.mark.parametrize("early_final", [True, False])
-def test_a_pause_pass_that_lost_the_last_words_does_not_settle(early_final: bool) -> None:
+def test_a_pause_pass_that_lost_the_last_words_does_not_settle() -> None:
     """The pause pass hears only the first words (its copy of the rest had no duration):
-    the utterance is decoded again instead of committing that pass's empty tail — during
-    the silence (an early final, used at the end) or at the end of speech."""
+    the end of speech decodes again instead of committing that pass's empty tail."""
     kinds: list[str] = []
 
     def decode(job: DecodeJob) -> DecodeResult:
@@ -83,36 +80,12 @@ def test_a_pause_pass_that_lost_the_last_words_does_not_settle(early_final: bool
             words = [w for w in words if w.text in ("what", "is", "the", "largest")]
         return result(words)
 
-    core = make_core(early_final=early_final)
+    core = make_core()
     out = stream(core, audio_of(SENTENCE, 4.0), decode)
     out += core.finish()
-    after_pause = kinds[kinds.index("pause") + 1 :]
-    assert after_pause == (["early"] if early_final else ["final"])
+    assert kinds[-1] == "final"
     assert text(out) == "what is the largest ocean on earth"
     assert finals(out)[-1].is_last
-
-
-def test_an_early_final_is_dropped_when_the_user_goes_on() -> None:
-    """An early final decoded during a pause covers only the audio before it: once speech
-    comes after it, the end of speech decodes again (its words are not the final)."""
-    script: Script = [("go", 0.50, 0.80), ("forward", 0.85, 1.40), ("now", 1.80, 2.10)]
-    jobs: list[DecodeJob] = []
-
-    def decode(job: DecodeJob) -> DecodeResult:
-        jobs.append(job)
-        words = heard(script, job)
-        return result(words[:-1] if job.kind == "pause" else words)  # pauses lose a word
-
-    core = make_core(partials=False)
-    audio = audio_of(script, 3.0)
-    out = stream(core, audio[: int(2.2 * RATE)], decode)  # "now" ended 0.1 s ago
-    kinds = [j.kind for j in jobs]
-    assert kinds == ["pause", "early"]  # the 0.4 s pause after "forward"
-    assert jobs[1].end < BASE + 1800 * NS_PER_S // 1000  # before "now"
-    assert len({o.uid for o in out}) == 1  # one utterance: the pause was under the hangover
-    out += core.commit() + drain(core, decode)  # the client ends the turn
-    assert [j.kind for j in jobs][2:] == ["final"]
-    assert text(out) == "go forward now"
 
 
 def test_a_pause_pass_that_heard_everything_settles_without_a_final_decode() -> None:
@@ -175,13 +148,12 @@ def test_finals_cover_every_word_a_final_offline_pass_finds_at_the_end(
 ) -> None:
     """Property: partial and pause passes may lose their last words, come back empty, or
     add a zero-length repeat (what tiny.en does); the final offline pass over the same
-    audio (the ideal decode) is right, and so is an early final (the same decode, run
-    during the silence). Every word that pass finds after the last word the utterance
-    committed before its speech stopped is in the utterance's finals."""
+    audio (the ideal decode) is right. Every word that pass finds after the last word the
+    utterance committed before its speech stopped is in the utterance's finals."""
 
     def decode(job: DecodeJob) -> DecodeResult:
         words = heard(script, job)
-        if job.kind in ("final", "early"):
+        if job.kind == "final":
             return result(words)
         fault = data.draw(st.sampled_from(FAULTS), label=f"{job.kind} pass")
         if fault == "drop_last":
