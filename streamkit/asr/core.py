@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamkit.asr.config import AsrConfig, AsrOutput, DecodeJob, JobKind
-from streamkit.asr.hypothesis import HypothesisBuffer, drop_loops, join_words, norm_word
+from streamkit.asr.hypothesis import HypothesisBuffer, drop_loops, join_words
 from streamkit.asr.vad import WINDOW, VadConfig, VadSegmenter
 from streamkit.asr.whisper import DecodeResult
 from streamkit.asr.window import RATE, Utterance, to_words, trim
@@ -394,16 +394,14 @@ class AsrCore:
 
     def _covers(self, utt: Utterance) -> bool:
         """Whether a pause pass may settle the utterance: it kept every word the pass before
-        it heard (each word of that pass left uncommitted was heard again, see
-        :func:`_reheard`), and its words
+        it heard (nothing of that pass is left uncommitted and unmatched), and its words
         reach the last voiced audio within ``final_cover_s``. Else the end of speech decodes
         again: a pause pass that lost its last words to a hallucinated repeat ended
         utterances with an empty final ("What is the largest ocean on Earth?" → "What is
         the", "largest", "")."""
-        heard = utt.hyp.committed + utt.hyp.tail
-        if not all(_reheard(old, heard) for old in utt.hyp.older_tail):
+        if utt.hyp.older_tail:
             return False
-        ends = [w.end for w in heard]
+        ends = [w.end for w in utt.hyp.committed + utt.hyp.tail]
         if not ends:
             return False  # a pass that heard nothing: the final pass decides
         gap = self.pts_of(utt.last_voiced) - max(ends)
@@ -438,15 +436,3 @@ class AsrCore:
 
     def _finish(self, utt: Utterance, words: list[Word]) -> list[AsrOutput]:
         return self._final(utt, words, utt.buf_end, last=True)
-
-
-def _reheard(old: Word, heard: list[Word]) -> bool:
-    """Whether a word of the pass before was heard again: a word of this pass overlaps it in
-    time and reads the same or goes on from it ("print" cut off at that pass's window end,
-    "printing" now; "Et cetera." again, left uncommitted as uncertain). A word no longer
-    heard at all is lost: the end of speech decodes again."""
-    key = norm_word(old.text)
-    return any(
-        w.start < old.end and old.start < w.end and norm_word(w.text).startswith(key)
-        for w in heard
-    )
