@@ -401,21 +401,21 @@ class FusionBuilder:
 
         if cfg.history == "said" and history:
             used += self.count_tokens("\n\n" + _SAID_HEADER)
-        turns: list[tuple[Message, Message, str]] = []
+        turns: list[tuple[Message, Message]] = []
         costs: list[int] = []
         for turn in sorted(history, key=lambda t: t.start):
             mark = f"[{_secs(turn.start, origin)}] " if cfg.render_times else ""
             user = Message("user", mark + turn.user)
             assistant = Message("assistant", turn.assistant)
             if cfg.history == "said":
-                costs.append(self.count_tokens(mark + turn.user) + 1)
+                costs.append(self.count_tokens(user.content) + 1)
             else:
                 costs.append(self._cost(user.content) + self._cost(assistant.content))
-            turns.append((user, assistant, mark + turn.user))
+            turns.append((user, assistant))
         first = history_start(costs, cfg.budget_tokens - used)
         used += sum(costs[first:])
-        kept = [(user, assistant) for user, assistant, _ in turns[first:]]
-        said = [line for _, _, line in turns[first:]] if cfg.history == "said" else []
+        kept = turns[first:]
+        said = [user.content for user, _ in kept] if cfg.history == "said" else []
         used += current_cost - max(current_cost, cfg.utterance_reserve)
 
         if said:
