@@ -49,13 +49,14 @@ import argparse
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from bench._common import pctl, print_table
+from streamkit.asr.config import AsrConfig
 from streamkit.asr.turn import FIXED_CHARGE_NS, backstop_vad
 from streamkit.asr.vad import WINDOW, SileroVad, VadConfig, VadSegmenter
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
@@ -140,10 +141,19 @@ class Outcome:
 
 
 Model = Callable[[str, Nanos, Nanos], tuple[float, Nanos]]
+Hear = Callable[[str, Nanos, Nanos], tuple[str, Nanos]]
+"""The pause decode: (clip, speech start, audio end) → (the words heard, their cost in ns)."""
+
+HEARD_S = AsrConfig().max_window_s  # the pause decode's audio: the ASR's longest window
 
 
-def simulate(clip: Clip, config: TurnConfig, model: Model, vad: VadConfig) -> Outcome:
-    """Run the ASR's segmenter and the TurnCore window by window over ``clip``."""
+def simulate(
+    clip: Clip, config: TurnConfig, model: Model, vad: VadConfig, hear: Hear | None = None
+) -> Outcome:
+    """Run the ASR's segmenter and the TurnCore window by window over ``clip``; with
+    ``hear``, the pause decode's words reach the core (:meth:`TurnCore.heard`) as the ASR's
+    do: decoded at the segmenter's pause (``PAUSE_DECODE_NS`` of silence), arriving their
+    decode's cost later."""
     seg = VadSegmenter(backstop_vad(vad, config))
     core = TurnCore(config)
     ns = NS_PER_S // RATE
@@ -152,12 +162,16 @@ def simulate(clip: Clip, config: TurnConfig, model: Model, vad: VadConfig) -> Ou
     start = 0
     count = itertools.count()
     pending: tuple[Predict, Nanos, float] | None = None
+    words: tuple[str, Nanos, Nanos, str] | None = None  # uid, until, arrival, text
     for index, prob in enumerate(clip.probs.tolist()):
         now = (index + 1) * WINDOW * ns
         actions = []
         for event in seg.push(np.array([prob], np.float32)):
             if event.kind == "start":
                 uid, start = f"u{next(count)}", event.sample * ns
+            elif event.kind == "pause" and uid is not None and hear is not None:
+                text, cost = hear(clip.name, start, now)
+                words = (uid, now, now + cost, text)
             elif event.kind == "end" and uid is not None:
                 out.ends.append((now, event.sample * ns, "backstop"))
                 uid = None
@@ -167,6 +181,14 @@ def simulate(clip: Clip, config: TurnConfig, model: Model, vad: VadConfig) -> Ou
             for action in core.result(job, p):
                 if isinstance(action, EndTurn):
                     out.ends.append((done, action.t, action.reason))
+                    seg.force_end()
+                    uid = None
+        if words is not None and words[2] <= now:
+            heard_uid, until, arrival, text = words
+            words = None
+            for action in core.heard(heard_uid, text, until, arrival):
+                if isinstance(action, EndTurn):
+                    out.ends.append((arrival, action.t, action.reason))
                     seg.force_end()
                     uid = None
         silence = seg.silence_start
@@ -257,12 +279,25 @@ def describe(config: TurnConfig) -> str:
 
 
 def policy_part(clips: list[Clip]) -> tuple[TurnConfig, Score]:
+    from streamkit.asr.whisper import WhisperModelShared
     from streamkit.turn.smart_turn import SmartTurnModel
 
     model = SmartTurnModel()
+    whisper = WhisperModelShared()
     by_name = {c.name: c for c in clips}
     cache: dict[tuple[str, Nanos, Nanos], tuple[float, Nanos]] = {}
+    heard: dict[tuple[str, Nanos], tuple[str, Nanos]] = {}
     ns = NS_PER_S // RATE
+
+    def hear(name: str, start: Nanos, end: Nanos) -> tuple[str, Nanos]:
+        """What the pause decode hears (greedy, as the ASR's pause pass), charged its
+        measured CPU time (one decode per pause, the same for every setting)."""
+        if (name, end) not in heard:
+            lo = max(start, end - int(HEARD_S * NS_PER_S)) // ns
+            before = time.process_time_ns()
+            text = whisper.decode_window(by_name[name].audio[lo : end // ns]).text
+            heard[name, end] = (text, time.process_time_ns() - before)
+        return heard[name, end]
 
     def predict(name: str, start: Nanos, end: Nanos) -> tuple[float, Nanos]:
         """The model's answer, charged the replays' fixed cost: a decision turns on whether
@@ -286,7 +321,7 @@ def policy_part(clips: list[Clip]) -> tuple[TurnConfig, Score]:
         per: dict[str, Score] = {}
         split[index] = []
         for clip in clips:
-            s = score(clip, simulate(clip, config, predict, vad))
+            s = score(clip, simulate(clip, config, predict, vad, hear))
             per[clip.source] = per[clip.source] + s if clip.source in per else s
             if s.splits:
                 split[index].append(Path(clip.name).name)
@@ -316,6 +351,11 @@ def policy_part(clips: list[Clip]) -> tuple[TurnConfig, Score]:
     if shipped in grid:
         index = grid.index(shipped) + 1
         shown.append(("smart (shipped default)", total(index, lambda s: True), shipped))
+    deaf = replace(grid[best_all - 1], question_silence_ns=0, unfinished_silence_ns=0)
+    unheard = sum(
+        (score(c, simulate(c, deaf, predict, vad)) for c in clips), Score([], 0, 0, 0)
+    )
+    shown.append(("smart (all), no words cues", unheard, deaf))
     for label, s, setting in shown:
         rows.append(
             [
@@ -329,10 +369,12 @@ def policy_part(clips: list[Clip]) -> tuple[TurnConfig, Score]:
             ]
         )
     cost = pctl([c for _, c in cache.values()], 50) / MS
+    decode = pctl([c for _, c in heard.values()], 50) / MS
     print_table(
         f"end of turn: {len(clips)} reference turns from {len(sources)} sources "
         f"({len(cache)} Smart Turn calls, p50 {cost:.0f} ms CPU each; each charged "
-        f"{FIXED_CHARGE_NS // MS} ms)",
+        f"{FIXED_CHARGE_NS // MS} ms; {len(heard)} pause decodes, p50 {decode:.0f} ms CPU, "
+        "each charged its own)",
         ["policy", "setting", "turns", "eot p50 ms", "eot p90 ms", "false split", "missed end"],
         rows,
     )

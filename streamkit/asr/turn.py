@@ -82,7 +82,7 @@ def backstop_vad(vad: VadConfig, turn: TurnConfig) -> VadConfig:
     to the pause are decoded while the turn is being decided, so the final is ready when the
     turn ends (at 250 ms the pause decode started after a Smart Turn end, and the final
     waited for a decode of its own)."""
-    longest = max(turn.hangover_ns, turn.max_silence_ns) / NS_PER_S
+    longest = max(turn.hangover_ns, turn.max_silence_ns, turn.unfinished_silence_ns) / NS_PER_S
     pause = min(vad.pause_s, turn.pause_ns / NS_PER_S, PAUSE_DECODE_NS / NS_PER_S)
     return replace(vad, hangover_s=max(vad.hangover_s, longest + 0.25), pause_s=pause)
 

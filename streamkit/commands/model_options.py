@@ -157,6 +157,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="smart: silence that ends a turn whose words end with '?' (0: off)",
     )
     turn.add_argument(
+        "--turn-unfinished-silence-ms",
+        type=int,
+        default=None,
+        help="smart: silence that ends a turn whose words stop mid-phrase (0: off)",
+    )
+    turn.add_argument(
+        "--turn-words-wait-ms",
+        type=int,
+        default=None,
+        help="smart: how long a 'complete' waits for the pause's words (default 0: not at all)",
+    )
+    turn.add_argument(
         "--turn-hangover-ms", type=int, default=None, help="vad: silence that ends a turn"
     )
     from streamkit.commands.tts_options import add_tts_arguments
@@ -174,6 +186,8 @@ def turn_config(args: argparse.Namespace, turn: TurnConfig | None) -> TurnConfig
         ("turn_pause_ms", "pause_ns"),
         ("turn_max_silence_ms", "max_silence_ns"),
         ("turn_question_silence_ms", "question_silence_ns"),
+        ("turn_unfinished_silence_ms", "unfinished_silence_ns"),
+        ("turn_words_wait_ms", "words_wait_ns"),
         ("turn_hangover_ms", "hangover_ns"),
     ):
         if getattr(args, flag, None) is not None:

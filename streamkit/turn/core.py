@@ -22,7 +22,13 @@ Policies (``TurnConfig.detection``):
   arrives after speech resumed is stale and ignored (each :class:`Predict` has an ``id``).
   The words heard up to the pause count too (:meth:`TurnCore.heard`, from the ASR's pause
   decode): when they end with a question mark, ``question_silence_ns`` of silence ends the
-  turn (Smart Turn hears what the voice does, and a flat voice's question sounds unfinished).
+  turn (Smart Turn hears what the voice does, and a flat voice's question sounds unfinished);
+  when they stop mid-phrase (no closing punctuation, or a trailing ellipsis or dash:
+  :func:`words_cue`), the model's "complete" is not taken and ``unfinished_silence_ns`` of
+  silence ends the turn instead of ``max_silence_ns`` (a speaker who stops after "and so my
+  fellow" to think sounds finished to the model; Whisper writes no full stop there). A
+  "complete" that comes before the pause's words ends the turn unless ``words_wait_ns`` says
+  to wait for them.
 
 Times are audio times: a turn is decided when enough audio has *arrived*, so a decision
 is never later than the audio that proves it, on a live or a virtual clock alike.
@@ -45,10 +51,31 @@ __all__ = [
     "TurnConfig",
     "TurnCore",
     "TurnDetection",
+    "WordsCue",
+    "words_cue",
 ]
 
 TurnDetection = Literal["vad", "smart"]
 EndReason = Literal["model", "silence", "question"]
+WordsCue = Literal["question", "unfinished", ""]
+
+_OPEN_ENDINGS = ("...", "…", "-", "—", "–")
+
+
+def words_cue(text: str) -> WordsCue:
+    """What the words heard up to a pause say about the turn: ``question`` (they end with a
+    question mark), ``unfinished`` (they stop mid-phrase: the last word has no closing
+    punctuation, or trails off in an ellipsis or a dash), else ``""`` (nothing to say:
+    a full stop, a comma, or no words). A comma is not taken as unfinished: read speech
+    and lists end on one as often as they pause on one."""
+    text = text.rstrip()
+    if not text:
+        return ""
+    if text.endswith("?"):
+        return "question"
+    if text.endswith(_OPEN_ENDINGS) or text[-1].isalnum() or text[-1] == "'":
+        return "unfinished"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +103,19 @@ class TurnConfig:
         question_silence_ns: ``smart`` ends the turn after this much silence when the words
             heard up to the pause end with a question mark (0: off). 300 ms: past the ~200 ms
             people leave between turns, under the model's 800 ms backstop.
+        unfinished_silence_ns: ``smart`` ends the turn after this much silence, and not on
+            the model's word, when the words heard up to the pause stop mid-phrase (0: off).
+            2 s: inside LiveKit's dynamic endpointing (0.5-3 s, its longest wait when its text
+            model says the sentence goes on); a thinking pause after "and so my fellow" lasts
+            over a second (jfk.wav: 1.1 s, twice), past ``max_silence_ns``.
+        words_wait_ns: with ``unfinished_silence_ns`` on, a model "complete" that comes
+            before the pause's words (the ASR's pause decode) waits up to this long for them
+            (0, the default: it does not wait, and the words count only when they come
+            first). 150 ms (a pause decode's CPU time, p50 ~120 ms) halved the shipped
+            defaults' false splits in ``bench/turns.py`` (0.207 → 0.103) and left end of
+            speech → first token as it was (354 vs 365 ms: the final needs those words
+            anyway), but the declared end of turn moved from 152 to 256 ms p50, past the
+            250 ms goal.
         hangover_ns: ``vad`` ends the turn after this much silence.
         pre_speech_ns: audio before the speech start that the model sees (as in training).
         speculate: emit :class:`Speculate` / :class:`Resume` at pauses.
@@ -87,6 +127,8 @@ class TurnConfig:
     repredict_ns: Nanos = 160 * NS_PER_MS
     max_silence_ns: Nanos = 800 * NS_PER_MS
     question_silence_ns: Nanos = 300 * NS_PER_MS
+    unfinished_silence_ns: Nanos = 2000 * NS_PER_MS
+    words_wait_ns: Nanos = 0
     hangover_ns: Nanos = 500 * NS_PER_MS
     pre_speech_ns: Nanos = 500 * NS_PER_MS
     speculate: bool = True
@@ -99,7 +141,9 @@ class TurnConfig:
     @property
     def max_wait_ns(self) -> Nanos:
         """The longest silence before this policy ends a turn."""
-        return self.hangover_ns if self.policy == "vad" else self.max_silence_ns
+        if self.policy == "vad":
+            return self.hangover_ns
+        return max(self.max_silence_ns, self.unfinished_silence_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +205,16 @@ class TurnCore:
         self._job: int | None = None  # id of the Predict whose answer is awaited
         self._next_predict: Nanos | None = None
         self._ids = 0
-        self._question = False  # the words heard up to this pause end with "?"
+        self._cue: WordsCue = ""  # what the words heard up to this pause say
+        self._heard = False  # the words of this pause arrived
+        self._complete: tuple[Nanos, float] | None = None  # a "complete" awaiting the words
         self.last_probability: float | None = None
 
     def set_config(self, config: TurnConfig) -> None:
         """Switch policy or thresholds (from the next update on)."""
         self.config = config
         self._job = None
+        self._complete = None
         if self._silence is not None:
             self._next_predict = self._silence + config.pause_ns
 
@@ -193,19 +240,21 @@ class TurnCore:
                 out.append(Resume(uid, now))
             self._silence = None
             self._paused = False
-            self._question = False
+            self._forget_words()
             self._job = None
             self._next_predict = None
             return out
         if silence_start != self._silence:
             self._silence = silence_start
             self._paused = False
-            self._question = False
+            self._forget_words()
             self._job = None
             self._next_predict = silence_start + cfg.pause_ns
         silent = now - silence_start
-        if silent >= cfg.max_wait_ns:
+        if silent >= self._longest_wait():
             return [*out, self._end(now, "silence", self.last_probability)]
+        if self._complete is not None and now - self._complete[0] >= cfg.words_wait_ns:
+            return [*out, self._end(now, "model", self._complete[1])]  # no words came
         if self._asked(silent):
             return [*out, self._end(now, "question", self.last_probability)]
         if silent >= cfg.pause_ns and not self._paused:
@@ -213,7 +262,8 @@ class TurnCore:
             if cfg.speculate:
                 out.append(Speculate(uid, silence_start, now))
         due = self._next_predict
-        if cfg.policy == "smart" and self._job is None and due is not None and now >= due:
+        asking = cfg.policy == "smart" and not self._unfinished()
+        if asking and self._job is None and due is not None and now >= due:
             self._ids += 1
             self._job = self._ids
             self._next_predict = now + cfg.repredict_ns if cfg.repredict_ns > 0 else None
@@ -228,28 +278,52 @@ class TurnCore:
             return []
         self._job = None
         self.last_probability = probability
-        if self.config.policy == "smart" and probability >= self.config.threshold:
+        cfg = self.config
+        if cfg.policy != "smart" or probability < cfg.threshold or self._unfinished():
+            return []
+        if self._heard or cfg.unfinished_silence_ns <= 0 or cfg.words_wait_ns <= 0:
             return [self._end(job.end, "model", probability)]
+        self._complete = (job.end, probability)  # the words decide (see heard)
         return []
 
     def heard(self, uid: str, text: str, until: Nanos, now: Nanos) -> list[TurnAction]:
         """The words of utterance ``uid`` heard up to audio time ``until`` (the ASR's pause
-        decode), at audio time ``now``. Words that reach the current pause and end with a
-        question mark end the turn after ``question_silence_ns`` of silence (at once, if that
-        much has passed). Words of an earlier pause, or another utterance, are ignored."""
+        decode), at audio time ``now``. Words that reach the current pause count in the
+        decision (:func:`words_cue`): a question ends the turn after ``question_silence_ns``
+        of silence (at once, if that much has passed); unfinished words hold it until
+        ``unfinished_silence_ns``. Words of an earlier pause, or another utterance, are
+        ignored."""
         silence = self._silence
         if uid != self._uid or self._ended or silence is None or until < silence:
             return []
-        self._question = text.rstrip().endswith("?")
+        self._cue, self._heard = words_cue(text), True
+        complete, self._complete = self._complete, None
         if self._asked(now - silence):
             return [self._end(now, "question", self.last_probability)]
+        if complete is not None and not self._unfinished():
+            return [self._end(now, "model", complete[1])]
         return []
+
+    def _forget_words(self) -> None:
+        self._cue, self._heard, self._complete = "", False, None
 
     def _asked(self, silent: Nanos) -> bool:
         """A question was heard and has had its silence (``smart`` only)."""
         cfg = self.config
         wait = cfg.question_silence_ns
-        return self._question and cfg.policy == "smart" and wait > 0 and silent >= wait
+        return self._cue == "question" and cfg.policy == "smart" and wait > 0 and silent >= wait
+
+    def _unfinished(self) -> bool:
+        """Unfinished words were heard at this pause and the policy holds for them."""
+        cfg = self.config
+        return self._cue == "unfinished" and cfg.policy == "smart" and cfg.unfinished_silence_ns > 0
+
+    def _longest_wait(self) -> Nanos:
+        """The silence that ends the turn at this pause whatever the model says."""
+        cfg = self.config
+        if cfg.policy == "vad":
+            return cfg.hangover_ns
+        return cfg.unfinished_silence_ns if self._unfinished() else cfg.max_silence_ns
 
     def _end(self, now: Nanos, reason: EndReason, p: float | None) -> EndTurn:
         assert self._uid is not None
@@ -266,5 +340,5 @@ class TurnCore:
         self._ended = False
         self._job = None
         self._next_predict = None
-        self._question = False
+        self._forget_words()
         self.last_probability = None

@@ -17,6 +17,7 @@ from streamkit.turn.core import (
     TurnAction,
     TurnConfig,
     TurnCore,
+    words_cue,
 )
 
 MS = NS_PER_MS
@@ -29,6 +30,7 @@ SMART = TurnConfig(
     pre_speech_ns=500 * MS,
 )
 VAD = replace(SMART, detection="vad", hangover_ns=500 * MS)
+WAIT = replace(SMART, words_wait_ns=150 * MS)  # a "complete" waits for the pause's words
 
 
 def run(
@@ -61,8 +63,30 @@ def test_smart_complete_ends_the_turn_when_the_answer_arrives() -> None:
     assert actions == [Speculate("u1", 1000 * MS, 1160 * MS), predict]
     assert core.waiting
     assert core.update(1180 * MS, "u1", 200 * MS, 1000 * MS) == []  # one job at a time
+    assert core.heard("u1", "It is.", 1100 * MS, 1190 * MS) == []  # the pause decode's words
     assert core.result(predict, 0.93) == [EndTurn("u1", 1000 * MS, 1160 * MS, "model", 0.93)]
     assert core.update(1200 * MS, "u1", 200 * MS, 1000 * MS) == []
+
+
+def test_a_complete_before_the_words_waits_for_them_or_words_wait_ns() -> None:
+    core = TurnCore(WAIT)
+    (predict,) = [a for a in core.update(1160 * MS, "u1", 0, 1000 * MS) if isinstance(a, Predict)]
+    assert core.result(predict, 0.93) == []  # the pause decode is still running
+    assert core.update(1200 * MS, "u1", 0, 1000 * MS) == []
+    assert core.heard("u1", "It is.", 1100 * MS, 1240 * MS) == [
+        EndTurn("u1", 1000 * MS, 1240 * MS, "model", 0.93)
+    ]
+    deaf = TurnCore(WAIT)  # no words come (e.g. the ASR had nothing new to decode)
+    (predict,) = [a for a in deaf.update(1160 * MS, "u1", 0, 1000 * MS) if isinstance(a, Predict)]
+    assert deaf.result(predict, 0.93) == []
+    assert run(deaf, "u1", 0, 1000 * MS, range(1180 * MS, 1310 * MS, 20 * MS)) == []
+    assert deaf.update(1310 * MS, "u1", 0, 1000 * MS) == [
+        EndTurn("u1", 1000 * MS, 1310 * MS, "model", 0.93)
+    ]
+    eager = TurnCore(SMART)  # words_wait_ns: 0 by default
+    (predict,) = [a for a in eager.update(1160 * MS, "u1", 0, 1000 * MS) if isinstance(a, Predict)]
+    assert [type(a) for a in eager.result(predict, 0.93)] == [EndTurn]
+    assert eager.heard("u1", "And so my fellow", 1100 * MS, 1200 * MS) == []  # too late
 
 
 def test_smart_incomplete_asks_again_then_gives_up_at_max_silence() -> None:
@@ -175,12 +199,58 @@ def test_a_question_of_an_earlier_pause_or_another_policy_does_not_end_the_turn(
     assert off.heard("u1", "Is it?", 1160 * MS, 1400 * MS) == []
 
 
+def test_words_cue_reads_the_end_of_the_words() -> None:
+    assert words_cue("Where do I live? ") == "question"
+    for unfinished in ("and so my fellow america", "It's like...", "I want the…", "ask not -"):
+        assert words_cue(unfinished) == "unfinished", unfinished
+    for settled in ("Go forward 10 meters.", "1, 2,", "Thank you!", "etc.", "", "  "):
+        assert words_cue(settled) == "", settled
+
+
+def test_unfinished_words_hold_the_turn_past_the_models_complete() -> None:
+    """The model hears a finished voice; the pause decode heard "and so my fellow"."""
+    core = TurnCore(WAIT)  # unfinished_silence_ns: 2 s by default
+    (predict,) = [a for a in core.update(1160 * MS, "u1", 0, 1000 * MS) if isinstance(a, Predict)]
+    assert core.result(predict, 0.99) == []  # it waits for the words
+    assert core.heard("u1", "And so my fellow", 1100 * MS, 1180 * MS) == []  # they go on
+    first = TurnCore(SMART)  # not waiting: the words came before the model's answer
+    (asked,) = [a for a in first.update(1160 * MS, "u1", 0, 1000 * MS) if isinstance(a, Predict)]
+    assert first.heard("u1", "And so my fellow", 1100 * MS, 1180 * MS) == []
+    assert first.result(asked, 0.99) == []  # not taken
+    held = run(core, "u1", 0, 1000 * MS, range(1200 * MS, 3000 * MS, 20 * MS))
+    assert held == []  # no end, and no more questions to the model while held
+    assert core.update(3000 * MS, "u1", 0, 1000 * MS) == [
+        EndTurn("u1", 1000 * MS, 3000 * MS, "silence", 0.99)
+    ]
+
+
+def test_unfinished_words_are_forgotten_when_the_speaker_goes_on() -> None:
+    core = TurnCore(SMART)
+    core.update(1160 * MS, "u1", 0, 1000 * MS)
+    core.heard("u1", "And so my fellow", 1100 * MS, 1180 * MS)
+    assert [type(a) for a in core.update(1300 * MS, "u1", 0, None)] == [Resume]
+    (predict,) = [a for a in core.update(2160 * MS, "u1", 0, 2000 * MS) if isinstance(a, Predict)]
+    core.heard("u1", "And so my fellow Americans, ask not.", 2100 * MS, 2180 * MS)
+    assert core.result(predict, 0.9) == [EndTurn("u1", 2000 * MS, 2160 * MS, "model", 0.9)]
+
+
+def test_unfinished_words_change_nothing_when_off_or_under_vad() -> None:
+    off = TurnCore(replace(SMART, unfinished_silence_ns=0))
+    (predict,) = [a for a in off.update(1160 * MS, "u1", 0, 1000 * MS) if isinstance(a, Predict)]
+    off.heard("u1", "And so my fellow", 1100 * MS, 1180 * MS)
+    assert [type(a) for a in off.result(predict, 0.99)] == [EndTurn]
+    vad = TurnCore(VAD)
+    vad.update(1200 * MS, "u1", 0, 1000 * MS)
+    vad.heard("u1", "And so my fellow", 1100 * MS, 1200 * MS)
+    assert [type(a) for a in vad.update(1500 * MS, "u1", 0, 1000 * MS)] == [EndTurn]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.tuples(st.booleans(), st.integers(1, 15)), min_size=1, max_size=40),
     st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40),
     st.sampled_from(["vad", "smart"]),
-    st.sampled_from(["", "Is it?", "It is."]),
+    st.sampled_from(["", "Is it?", "It is.", "It is so"]),
 )
 def test_properties(
     segments: list[tuple[bool, int]], probs: list[float], policy: str, heard: str
