@@ -121,7 +121,12 @@ class AsrStage:
 
     def configure_vad(self, threshold: float, hangover_s: float) -> bool:
         """New speech threshold and end-of-utterance silence; False if not applied (the
-        user is speaking: call again later)."""
+        user is speaking: call again later).
+
+        With a turn policy the silence is the ``vad`` policy's hangover, and the segmenter
+        stays the policy's backstop (:func:`~streamkit.asr.turn.backstop_vad`): its own
+        hangover would otherwise end every turn first (``smart``'s longer waits cut to it)
+        and its pause would move the pause decode from 96 ms to ``pause_s``."""
         vad = self.config.vad
         vad = replace(
             vad,
@@ -129,9 +134,17 @@ class AsrStage:
             neg_threshold=min(vad.neg_threshold, max(0.0, threshold - 0.15)),
             hangover_s=max(hangover_s, vad.pause_s),
         )
-        if self.core is not None and not self.core.set_vad(vad):
+        turn = self.config.turn
+        segmenting = vad
+        if self.turn is not None:
+            turn = replace(self.turn.config, hangover_ns=round(vad.hangover_s * NS_PER_S))
+            segmenting = backstop_vad(vad, turn)
+        if self.core is not None and not self.core.set_vad(segmenting):
             return False
-        self.config = replace(self.config, vad=vad)
+        if self.turn is not None and turn is not None:
+            self.turn.set_config(turn)
+            turn = self.turn.config
+        self.config = replace(self.config, vad=vad, turn=turn)
         return True
 
     async def run(self, ctx: StageContext) -> None:

@@ -202,3 +202,24 @@ async def test_unfinished_words_hold_the_turn_through_the_models_complete(
     assert not any(isinstance(ev, TurnUpdate) and ev.state == "end" for _, ev in events)
     (last,) = [ev for _, ev in events if isinstance(ev, TranscriptFinal) and ev.is_last]
     assert last.utterance_id == stop[1].utterance_id
+
+
+@pytest.mark.looptime
+async def test_a_clients_vad_settings_keep_the_turn_policys_backstop(
+    jfk: npt.NDArray[np.float32],
+) -> None:
+    """A Realtime client's ``server_vad`` (threshold, 500 ms silence) reaches the ASR as
+    ``configure_vad``: the silence becomes the ``vad`` policy's hangover, and the segmenter
+    stays the smart policy's backstop, so the model's longer waits still hold."""
+    smart = TurnConfig(detection="smart", max_silence_ns=1000 * MS, unfinished_silence_ns=STOPS)
+    config = AsrConfig(compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=smart)
+    asr = AsrStage(EnergyModel(), config, turn_model=ScriptedTurn(0.05))  # type: ignore[arg-type]
+    assert asr.configure_vad(0.5, 0.5)
+    events = await run_stage(asr, jfk)
+    assert asr.config.turn is not None and asr.config.turn.hangover_ns == 500 * MS
+    assert asr.core is not None and asr.core.config.vad.pause_s == pytest.approx(0.096)
+    stops = ends(events)
+    assert stops and all(t - stopped.t >= 1000 * MS for t, stopped in stops)  # not 500 ms
+    assert asr.configure_vad(0.6, 0.7)  # again, on the running core (between utterances)
+    assert asr.core.config.vad.hangover_s >= 1.25 and asr.core.config.vad.threshold == 0.6
+    assert asr.config.turn is not None and asr.config.turn.hangover_ns == 700 * MS
