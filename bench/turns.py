@@ -12,7 +12,9 @@ Part 1 (policy only, all of it real: Silero VAD probabilities, the ASR's VAD seg
 pure :class:`~streamkit.turn.core.TurnCore`, Smart Turn v3.2 on the real audio, each call
 charged the replays' fixed cost ``FIXED_CHARGE_NS`` as its latency, its measured CPU p50
 printed beside it — a decision turns on whether the answer lands before the speech resumes,
-and per-call measured times made the choice flip from run to run): per policy, the
+and per-call measured times made the choice flip from run to run; and the words the ASR's
+pause decode hears at each pause, Whisper greedy on the ASR's longest window, arriving
+their measured CPU time later, so the core's words cues count as they do live): per policy, the
 end-of-turn delay (reference end of speech → turn declared over) p50/p90, the false-split
 rate (reference turns ended inside at least once), the missed-end rate (not ended within 1.5
 s of the end of speech). The ``smart`` thresholds (pause, threshold, max silence) are chosen
@@ -21,7 +23,8 @@ by leave-one-source-out: for each source, the setting that does best on the othe
 then the lower p50) is scored on it; the table's ``smart (LOSO)`` row pools those held-out
 scores. ``smart (all)`` is the setting chosen on all sources; part 2 runs it, and beside it
 the shipped ``TurnConfig`` defaults, which differ (its docstring says why; both tables show
-them as ``smart (shipped default)``; ``--answers-only`` runs them alone). A last line of
+them as ``smart (shipped default)``; ``--answers-only`` runs them alone; ``smart (all), no
+words cues`` is the chosen setting deaf to the words). A last line of
 part 1 names the fewest false splits any setting of the grid reaches — within the
 end-of-turn goal, and with no missed end at any delay — and the turns every such setting
 splits (pauses no audio policy here keeps inside a turn).

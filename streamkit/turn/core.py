@@ -85,8 +85,9 @@ class TurnConfig:
     The defaults ask at 96 ms of silence, end at P(complete) ≥ 0.9, else after 800 ms: the
     choice of ``bench/turns.py`` before Smart Turn got faster (its BLAS on one thread). Its
     choice now, on all 29 reference turns from 11 sources (end-of-turn p50 within 250 ms, then
-    the fewest false splits), is 160 ms and 0.95: 3 false splits instead of 6, p50 216 ms
-    instead of 152 in simulation — but live, on ``bench/voice.py``'s questions, it doubled the
+    the fewest false splits), is 160 ms and 0.95: 2 false splits instead of 6 (with the words
+    cues; 3 without), p50 216 ms instead of 152 in simulation — but live, on
+    ``bench/voice.py``'s questions, it doubled the
     end of turn (p50 258 → 501 ms: real questions often score 0.9-0.95), and on the whole
     assistant (part 2) end of speech → first token was 505 ms against 340, so the defaults
     stay until a larger set of turns decides. The ASR's pause decode runs at 96 ms either way
