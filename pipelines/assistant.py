@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from streamkit.align.core import AlignerConfig
 from streamkit.align.stage import AlignStage
@@ -51,6 +51,7 @@ from streamkit.turn.backend import TurnModel, TurnUnavailable
 from streamkit.turn.core import TurnConfig, TurnDetection
 
 if TYPE_CHECKING:
+    from streamkit.transport.protocol import TurnSettings
     from streamkit.vision.stage import VisionConfig
 
 __all__ = ["AssistantConfig", "Controls", "Models", "build"]
@@ -296,6 +297,28 @@ class Controls:
         :class:`TurnUnavailable` for ``smart`` without the model."""
         turn = self._asr.config.turn or TurnConfig()
         self._asr.set_turn(replace(turn, detection=detection))
+
+    def set_turn_settings(self, settings: TurnSettings) -> None:
+        """Set the end-of-turn thresholds (``session.update`` ``turn``; ms on the wire, its
+        null fields left as they are)."""
+        turn = self._asr.config.turn or TurnConfig()
+        if settings.threshold is not None:
+            turn = replace(turn, threshold=settings.threshold)
+        for field, name in _TURN_MS:
+            value = getattr(settings, field)
+            if value is not None:
+                turn = replace(turn, **{name: value * NS_PER_MS})
+        self._asr.set_turn(turn)
+
+
+_TURN_MS: Final = (
+    ("pause_ms", "pause_ns"),
+    ("max_silence_ms", "max_silence_ns"),
+    ("question_silence_ms", "question_silence_ns"),
+    ("unfinished_silence_ms", "unfinished_silence_ns"),
+    ("hangover_ms", "hangover_ns"),
+)
+"""``TurnSettings`` field (ms) → ``TurnConfig`` field (ns)."""
 
 
 def _edge(

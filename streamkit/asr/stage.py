@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any, Literal, TypeVar
 
 from streamkit.asr.core import AsrConfig, AsrCore, AsrOutput
-from streamkit.asr.turn import FIXED_CHARGE_NS, AsrTurn, Effects, backstop_vad
+from streamkit.asr.turn import FIXED_CHARGE_NS, AsrTurn, Effects, backstop_vad, resolve_turn
 from streamkit.asr.vad import SileroVad
 from streamkit.asr.whisper import WhisperModelShared
 from streamkit.core.clock import NS_PER_S
@@ -77,6 +77,7 @@ class AsrStage:
         self.turn: AsrTurn | None = None
         self._wake = asyncio.Event()
         self._commit_requested = False
+        self._backstop_due = False  # the turn waits changed: the segmenter needs a new backstop
         self._seq: dict[str, int] = {}
         self._since_commit: list[str] = []  # utterances started since the last commit
         self.samples_read = 0  # input samples taken, counted once their events are out
@@ -96,10 +97,22 @@ class AsrStage:
         """Switch the end-of-turn policy or its thresholds now (from the loop's thread).
         Raises :class:`~streamkit.turn.backend.TurnUnavailable` for ``smart`` without the
         model, ValueError when this stage was built without turn detection."""
-        if self.turn is None:
+        if self.config.turn is None:
             raise ValueError(f"{self.name}: built without turn detection (AsrConfig.turn)")
+        if self.turn is None:  # not set up yet: setup builds the policy from the config
+            self.config = replace(self.config, turn=resolve_turn(config, self.turn_model))
+            return
         self.turn.set_config(config)
         self.config = replace(self.config, turn=self.turn.config)
+        self._backstop_due = True
+        self._refresh_backstop()
+
+    def _refresh_backstop(self) -> None:
+        """Give the running segmenter the turn policy's backstop after its waits changed
+        (between utterances: while the user speaks, it is retried after every chunk)."""
+        if self._backstop_due and self.turn is not None and self.core is not None:
+            backstop = backstop_vad(self.config.vad, self.turn.config)
+            self._backstop_due = not self.core.set_vad(backstop)
 
     def commit(self) -> tuple[str, ...]:
         """Force-finalise the current utterance (from the loop's thread); returns the ids of
@@ -217,6 +230,7 @@ class AsrStage:
                 if self.turn is not None:
                     self.turn.push(chunk.samples, item.pts)
                     await self._apply_turn(ctx, out, self.turn.step(core))
+                    self._refresh_backstop()
             elif isinstance(item, Gap):
                 await self._emit(ctx, out, core.gap(item.start, item.end))
             elif isinstance(item, Flush):

@@ -7,7 +7,8 @@ a voice or turn-taking simply lacks the method and the setting is ignored:
 - :func:`apply_settings`: the session settings a pipeline takes while it runs
   (:data:`SETTERS`: ``output_audio``, ``instructions``, ``grounding``); a new setting is one
   line there;
-- :func:`set_turn_detection`: ``turn_detection``, which may be refused (no model);
+- :func:`set_turn_detection`: ``turn_detection``, which may be refused (no model), and
+  :func:`set_turn_settings`: ``turn``, its thresholds;
 - :func:`conversation`: the conversation commands (typed text, "answer now", clear input);
 - :func:`call`: a control method may be sync or async.
 """
@@ -19,7 +20,7 @@ from collections.abc import Callable, Collection
 from typing import Any, Final
 
 from streamkit.transport.commands import AddText, ClearInput, Respond
-from streamkit.transport.protocol import ProtocolError, SessionConfig
+from streamkit.transport.protocol import ProtocolError, SessionConfig, TurnSettings
 
 __all__ = [
     "SETTERS",
@@ -28,6 +29,7 @@ __all__ = [
     "conversation",
     "initial_settings",
     "set_turn_detection",
+    "set_turn_settings",
 ]
 
 SETTERS: Final[dict[str, tuple[str, Callable[[SessionConfig], Any]]]] = {
@@ -61,11 +63,21 @@ def initial_settings(config: SessionConfig) -> list[str]:
 def set_turn_detection(controls: object, detection: str) -> ProtocolError | None:
     """Apply ``session.update`` ``turn_detection`` to a pipeline that has turn-taking (others
     ignore it); a policy the server cannot run (no model) is an ``invalid_message`` error."""
-    setter = getattr(controls, "set_turn_detection", None)
+    return _turn_setter(controls, "set_turn_detection", detection)
+
+
+def set_turn_settings(controls: object, settings: TurnSettings) -> ProtocolError | None:
+    """Apply ``session.update`` ``turn`` (the end-of-turn thresholds) to a pipeline that has
+    turn-taking (others ignore it)."""
+    return _turn_setter(controls, "set_turn_settings", settings)
+
+
+def _turn_setter(controls: object, name: str, value: object) -> ProtocolError | None:
+    setter = getattr(controls, name, None)
     if setter is None:
         return None
     try:
-        setter(detection)
+        setter(value)
     except (RuntimeError, ValueError) as error:
         return ProtocolError("invalid_message", str(error)[:300])
     return None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 import numpy as np
@@ -66,6 +66,7 @@ __all__ = [
     "SessionCreated",
     "SessionUpdate",
     "SessionUpdated",
+    "TurnSettings",
     "VideoFrameIn",
 ]
 
@@ -145,6 +146,33 @@ class FrameHeader:
 # -- client → server ---------------------------------------------------------------------
 
 
+Millis = Annotated[int, msgspec.Meta(ge=0, le=10_000)]
+
+
+class TurnSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """End-of-turn thresholds a session sets (milliseconds; null: the server's value).
+
+    ``threshold``: ``smart`` ends the turn when Smart Turn's P(complete) reaches it;
+    ``pause_ms``: the silence at which the model is asked and an answer speculated;
+    ``max_silence_ms``: ``smart`` ends the turn after this much silence whatever the model
+    says; ``question_silence_ms`` / ``unfinished_silence_ms``: the same when the words heard
+    end with "?" / stop mid-phrase (0: off); ``hangover_ms``: ``vad`` ends the turn after this
+    much silence. A field a later ``session.update`` leaves out keeps its value.
+    """
+
+    threshold: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
+    pause_ms: Annotated[int, msgspec.Meta(ge=32, le=2_000)] | None = None
+    max_silence_ms: Annotated[int, msgspec.Meta(ge=100, le=10_000)] | None = None
+    question_silence_ms: Millis | None = None
+    unfinished_silence_ms: Millis | None = None
+    hangover_ms: Annotated[int, msgspec.Meta(ge=100, le=10_000)] | None = None
+
+    def merged(self, newer: TurnSettings) -> TurnSettings:
+        """These settings with ``newer``'s non-null fields over them."""
+        given = {f: getattr(newer, f) for f in newer.__struct_fields__}
+        return msgspec.structs.replace(self, **{f: v for f, v in given.items() if v is not None})
+
+
 class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A session's settings; ``session.update`` changes the fields it names.
 
@@ -154,7 +182,8 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     metrics off. ``video``: the client will send ``video.frame`` (the pipeline then runs its
     aligner and vision encoder); without it video frames are refused. ``turn_detection``: how
     the end of the user's turn is decided (``vad``: silence only; ``smart``: the Smart Turn
-    model at short pauses; ``auto``: the server's default), changeable at any time.
+    model at short pauses; ``auto``: the server's default), changeable at any time; ``turn``:
+    its thresholds (:class:`TurnSettings`), changeable at any time, merged field by field.
     ``output_audio``: send the spoken answer (``response.audio`` binary frames and
     ``response.audio.done``); off, the answer is text only and the voice does not run.
     ``instructions``: the assistant's system prompt for this session's answers (``""``: the
@@ -172,6 +201,7 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     keyframes: bool = False
     video: bool = False
     turn_detection: Literal["auto", "vad", "smart"] = "auto"
+    turn: TurnSettings = TurnSettings()
     output_audio: bool = False
     instructions: str = ""
     grounding: Literal["", "facts", "model"] = ""
@@ -187,6 +217,7 @@ class SessionUpdate(msgspec.Struct, frozen=True, tag="session.update", forbid_un
     keyframes: bool | None = None
     video: bool | None = None
     turn_detection: Literal["auto", "vad", "smart"] | None = None
+    turn: TurnSettings | None = None
     output_audio: bool | None = None
     instructions: str | None = None
     grounding: Literal["", "facts", "model"] | None = None

@@ -49,6 +49,7 @@ from streamkit.transport.controls import (
     conversation,
     initial_settings,
     set_turn_detection,
+    set_turn_settings,
 )
 from streamkit.transport.limits import Limits
 from streamkit.transport.outbox import Outbox, OutboxClosed, OutItem
@@ -60,6 +61,7 @@ from streamkit.transport.protocol import (
     ResponseCancel,
     SessionConfig,
     SessionUpdate,
+    TurnSettings,
     VideoFrameIn,
 )
 from streamkit.transport.session_types import (
@@ -258,6 +260,12 @@ class Session:
             problem = set_turn_detection(self.controls, changes["turn_detection"])
             if problem is not None:
                 return problem
+        if "turn" in changes:
+            changes["turn"] = self.config.turn.merged(changes["turn"])
+            if self.controls is not None:
+                problem = set_turn_settings(self.controls, changes["turn"])
+                if problem is not None:
+                    return problem
         self.config = msgspec.structs.replace(self.config, **changes)
         apply_settings(self.controls, self.config, changes)  # controls.SETTERS: which ones
         return None
@@ -303,6 +311,10 @@ class Session:
             return ProtocolError("pipeline_error", f"could not build the pipeline: {error!r}"[:300])
         if self.config.turn_detection != "auto":
             problem = set_turn_detection(self.controls, self.config.turn_detection)
+            if problem is not None:
+                self._offer(self.codec.refuse(problem))
+        if self.config.turn != TurnSettings():
+            problem = set_turn_settings(self.controls, self.config.turn)
             if problem is not None:
                 self._offer(self.codec.refuse(problem))
         assert self._group is not None

@@ -216,10 +216,14 @@ async def test_a_clients_vad_settings_keep_the_turn_policys_backstop(
     asr = AsrStage(EnergyModel(), config, turn_model=ScriptedTurn(0.05))  # type: ignore[arg-type]
     assert asr.configure_vad(0.5, 0.5)
     events = await run_stage(asr, jfk)
-    assert asr.config.turn is not None and asr.config.turn.hangover_ns == 500 * MS
-    assert asr.core is not None and asr.core.config.vad.pause_s == pytest.approx(0.096)
+    assert asr.config.turn is not None
+    assert asr.config.turn.hangover_ns == 500 * MS
+    assert asr.core is not None
+    assert asr.core.config.vad.pause_s == pytest.approx(0.096)
     stops = ends(events)
-    assert stops and all(t - stopped.t >= 1000 * MS for t, stopped in stops)  # not 500 ms
+    assert stops
+    assert all(t - stopped.t >= 1000 * MS for t, stopped in stops)  # not 500 ms
     assert asr.configure_vad(0.6, 0.7)  # again, on the running core (between utterances)
-    assert asr.core.config.vad.hangover_s >= 1.25 and asr.core.config.vad.threshold == 0.6
-    assert asr.config.turn is not None and asr.config.turn.hangover_ns == 700 * MS
+    assert asr.core.config.vad.hangover_s >= 1.25
+    assert asr.core.config.vad.threshold == 0.6
+    assert asr.config.turn.hangover_ns == 700 * MS
