@@ -23,9 +23,10 @@ Policies (``TurnConfig.detection``):
   The words heard up to the pause count too (:meth:`TurnCore.heard`, from the ASR's pause
   decode): when they end with a question mark, ``question_silence_ns`` of silence ends the
   turn (Smart Turn hears what the voice does, and a flat voice's question sounds unfinished);
-  when they stop mid-phrase (no closing punctuation, or a trailing ellipsis or dash:
-  :func:`words_cue`), the model's "complete" is not taken and ``unfinished_silence_ns`` of
-  silence ends the turn instead of ``max_silence_ns`` (a speaker who stops after "and so my
+  when they stop mid-phrase (a last word with no closing punctuation, or a trailing ellipsis
+  or dash: :func:`words_cue`), the model's "complete" is not taken and
+  ``unfinished_silence_ns`` of silence ends the turn instead of ``max_silence_ns`` (a
+  speaker who stops after "and so my
   fellow" to think sounds finished to the model; Whisper writes no full stop there). A
   "complete" that comes before the pause's words ends the turn unless ``words_wait_ns`` says
   to wait for them.
@@ -64,16 +65,17 @@ _OPEN_ENDINGS = ("...", "…", "-", "—", "–")
 
 def words_cue(text: str) -> WordsCue:
     """What the words heard up to a pause say about the turn: ``question`` (they end with a
-    question mark), ``unfinished`` (they stop mid-phrase: the last word has no closing
-    punctuation, or trails off in an ellipsis or a dash), else ``""`` (nothing to say:
-    a full stop, a comma, or no words). A comma is not taken as unfinished: read speech
-    and lists end on one as often as they pause on one."""
+    question mark), ``unfinished`` (they stop mid-phrase: the last word is letters with no
+    closing punctuation, or trails off in an ellipsis or a dash), else ``""`` (nothing to
+    say: a full stop, a comma, a number, or no words). A comma is not taken as unfinished:
+    read speech and lists end on one as often as they pause on one. Nor is a bare number:
+    a counted list heard whole ("1 2, 3", ``bench/turns.py`` part 2) had no full stop."""
     text = text.rstrip()
     if not text:
         return ""
     if text.endswith("?"):
         return "question"
-    if text.endswith(_OPEN_ENDINGS) or text[-1].isalnum() or text[-1] == "'":
+    if text.endswith(_OPEN_ENDINGS) or text[-1].isalpha() or text[-1] == "'":
         return "unfinished"
     return ""
 

@@ -29,8 +29,6 @@ from streamkit.turn.core import TurnConfig
 from tests.asr.test_asr_stage import EnergyModel
 
 MS = NS_PER_MS
-STOPS = 0  # ``unfinished_silence_ns`` off: the stand-in decoder writes no punctuation, so
-# every pause's words would read as unfinished and hold the turn (tested on its own below)
 
 
 @dataclass
@@ -105,7 +103,7 @@ async def test_vad_policy_ends_after_the_hangover(jfk: npt.NDArray[np.float32]) 
 @pytest.mark.looptime
 async def test_smart_complete_ends_at_the_first_pause(jfk: npt.NDArray[np.float32]) -> None:
     model = ScriptedTurn(0.97)  # over the default threshold
-    smart = TurnConfig(detection="smart", pause_ns=160 * MS, unfinished_silence_ns=STOPS)
+    smart = TurnConfig(detection="smart", pause_ns=160 * MS)
     events = await transcribe(jfk, smart, model)
     vad_events = await transcribe(jfk, TurnConfig(detection="vad"), None)
     stops = ends(events)
@@ -123,7 +121,7 @@ async def test_smart_complete_ends_at_the_first_pause(jfk: npt.NDArray[np.float3
 
 @pytest.mark.looptime
 async def test_smart_incomplete_waits_for_max_silence(jfk: npt.NDArray[np.float32]) -> None:
-    smart = TurnConfig(detection="smart", max_silence_ns=1000 * MS, unfinished_silence_ns=STOPS)
+    smart = TurnConfig(detection="smart", max_silence_ns=1000 * MS)
     events = await transcribe(jfk, smart, ScriptedTurn(0.05))
     stops = ends(events)
     vad_stops = ends(await transcribe(jfk, TurnConfig(detection="vad"), None))
@@ -176,8 +174,7 @@ async def test_the_pause_decode_runs_at_the_turn_pause_so_the_final_is_ready_at_
     """The ASR's pause decode starts at the turn's pause (96 ms), while Smart Turn decides:
     when the turn ends the words are decoded and the last final goes out at once (at 250 ms
     every end of turn waited for a final decode of its own, 50 ms here)."""
-    smart = TurnConfig(detection="smart", unfinished_silence_ns=STOPS)
-    events = await transcribe(jfk, smart, ScriptedTurn(0.97))
+    events = await transcribe(jfk, TurnConfig(detection="smart"), ScriptedTurn(0.97))
     turn_ends = [t for t, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end"]
     lasts = [t for t, ev in events if isinstance(ev, TranscriptFinal) and ev.is_last]
     assert len(turn_ends) == len(lasts) >= 4
@@ -186,15 +183,30 @@ async def test_the_pause_decode_runs_at_the_turn_pause_so_the_final_is_ready_at_
     assert backstop_vad(VadConfig(), TurnConfig()).pause_s == pytest.approx(0.096)
 
 
+class OpenModel(EnergyModel):
+    """The stand-in decoder, every window heard stopping mid-phrase ("w3 w12 and")."""
+
+    def decode_window(
+        self, audio: npt.NDArray[np.float32], prompt: str = "", options: Any = None
+    ) -> DecodeResult:
+        result = super().decode_window(audio, prompt, options)
+        if result.words:
+            last = result.words[-1]
+            result.words[-1] = DecodedWord(last.text + " and", last.start, last.end, 0.9)
+        return result
+
+
 @pytest.mark.looptime
 async def test_unfinished_words_hold_the_turn_through_the_models_complete(
     jfk: npt.NDArray[np.float32],
 ) -> None:
-    """The stand-in decoder's words never end with punctuation: at every pause the words
-    read as unfinished, so the model's "complete" is not asked for and the 2 s hold outlasts
-    jfk's pauses (up to ~1.1 s): one turn, ended by the end of the stream."""
+    """Every pause's words stop mid-phrase, so the model's "complete" is not asked for and
+    the 2 s hold outlasts jfk's pauses (up to ~1.1 s): one turn, ended by the stream's end."""
     model = ScriptedTurn(0.97)
-    events = await transcribe(jfk, TurnConfig(detection="smart", pause_ns=160 * MS), model)
+    smart = TurnConfig(detection="smart", pause_ns=160 * MS)
+    config = AsrConfig(compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=smart)
+    asr = AsrStage(OpenModel(), config, turn_model=model)  # type: ignore[arg-type]
+    events = await run_stage(asr, jfk)
     # the words came first (the pause decode at 96 ms, charged 50 ms; the model's pause is
     # 160 ms): a held pause asks the model nothing
     assert model.seen == []
@@ -202,6 +214,8 @@ async def test_unfinished_words_hold_the_turn_through_the_models_complete(
     assert not any(isinstance(ev, TurnUpdate) and ev.state == "end" for _, ev in events)
     (last,) = [ev for _, ev in events if isinstance(ev, TranscriptFinal) and ev.is_last]
     assert last.utterance_id == stop[1].utterance_id
+    plain = await transcribe(jfk, smart, ScriptedTurn(0.97))  # "w3 w12": no cue
+    assert len(ends(plain)) > 1
 
 
 @pytest.mark.looptime
@@ -211,7 +225,7 @@ async def test_a_clients_vad_settings_keep_the_turn_policys_backstop(
     """A Realtime client's ``server_vad`` (threshold, 500 ms silence) reaches the ASR as
     ``configure_vad``: the silence becomes the ``vad`` policy's hangover, and the segmenter
     stays the smart policy's backstop, so the model's longer waits still hold."""
-    smart = TurnConfig(detection="smart", max_silence_ns=1000 * MS, unfinished_silence_ns=STOPS)
+    smart = TurnConfig(detection="smart", max_silence_ns=1000 * MS)
     config = AsrConfig(compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=smart)
     asr = AsrStage(EnergyModel(), config, turn_model=ScriptedTurn(0.05))  # type: ignore[arg-type]
     assert asr.configure_vad(0.5, 0.5)

@@ -203,7 +203,7 @@ def test_words_cue_reads_the_end_of_the_words() -> None:
     assert words_cue("Where do I live? ") == "question"
     for unfinished in ("and so my fellow america", "It's like...", "I want the…", "ask not -"):
         assert words_cue(unfinished) == "unfinished", unfinished
-    for settled in ("Go forward 10 meters.", "1, 2,", "Thank you!", "etc.", "", "  "):
+    for settled in ("Go forward 10 meters.", "1, 2,", "1 2, 3", "Thank you!", "etc.", "", "  "):
         assert words_cue(settled) == "", settled
 
 
