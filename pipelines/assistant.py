@@ -304,8 +304,8 @@ class Controls:
         turn = self._asr.config.turn or TurnConfig()
         if settings.threshold is not None:
             turn = replace(turn, threshold=settings.threshold)
-        for field, name in _TURN_MS:
-            value = getattr(settings, field)
+        for wire, name in _TURN_MS:
+            value = getattr(settings, wire)
             if value is not None:
                 turn = replace(turn, **{name: value * NS_PER_MS})
         self._asr.set_turn(turn)
