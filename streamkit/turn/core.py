@@ -91,7 +91,7 @@ class TurnConfig:
     cues; 3 without), p50 216 ms instead of 152 in simulation — but live, on
     ``bench/voice.py``'s questions, it doubled the
     end of turn (p50 258 → 501 ms: real questions often score 0.9-0.95), and on the whole
-    assistant (part 2) end of speech → first token was 505 ms against 340, so the defaults
+    assistant (part 2) end of speech → first token was 422 ms against 350, so the defaults
     stay until a larger set of turns decides. The ASR's pause decode runs at 96 ms either way
     (``asr/turn.py:PAUSE_DECODE_NS``).
 
