@@ -89,9 +89,9 @@ class TurnConfig:
     choice now, on all 29 reference turns from 11 sources (end-of-turn p50 within 250 ms, then
     the fewest false splits), is 160 ms and 0.95: 2 false splits instead of 6 (with the words
     cues; 3 without), p50 216 ms instead of 152 in simulation — but live, on
-    ``bench/voice.py``'s questions, it doubled the
-    end of turn (p50 258 → 501 ms: real questions often score 0.9-0.95), and on the whole
-    assistant (part 2) end of speech → first token was 422 ms against 350, so the defaults
+    ``bench/voice.py``'s questions, it doubled the end of turn (p50 258 → 501 ms: real
+    questions often score 0.9-0.95), and on the whole assistant (part 2) end of speech →
+    first token was 422 ms against 350, so the defaults
     stay until a larger set of turns decides. The ASR's pause decode runs at 96 ms either way
     (``asr/turn.py:PAUSE_DECODE_NS``).
 
