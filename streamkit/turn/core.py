@@ -26,10 +26,9 @@ Policies (``TurnConfig.detection``):
   when they stop mid-phrase (a last word with no closing punctuation, or a trailing ellipsis
   or dash: :func:`words_cue`), the model's "complete" is not taken and
   ``unfinished_silence_ns`` of silence ends the turn instead of ``max_silence_ns`` (a
-  speaker who stops after "and so my
-  fellow" to think sounds finished to the model; Whisper writes no full stop there). A
-  "complete" that comes before the pause's words ends the turn unless ``words_wait_ns`` says
-  to wait for them.
+  speaker who stops after "and so my fellow" to think sounds finished to the model; Whisper
+  writes no full stop there). A "complete" that comes before the pause's words ends the turn
+  unless ``words_wait_ns`` says to wait for them.
 
 Times are audio times: a turn is decided when enough audio has *arrived*, so a decision
 is never later than the audio that proves it, on a live or a virtual clock alike.
