@@ -31,6 +31,13 @@ def _wait(seconds: float) -> None:
     threading.Event().wait(seconds)
 
 
+def _interruptible() -> None:
+    """In the demo's process, before it starts: Ctrl-C as in a terminal. A runner that
+    ignores SIGINT (a script's background job) passes that on, and the demo rightly keeps
+    ignoring it: it lingered its 60 s, and the test read no latency summary."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def xvfb() -> Iterator[str]:
     number = 40 + os.getpid() % 400
@@ -76,6 +83,7 @@ def test_window_shows_the_rendered_frame(xvfb: str, tmp_path: Path) -> None:
          "--window", "yes", "--snapshot", str(snap), "--linger", "60",
          "--record-dir", str(tmp_path)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_interruptible,
     )
     try:
         for _ in range(600):  # the session is ~15 s; at ×4 about 4 s
