@@ -136,10 +136,13 @@ class AsrStage:
         """New speech threshold and end-of-utterance silence; False if not applied (the
         user is speaking: call again later).
 
-        With a turn policy the silence is the ``vad`` policy's hangover, and the segmenter
-        stays the policy's backstop (:func:`~streamkit.asr.turn.backstop_vad`): its own
-        hangover would otherwise end every turn first (``smart``'s longer waits cut to it)
-        and its pause would move the pause decode from 96 ms to ``pause_s``."""
+        With a turn policy the silence is the longest a turn waits (the ``vad`` policy's
+        hangover, ``smart``'s maximum silence: a Realtime client's ``silence_duration_ms``;
+        ``smart`` may end sooner on the model's word, and its unfinished-words hold may wait
+        longer), and the segmenter stays the policy's
+        backstop (:func:`~streamkit.asr.turn.backstop_vad`): the client's VAD in its place
+        ended turns behind the policy's back and moved the pause decode from 96 ms to
+        ``pause_s``."""
         vad = self.config.vad
         vad = replace(
             vad,
@@ -147,10 +150,11 @@ class AsrStage:
             neg_threshold=min(vad.neg_threshold, max(0.0, threshold - 0.15)),
             hangover_s=max(hangover_s, vad.pause_s),
         )
-        turn = self.config.turn
+        turn = self.turn.config if self.turn is not None else self.config.turn
         segmenting = vad
-        if self.turn is not None:
-            turn = replace(self.turn.config, hangover_ns=round(vad.hangover_s * NS_PER_S))
+        if turn is not None:
+            silence = round(vad.hangover_s * NS_PER_S)
+            turn = replace(turn, hangover_ns=silence, max_silence_ns=silence)
             segmenting = backstop_vad(vad, turn)
         if self.core is not None and not self.core.set_vad(segmenting):
             return False

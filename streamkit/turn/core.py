@@ -105,8 +105,9 @@ class TurnConfig:
         question_silence_ns: ``smart`` ends the turn after this much silence when the words
             heard up to the pause end with a question mark (0: off). 300 ms: past the ~200 ms
             people leave between turns, under the model's 800 ms backstop.
-        unfinished_silence_ns: ``smart`` ends the turn after this much silence, and not on
-            the model's word, when the words heard up to the pause stop mid-phrase (0: off).
+        unfinished_silence_ns: ``smart`` ends the turn after this much silence (never
+            sooner than ``max_silence_ns``), and not on the model's word, when the words
+            heard up to the pause stop mid-phrase (0: off).
             2 s: inside LiveKit's dynamic endpointing (0.5-3 s, its longest wait when its text
             model says the sentence goes on); a thinking pause after "and so my fellow" lasts
             over a second (jfk.wav: 1.1 s, twice), past ``max_silence_ns``.
@@ -325,7 +326,9 @@ class TurnCore:
         cfg = self.config
         if cfg.policy == "vad":
             return cfg.hangover_ns
-        return cfg.unfinished_silence_ns if self._unfinished() else cfg.max_silence_ns
+        if self._unfinished():  # a hold never shortens the wait
+            return max(cfg.unfinished_silence_ns, cfg.max_silence_ns)
+        return cfg.max_silence_ns
 
     def _end(self, now: Nanos, reason: EndReason, p: float | None) -> EndTurn:
         assert self._uid is not None

@@ -222,22 +222,28 @@ async def test_unfinished_words_hold_the_turn_through_the_models_complete(
 async def test_a_clients_vad_settings_keep_the_turn_policys_backstop(
     jfk: npt.NDArray[np.float32],
 ) -> None:
-    """A Realtime client's ``server_vad`` (threshold, 500 ms silence) reaches the ASR as
-    ``configure_vad``: the silence becomes the ``vad`` policy's hangover, and the segmenter
-    stays the smart policy's backstop, so the model's longer waits still hold."""
+    """A Realtime client's ``server_vad`` (threshold, silence) reaches the ASR as
+    ``configure_vad``: the silence becomes the longest a turn waits, decided by the turn
+    core, and the segmenter stays the policy's backstop (its pause decode at 96 ms)."""
     smart = TurnConfig(detection="smart", max_silence_ns=1000 * MS)
     config = AsrConfig(compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=smart)
     asr = AsrStage(EnergyModel(), config, turn_model=ScriptedTurn(0.05))  # type: ignore[arg-type]
-    assert asr.configure_vad(0.5, 0.5)
+    assert asr.configure_vad(0.5, 0.6)
     events = await run_stage(asr, jfk)
-    assert asr.config.turn is not None
-    assert asr.config.turn.hangover_ns == 500 * MS
+    turn = asr.config.turn
+    assert turn is not None
+    assert (turn.hangover_ns, turn.max_silence_ns) == (600 * MS, 600 * MS)
     assert asr.core is not None
     assert asr.core.config.vad.pause_s == pytest.approx(0.096)
-    stops = ends(events)
-    assert stops
-    assert all(t - stopped.t >= 1000 * MS for t, stopped in stops)  # not 500 ms
-    assert asr.configure_vad(0.6, 0.7)  # again, on the running core (between utterances)
-    assert asr.core.config.vad.hangover_s >= 1.25
+    assert asr.core.config.vad.hangover_s == pytest.approx(2.25)  # past the 2 s hold
+    ended = [ev for _, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end"]
+    assert ended
+    assert {u.reason for u in ended} == {"silence"}  # the turn core's, at the client's 600 ms
+    for t, stopped in ends(events):
+        assert 600 * MS <= t - stopped.t < 850 * MS
+    assert asr.configure_vad(0.6, 3.0)  # again, on the running core (between utterances)
+    assert asr.core.config.vad.hangover_s == pytest.approx(3.25)
     assert asr.core.config.vad.threshold == 0.6
-    assert asr.config.turn.hangover_ns == 700 * MS
+    turn = asr.config.turn
+    assert turn is not None
+    assert (turn.max_silence_ns, turn.unfinished_silence_ns) == (3000 * MS, 2000 * MS)

@@ -234,6 +234,14 @@ def test_unfinished_words_are_forgotten_when_the_speaker_goes_on() -> None:
     assert core.result(predict, 0.9) == [EndTurn("u1", 2000 * MS, 2160 * MS, "model", 0.9)]
 
 
+def test_a_hold_shorter_than_the_max_silence_does_not_shorten_it() -> None:
+    core = TurnCore(replace(SMART, unfinished_silence_ns=500 * MS))  # max_silence 1000 ms
+    core.update(1160 * MS, "u1", 0, 1000 * MS)
+    core.heard("u1", "And so my fellow", 1100 * MS, 1180 * MS)
+    assert run(core, "u1", 0, 1000 * MS, range(1200 * MS, 2000 * MS, 20 * MS)) == []
+    assert [type(a) for a in core.update(2000 * MS, "u1", 0, 1000 * MS)] == [EndTurn]
+
+
 def test_unfinished_words_change_nothing_when_off_or_under_vad() -> None:
     off = TurnCore(replace(SMART, unfinished_silence_ns=0))
     (predict,) = [a for a in off.update(1160 * MS, "u1", 0, 1000 * MS) if isinstance(a, Predict)]
