@@ -131,8 +131,13 @@ async def test_smart_incomplete_waits_for_max_silence(jfk: npt.NDArray[np.float3
     assert {(u.reason, u.probability) for u in turn_ends} == {("silence", 0.05)}
 
 
-class QuestionModel(EnergyModel):
-    """The stand-in decoder, every window heard as a question ("w3 w12?")."""
+class EndingModel(EnergyModel):
+    """The stand-in decoder with ``ending`` on every window's last word: "?" hears each
+    window as a question ("w3 w12?"), " and" as stopping mid-phrase ("w3 w12 and")."""
+
+    def __init__(self, ending: str) -> None:
+        super().__init__()
+        self.ending = ending
 
     def decode_window(
         self, audio: npt.NDArray[np.float32], prompt: str = "", options: Any = None
@@ -140,7 +145,7 @@ class QuestionModel(EnergyModel):
         result = super().decode_window(audio, prompt, options)
         if result.words:
             last = result.words[-1]
-            result.words[-1] = DecodedWord(last.text + "?", last.start, last.end, 0.9)
+            result.words[-1] = DecodedWord(last.text + self.ending, last.start, last.end, 0.9)
         return result
 
 
@@ -151,7 +156,7 @@ async def test_smart_ends_a_question_the_model_calls_incomplete_after_its_silenc
     """A flat voice's question: Smart Turn says "incomplete", the pause decode heard "?"."""
     smart = TurnConfig(detection="smart", max_silence_ns=1000 * MS)
     config = AsrConfig(compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=smart)
-    asr = AsrStage(QuestionModel(), config, turn_model=ScriptedTurn(0.05))  # type: ignore[arg-type]
+    asr = AsrStage(EndingModel("?"), config, turn_model=ScriptedTurn(0.05))  # type: ignore[arg-type]
     events = await run_stage(asr, jfk)
     turn_ends = [ev for _, ev in events if isinstance(ev, TurnUpdate) and ev.state == "end"]
     assert turn_ends
@@ -183,19 +188,6 @@ async def test_the_pause_decode_runs_at_the_turn_pause_so_the_final_is_ready_at_
     assert backstop_vad(VadConfig(), TurnConfig()).pause_s == pytest.approx(0.096)
 
 
-class OpenModel(EnergyModel):
-    """The stand-in decoder, every window heard stopping mid-phrase ("w3 w12 and")."""
-
-    def decode_window(
-        self, audio: npt.NDArray[np.float32], prompt: str = "", options: Any = None
-    ) -> DecodeResult:
-        result = super().decode_window(audio, prompt, options)
-        if result.words:
-            last = result.words[-1]
-            result.words[-1] = DecodedWord(last.text + " and", last.start, last.end, 0.9)
-        return result
-
-
 @pytest.mark.looptime
 async def test_unfinished_words_hold_the_turn_through_the_models_complete(
     jfk: npt.NDArray[np.float32],
@@ -205,7 +197,7 @@ async def test_unfinished_words_hold_the_turn_through_the_models_complete(
     model = ScriptedTurn(0.97)
     smart = TurnConfig(detection="smart", pause_ns=160 * MS)
     config = AsrConfig(compute="virtual", charge_ns=50 * MS, decode=DecodeOptions(), turn=smart)
-    asr = AsrStage(OpenModel(), config, turn_model=model)  # type: ignore[arg-type]
+    asr = AsrStage(EndingModel(" and"), config, turn_model=model)  # type: ignore[arg-type]
     events = await run_stage(asr, jfk)
     # the words came first (the pause decode at 96 ms, charged 50 ms; the model's pause is
     # 160 ms): a held pause asks the model nothing
