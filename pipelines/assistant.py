@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from streamkit.align.core import AlignerConfig
 from streamkit.align.stage import AlignStage
@@ -301,24 +301,15 @@ class Controls:
     def set_turn_settings(self, settings: TurnSettings) -> None:
         """Set the end-of-turn thresholds (``session.update`` ``turn``; ms on the wire, its
         null fields left as they are)."""
-        turn = self._asr.config.turn or TurnConfig()
-        if settings.threshold is not None:
-            turn = replace(turn, threshold=settings.threshold)
-        for wire, name in _TURN_MS:
-            value = getattr(settings, wire)
-            if value is not None:
-                turn = replace(turn, **{name: value * NS_PER_MS})
+        turn = (self._asr.config.turn or TurnConfig()).with_ms(
+            settings.threshold,
+            pause_ms=settings.pause_ms,
+            max_silence_ms=settings.max_silence_ms,
+            question_silence_ms=settings.question_silence_ms,
+            unfinished_silence_ms=settings.unfinished_silence_ms,
+            hangover_ms=settings.hangover_ms,
+        )
         self._asr.set_turn(turn)
-
-
-_TURN_MS: Final = (
-    ("pause_ms", "pause_ns"),
-    ("max_silence_ms", "max_silence_ns"),
-    ("question_silence_ms", "question_silence_ns"),
-    ("unfinished_silence_ms", "unfinished_silence_ns"),
-    ("hangover_ms", "hangover_ns"),
-)
-"""``TurnSettings`` field (ms) → ``TurnConfig`` field (ns)."""
 
 
 def _edge(

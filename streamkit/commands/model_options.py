@@ -181,20 +181,15 @@ def turn_config(args: argparse.Namespace, turn: TurnConfig | None) -> TurnConfig
     from streamkit.turn.core import TurnConfig
 
     turn = replace(turn or TurnConfig(), detection=getattr(args, "turn_detection", "auto"))
-    ms = 1_000_000
-    for flag, name in (
-        ("turn_pause_ms", "pause_ns"),
-        ("turn_max_silence_ms", "max_silence_ns"),
-        ("turn_question_silence_ms", "question_silence_ns"),
-        ("turn_unfinished_silence_ms", "unfinished_silence_ns"),
-        ("turn_words_wait_ms", "words_wait_ns"),
-        ("turn_hangover_ms", "hangover_ns"),
-    ):
-        if getattr(args, flag, None) is not None:
-            turn = replace(turn, **{name: getattr(args, flag) * ms})
-    if getattr(args, "turn_threshold", None) is not None:
-        turn = replace(turn, threshold=args.turn_threshold)
-    return turn
+    return turn.with_ms(
+        getattr(args, "turn_threshold", None),
+        pause_ms=getattr(args, "turn_pause_ms", None),
+        max_silence_ms=getattr(args, "turn_max_silence_ms", None),
+        question_silence_ms=getattr(args, "turn_question_silence_ms", None),
+        unfinished_silence_ms=getattr(args, "turn_unfinished_silence_ms", None),
+        words_wait_ms=getattr(args, "turn_words_wait_ms", None),
+        hangover_ms=getattr(args, "turn_hangover_ms", None),
+    )
 
 
 def assistant_config(args: argparse.Namespace) -> AssistantConfig:

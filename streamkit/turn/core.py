@@ -36,7 +36,7 @@ is never later than the audio that proves it, on a live or a virtual clock alike
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
@@ -135,6 +135,34 @@ class TurnConfig:
     hangover_ns: Nanos = 500 * NS_PER_MS
     pre_speech_ns: Nanos = 500 * NS_PER_MS
     speculate: bool = True
+
+    def with_ms(
+        self,
+        threshold: float | None = None,
+        *,
+        pause_ms: int | None = None,
+        max_silence_ms: int | None = None,
+        question_silence_ms: int | None = None,
+        unfinished_silence_ms: int | None = None,
+        words_wait_ms: int | None = None,
+        hangover_ms: int | None = None,
+    ) -> TurnConfig:
+        """This config with the thresholds given in milliseconds, as the CLI and the wire
+        take them (None keeps a field)."""
+
+        def ns(ms: int | None, kept: Nanos) -> Nanos:
+            return kept if ms is None else ms * NS_PER_MS
+
+        return replace(
+            self,
+            threshold=self.threshold if threshold is None else threshold,
+            pause_ns=ns(pause_ms, self.pause_ns),
+            max_silence_ns=ns(max_silence_ms, self.max_silence_ns),
+            question_silence_ns=ns(question_silence_ms, self.question_silence_ns),
+            unfinished_silence_ns=ns(unfinished_silence_ms, self.unfinished_silence_ns),
+            words_wait_ns=ns(words_wait_ms, self.words_wait_ns),
+            hangover_ns=ns(hangover_ms, self.hangover_ns),
+        )
 
     @property
     def policy(self) -> TurnDetection:
