@@ -64,7 +64,7 @@ from streamkit.asr.turn import FIXED_CHARGE_NS, backstop_vad
 from streamkit.asr.vad import WINDOW, SileroVad, VadConfig, VadSegmenter
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, Nanos
 from streamkit.sources.media_io import load_audio
-from streamkit.turn.core import EndTurn, Predict, TurnConfig, TurnCore
+from streamkit.turn.core import EndTurn, Predict, TurnAction, TurnConfig, TurnCore
 
 RATE = 16_000
 LEAD_S, TAIL_S = 0.5, 3.0
@@ -166,9 +166,17 @@ def simulate(
     count = itertools.count()
     pending: tuple[Predict, Nanos, float] | None = None
     words: tuple[str, Nanos, Nanos, str] | None = None  # uid, until, arrival, text
+
+    def ended(actions: list[TurnAction], at: Nanos) -> bool:
+        """Record the turn end among ``actions`` (decided at ``at``); True if there is one."""
+        ends = [a for a in actions if isinstance(a, EndTurn)]
+        for action in ends:
+            out.ends.append((at, action.t, action.reason))
+            seg.force_end()
+        return bool(ends)
+
     for index, prob in enumerate(clip.probs.tolist()):
         now = (index + 1) * WINDOW * ns
-        actions = []
         for event in seg.push(np.array([prob], np.float32)):
             if event.kind == "start":
                 uid, start = f"u{next(count)}", event.sample * ns
@@ -181,19 +189,13 @@ def simulate(
         if pending is not None and pending[1] <= now:
             job, done, p = pending
             pending = None
-            for action in core.result(job, p):
-                if isinstance(action, EndTurn):
-                    out.ends.append((done, action.t, action.reason))
-                    seg.force_end()
-                    uid = None
+            if ended(core.result(job, p), done):
+                uid = None
         if words is not None and words[2] <= now:
             heard_uid, until, arrival, text = words
             words = None
-            for action in core.heard(heard_uid, text, until, arrival):
-                if isinstance(action, EndTurn):
-                    out.ends.append((arrival, action.t, action.reason))
-                    seg.force_end()
-                    uid = None
+            if ended(core.heard(heard_uid, text, until, arrival), arrival):
+                uid = None
         silence = seg.silence_start
         actions = core.update(now, uid, start, None if silence is None else silence * ns)
         for action in actions:
@@ -201,10 +203,8 @@ def simulate(
                 p, cost = model(clip.name, action.start, action.end)
                 out.predictions += 1
                 pending = (action, now + cost, p)
-            elif isinstance(action, EndTurn):
-                out.ends.append((now, action.t, action.reason))
-                seg.force_end()
-                uid = None
+        if ended(actions, now):
+            uid = None
     return out
 
 
