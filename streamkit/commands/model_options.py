@@ -157,6 +157,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="smart: silence that ends a turn whose words end with '?' (0: off)",
     )
     turn.add_argument(
+        "--turn-statement-silence-ms",
+        type=int,
+        default=None,
+        help="smart: silence that ends a turn whose words end a sentence ('.' or '!'; 0: off)",
+    )
+    turn.add_argument(
         "--turn-unfinished-silence-ms",
         type=int,
         default=None,
@@ -186,6 +192,7 @@ def turn_config(args: argparse.Namespace, turn: TurnConfig | None) -> TurnConfig
         pause_ms=getattr(args, "turn_pause_ms", None),
         max_silence_ms=getattr(args, "turn_max_silence_ms", None),
         question_silence_ms=getattr(args, "turn_question_silence_ms", None),
+        statement_silence_ms=getattr(args, "turn_statement_silence_ms", None),
         unfinished_silence_ms=getattr(args, "turn_unfinished_silence_ms", None),
         words_wait_ms=getattr(args, "turn_words_wait_ms", None),
         hangover_ms=getattr(args, "turn_hangover_ms", None),

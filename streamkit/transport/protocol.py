@@ -155,8 +155,9 @@ class TurnSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``threshold``: ``smart`` ends the turn when Smart Turn's P(complete) reaches it;
     ``pause_ms``: the silence at which the model is asked and an answer speculated;
     ``max_silence_ms``: ``smart`` ends the turn after this much silence whatever the model
-    says; ``question_silence_ms`` / ``unfinished_silence_ms``: the same when the words heard
-    end with "?" / stop mid-phrase (0: off); ``hangover_ms``: ``vad`` ends the turn after this
+    says; ``question_silence_ms`` / ``statement_silence_ms`` / ``unfinished_silence_ms``: the
+    same when the words heard end with "?" / end a sentence ("." or "!") / stop mid-phrase
+    (0: off); ``hangover_ms``: ``vad`` ends the turn after this
     much silence. A field a later ``session.update`` leaves out keeps its value.
     """
 
@@ -164,6 +165,7 @@ class TurnSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pause_ms: Annotated[int, msgspec.Meta(ge=32, le=2_000)] | None = None
     max_silence_ms: Annotated[int, msgspec.Meta(ge=100, le=10_000)] | None = None
     question_silence_ms: Millis | None = None
+    statement_silence_ms: Millis | None = None
     unfinished_silence_ms: Millis | None = None
     hangover_ms: Annotated[int, msgspec.Meta(ge=100, le=10_000)] | None = None
 

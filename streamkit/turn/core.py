@@ -23,8 +23,11 @@ Policies (``TurnConfig.detection``):
   The words heard up to the pause count too (:meth:`TurnCore.heard`, from the ASR's pause
   decode): when they end with a question mark, ``question_silence_ns`` of silence ends the
   turn (Smart Turn hears what the voice does, and a flat voice's question sounds unfinished);
-  when they stop mid-phrase (a last word with no closing punctuation, or a trailing ellipsis
-  or dash: :func:`words_cue`), the model's "complete" is not taken and
+  when they end a sentence (a full stop or "!" after two words or more),
+  ``statement_silence_ns`` does (read speech ends on a falling voice the model often takes
+  for a pause: P(complete) 0.02-0.25 after the true end of six of 29 reference turns); when
+  they stop mid-phrase (a last word with no closing punctuation, or a trailing ellipsis or
+  dash: :func:`words_cue`), the model's "complete" is not taken and
   ``unfinished_silence_ns`` of silence ends the turn instead of ``max_silence_ns`` (a
   speaker who stops after "and so my fellow" to think sounds finished to the model; Whisper
   writes no full stop there). A "complete" that comes before the pause's words ends the turn
@@ -56,24 +59,29 @@ __all__ = [
 ]
 
 TurnDetection = Literal["vad", "smart"]
-EndReason = Literal["model", "silence", "question"]
-WordsCue = Literal["question", "unfinished", ""]
+EndReason = Literal["model", "silence", "question", "statement"]
+WordsCue = Literal["question", "statement", "unfinished", ""]
 
 _OPEN_ENDINGS = ("...", "…", "-", "—", "–")
 
 
 def words_cue(text: str) -> WordsCue:
     """What the words heard up to a pause say about the turn: ``question`` (they end with a
-    question mark), ``unfinished`` (they stop mid-phrase: the last word is letters with no
-    closing punctuation, or trails off in an ellipsis or a dash), else ``""`` (nothing to
-    say: a full stop, a comma, a number, or no words). A comma is not taken as unfinished:
-    read speech and lists end on one as often as they pause on one. Nor is a bare number:
-    a counted list heard whole ("1 2, 3", ``bench/turns.py`` part 2) had no full stop."""
+    question mark), ``statement`` (they end a sentence: a full stop or an exclamation mark
+    after two words or more — Whisper puts a full stop after a lone word or number it hears
+    cut off, "1." of a count), ``unfinished`` (they stop mid-phrase: the last word is letters
+    with no closing punctuation, or trails off in an ellipsis or a dash), else ``""``
+    (nothing to say: a lone word's full stop, a comma, a number, or no words). A comma is
+    not taken as unfinished: read speech and lists end on one as often as they pause on one.
+    Nor is a bare number: a counted list heard whole ("1 2, 3", ``bench/turns.py`` part 2)
+    had no full stop."""
     text = text.rstrip()
     if not text:
         return ""
     if text.endswith("?"):
         return "question"
+    if text.endswith((".", "!")) and not text.endswith(_OPEN_ENDINGS) and " " in text:
+        return "statement"
     if text.endswith(_OPEN_ENDINGS) or text[-1].isalpha() or text[-1] == "'":
         return "unfinished"
     return ""
@@ -83,15 +91,16 @@ def words_cue(text: str) -> WordsCue:
 class TurnConfig:
     """End-of-turn policy and thresholds (durations in ns; the CLI and wire take ms).
 
-    The defaults ask at 96 ms of silence, end at P(complete) ≥ 0.9, else after 800 ms: the
-    choice of ``bench/turns.py`` before Smart Turn got faster (its BLAS on one thread). Its
-    choice now, on all 29 reference turns from 11 sources (end-of-turn p50 within 250 ms, then
-    the fewest false splits), is 160 ms and 0.95: 2 false splits instead of 6 (with the words
-    cues; 3 without), p50 216 ms instead of 152 in simulation — but live, on
+    The defaults ask at 96 ms of silence, end at P(complete) ≥ 0.9, else after 400 ms when
+    the words end a sentence, else after 800 ms: the pause and threshold were the choice of
+    ``bench/turns.py`` before Smart Turn got faster (its BLAS on one thread). Its choice now,
+    on all 29 reference turns from 11 sources (end-of-turn p50 within 250 ms, then the fewest
+    false splits), is 160 ms and 0.95 with no sentence rule: 2 false splits instead of 6
+    (with the words cues; 3 without), p50 216 ms instead of 152 in simulation — but live, on
     ``bench/voice.py``'s questions, it doubled the end of turn (p50 258 → 501 ms: real
     questions often score 0.9-0.95), and on the whole assistant (part 2) end of speech →
-    first token was 422 ms against 350, so the defaults
-    stay until a larger set of turns decides. The ASR's pause decode runs at 96 ms either way
+    first token was 418 ms against 284 (p90 795 against 462), so the defaults stay until a
+    larger set of turns decides. The ASR's pause decode runs at 96 ms either way
     (``asr/turn.py:PAUSE_DECODE_NS``).
 
     Attributes:
@@ -105,6 +114,16 @@ class TurnConfig:
         question_silence_ns: ``smart`` ends the turn after this much silence when the words
             heard up to the pause end with a question mark (0: off). 300 ms: past the ~200 ms
             people leave between turns, under the model's 800 ms backstop.
+        statement_silence_ns: the same when the words end a sentence (:func:`words_cue`'s
+            ``statement``; 0: off). 400 ms: of the 9 reference turns of
+            ``bench/turns.py`` that waited the whole 800 ms (Smart Turn hears a read voice
+            fall as a pause: P(complete) 0.02-0.25 after six of them), 8 end on a full stop;
+            with it the shipped defaults' end of turn p90 went 800 → 416 ms (end of speech →
+            first token p90 790 → 462 ms in part 2) with the same false splits. 300-600 ms
+            split the same turns. Its cost is a sentence followed, inside the turn, by a
+            longer pause the model hears as unfinished (jfk.wav, "…can do for you.", ~650
+            ms): the bench's chosen setting keeps that one inside the turn, so it chooses
+            this off.
         unfinished_silence_ns: ``smart`` ends the turn after this much silence (never
             sooner than ``max_silence_ns``), and not on the model's word, when the words
             heard up to the pause stop mid-phrase (0: off).
@@ -130,6 +149,7 @@ class TurnConfig:
     repredict_ns: Nanos = 160 * NS_PER_MS
     max_silence_ns: Nanos = 800 * NS_PER_MS
     question_silence_ns: Nanos = 300 * NS_PER_MS
+    statement_silence_ns: Nanos = 400 * NS_PER_MS
     unfinished_silence_ns: Nanos = 2000 * NS_PER_MS
     words_wait_ns: Nanos = 0
     hangover_ns: Nanos = 500 * NS_PER_MS
@@ -143,6 +163,7 @@ class TurnConfig:
         pause_ms: int | None = None,
         max_silence_ms: int | None = None,
         question_silence_ms: int | None = None,
+        statement_silence_ms: int | None = None,
         unfinished_silence_ms: int | None = None,
         words_wait_ms: int | None = None,
         hangover_ms: int | None = None,
@@ -159,6 +180,7 @@ class TurnConfig:
             pause_ns=ns(pause_ms, self.pause_ns),
             max_silence_ns=ns(max_silence_ms, self.max_silence_ns),
             question_silence_ns=ns(question_silence_ms, self.question_silence_ns),
+            statement_silence_ns=ns(statement_silence_ms, self.statement_silence_ns),
             unfinished_silence_ns=ns(unfinished_silence_ms, self.unfinished_silence_ns),
             words_wait_ns=ns(words_wait_ms, self.words_wait_ns),
             hangover_ns=ns(hangover_ms, self.hangover_ns),
@@ -209,8 +231,9 @@ class EndTurn:
     """Utterance ``uid`` is over; its speech ended at ``t`` (ns, the silence start).
 
     ``reason``: ``model`` (P(complete) = ``probability`` passed the threshold),
-    ``silence`` (``hangover_ns`` / ``max_silence_ns`` of silence), ``question`` (the words
-    end with a question mark and ``question_silence_ns`` passed). ``at``: the audio time of
+    ``silence`` (``hangover_ns`` / ``max_silence_ns`` of silence), ``question`` /
+    ``statement`` (the words end a question / a sentence and ``question_silence_ns`` /
+    ``statement_silence_ns`` passed). ``at``: the audio time of
     the decision (for a model answer: the end of the audio it was asked about)."""
 
     uid: str
@@ -286,8 +309,9 @@ class TurnCore:
             return [*out, self._end(now, "silence", self.last_probability)]
         if self._complete is not None and now - self._complete[0] >= cfg.words_wait_ns:
             return [*out, self._end(now, "model", self._complete[1])]  # no words came
-        if self._asked(silent):
-            return [*out, self._end(now, "question", self.last_probability)]
+        said = self._said(silent)
+        if said is not None:
+            return [*out, self._end(now, said, self.last_probability)]
         if silent >= cfg.pause_ns and not self._paused:
             self._paused = True
             if cfg.speculate:
@@ -329,8 +353,9 @@ class TurnCore:
             return []
         self._cue, self._heard = words_cue(text), True
         complete, self._complete = self._complete, None
-        if self._asked(now - silence):
-            return [self._end(now, "question", self.last_probability)]
+        said = self._said(now - silence)
+        if said is not None:
+            return [self._end(now, said, self.last_probability)]
         if complete is not None and not self._unfinished():
             return [self._end(now, "model", complete[1])]
         return []
@@ -338,11 +363,19 @@ class TurnCore:
     def _forget_words(self) -> None:
         self._cue, self._heard, self._complete = "", False, None
 
-    def _asked(self, silent: Nanos) -> bool:
-        """A question was heard and has had its silence (``smart`` only)."""
+    def _said(self, silent: Nanos) -> Literal["question", "statement"] | None:
+        """The words heard end a question or a statement and have had its silence
+        (``smart`` only): the reason to end the turn, else None."""
         cfg = self.config
-        wait = cfg.question_silence_ns
-        return self._cue == "question" and cfg.policy == "smart" and wait > 0 and silent >= wait
+        if cfg.policy != "smart":
+            return None
+        if self._cue == "question":
+            wait = cfg.question_silence_ns
+        elif self._cue == "statement":
+            wait = cfg.statement_silence_ns
+        else:
+            return None
+        return self._cue if 0 < wait <= silent else None
 
     def _unfinished(self) -> bool:
         """Unfinished words were heard at this pause and the policy holds for them."""

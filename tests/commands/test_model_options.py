@@ -44,14 +44,17 @@ def test_turn_flags_reach_the_turn_config_in_ns() -> None:
         "--turn-detection", "smart", "--turn-pause-ms", "120", "--turn-threshold", "0.8",
         "--turn-max-silence-ms", "900", "--turn-question-silence-ms", "0",
         "--turn-unfinished-silence-ms", "1500", "--turn-words-wait-ms", "150",
+        "--turn-statement-silence-ms", "500",
     ).asr.turn
     assert turn is not None
     assert (turn.detection, turn.pause_ns, turn.threshold) == ("smart", 120_000_000, 0.8)
     assert (turn.max_silence_ns, turn.question_silence_ns) == (900_000_000, 0)
     assert (turn.unfinished_silence_ns, turn.words_wait_ns) == (1_500_000_000, 150_000_000)
+    assert turn.statement_silence_ns == 500_000_000
     default = parse().asr.turn
     assert default is not None
     assert default.question_silence_ns == 300_000_000
+    assert default.statement_silence_ns == 400_000_000
     assert default.unfinished_silence_ns == 2_000_000_000
 
 

@@ -114,9 +114,12 @@ def test_the_assistant_takes_turn_thresholds_in_ms_and_keeps_the_rest() -> None:
     smart = TurnConfig(detection="smart", unfinished_silence_ns=1_000_000_000)
     asr = AsrStage(EnergyModel(), AsrConfig(turn=smart), turn_model=ScriptedTurn())  # type: ignore[arg-type]
     controls = Controls(asr, None)
-    controls.set_turn_settings(TurnSettings(threshold=0.7, pause_ms=120, question_silence_ms=0))
+    controls.set_turn_settings(
+        TurnSettings(threshold=0.7, pause_ms=120, question_silence_ms=0, statement_silence_ms=0)
+    )
     turn = asr.config.turn
     assert turn is not None
     assert (turn.threshold, turn.pause_ns, turn.question_silence_ns) == (0.7, 120 * MS, 0)
+    assert turn.statement_silence_ns == 0
     assert (turn.detection, turn.unfinished_silence_ns) == ("smart", 1000 * MS)
     assert turn.max_silence_ns == TurnConfig().max_silence_ns

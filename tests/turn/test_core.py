@@ -27,6 +27,7 @@ SMART = TurnConfig(
     threshold=0.5,
     repredict_ns=200 * MS,
     max_silence_ns=1000 * MS,
+    statement_silence_ns=0,
     pre_speech_ns=500 * MS,
 )
 VAD = replace(SMART, detection="vad", hangover_ns=500 * MS)
@@ -203,8 +204,32 @@ def test_words_cue_reads_the_end_of_the_words() -> None:
     assert words_cue("Where do I live? ") == "question"
     for unfinished in ("and so my fellow america", "It's like...", "I want the…", "ask not -"):
         assert words_cue(unfinished) == "unfinished", unfinished
-    for settled in ("Go forward 10 meters.", "1, 2,", "1 2, 3", "Thank you!", "etc.", "", "  "):
+    for sentence in ("Go forward 10 meters.", "Thank you!", "1, 2, 3. "):
+        assert words_cue(sentence) == "statement", sentence
+    for settled in ("1.", "Yes!", "1, 2,", "1 2, 3", "", "  "):  # a lone word: Whisper's guess
         assert words_cue(settled) == "", settled
+
+
+def test_a_sentence_heard_at_the_pause_ends_the_turn_after_its_silence() -> None:
+    """Smart Turn hears a read voice fall as a pause (P 0.03); the words end a sentence."""
+    core = TurnCore(replace(SMART, statement_silence_ns=400 * MS))
+    actions = core.update(1160 * MS, "u1", 0, 1000 * MS)
+    (predict,) = [a for a in actions if isinstance(a, Predict)]
+    assert core.result(predict, 0.03) == []
+    assert core.heard("u1", "the true printed book.", 1160 * MS, 1250 * MS) == []
+    waiting = run(core, "u1", 0, 1000 * MS, range(1260 * MS, 1400 * MS, 20 * MS))
+    assert not any(isinstance(a, EndTurn) for a in waiting)  # the model is asked again
+    assert core.update(1400 * MS, "u1", 0, 1000 * MS) == [
+        EndTurn("u1", 1000 * MS, 1400 * MS, "statement", 0.03)
+    ]
+    late = TurnCore(replace(SMART, statement_silence_ns=400 * MS))
+    late.update(1500 * MS, "u1", 0, 1000 * MS)  # the words come after 500 ms of silence
+    assert late.heard("u1", "Thank you!", 1160 * MS, 1500 * MS) == [
+        EndTurn("u1", 1000 * MS, 1500 * MS, "statement", None)
+    ]
+    off = TurnCore(SMART)  # statement_silence_ns=0: the words change nothing
+    off.update(1500 * MS, "u1", 0, 1000 * MS)
+    assert off.heard("u1", "Thank you!", 1160 * MS, 1500 * MS) == []
 
 
 def test_unfinished_words_hold_the_turn_past_the_models_complete() -> None:
