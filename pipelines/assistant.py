@@ -248,7 +248,8 @@ class Controls:
     def configure_turns(self, turns: Any) -> None:
         """Apply a :class:`~streamkit.transport.commands.ConfigureTurns` (auto answers,
         VAD threshold and silence, instructions, answer length)."""
-        self._asr.configure_vad(turns.threshold, turns.silence_ms / 1000)
+        silence = None if turns.silence_ms is None else turns.silence_ms / 1000
+        self._asr.configure_vad(turns.threshold, silence)
         if self._responder is not None:
             self._responder.auto_answer = turns.auto_answer
             self._responder.set_instructions(turns.instructions, turns.max_tokens)

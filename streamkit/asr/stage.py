@@ -132,9 +132,9 @@ class AsrStage:
         self._since_commit.clear()
         return tuple(uids)
 
-    def configure_vad(self, threshold: float, hangover_s: float) -> bool:
-        """New speech threshold and end-of-utterance silence; False if not applied (the
-        user is speaking: call again later).
+    def configure_vad(self, threshold: float, hangover_s: float | None) -> bool:
+        """New speech threshold and end-of-utterance silence (None: the silence stays as it
+        is); False if not applied (the user is speaking: call again later).
 
         With a turn policy the silence is the longest a turn waits (the ``vad`` policy's
         hangover, ``smart``'s maximum silence: a Realtime client's ``silence_duration_ms``;
@@ -148,13 +148,14 @@ class AsrStage:
             vad,
             threshold=threshold,
             neg_threshold=min(vad.neg_threshold, max(0.0, threshold - 0.15)),
-            hangover_s=max(hangover_s, vad.pause_s),
+            hangover_s=vad.hangover_s if hangover_s is None else max(hangover_s, vad.pause_s),
         )
         turn = self.turn.config if self.turn is not None else self.config.turn
         segmenting = vad
         if turn is not None:
-            silence = round(vad.hangover_s * NS_PER_S)
-            turn = replace(turn, hangover_ns=silence, max_silence_ns=silence)
+            if hangover_s is not None:
+                silence = round(vad.hangover_s * NS_PER_S)
+                turn = replace(turn, hangover_ns=silence, max_silence_ns=silence)
             segmenting = backstop_vad(vad, turn)
         if self.core is not None and not self.core.set_vad(segmenting):
             return False

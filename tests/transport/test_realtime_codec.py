@@ -155,6 +155,32 @@ def test_session_update_merges_recursively_and_null_clears() -> None:
 
 
 @pytest.mark.parametrize(
+    ("eagerness", "silence_ms"), [("high", 500), ("low", 2000), ("auto", None), (None, None)]
+)
+def test_semantic_vad_leaves_the_end_of_turn_to_the_policy_and_eagerness_bounds_it(
+    eagerness: str | None, silence_ms: int | None
+) -> None:
+    """``semantic_vad`` is not the server VAD's 500 ms: its eagerness sets the longest wait
+    (None: the server's end-of-turn policy as it is), whatever ``silence_duration_ms`` the
+    session held before."""
+    d = Driver()
+    td: dict[str, Any] = {"type": "semantic_vad"}
+    if eagerness is not None:
+        td["eagerness"] = eagerness
+    out = d.send(
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": td}}},
+        }
+    )
+    assert types(out) == ["session.updated"]
+    echoed = out[0]["session"]["audio"]["input"]["turn_detection"]
+    assert echoed["type"] == "semantic_vad"
+    assert d.commands[-1].silence_ms == silence_ms
+    assert d.commands[-1].auto_answer is True
+
+
+@pytest.mark.parametrize(
     ("update", "code", "param"),
     [
         ({"output_modalities": ["audio"]}, "unsupported_value", "session.output_modalities"),
@@ -173,6 +199,15 @@ def test_session_update_merges_recursively_and_null_clears() -> None:
             {"audio": {"input": {"turn_detection": {"type": "magic"}}}},
             "invalid_value",
             "session.audio.input.turn_detection.type",
+        ),
+        (
+            {
+                "audio": {
+                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "eager"}}
+                }
+            },
+            "invalid_value",
+            "session.audio.input.turn_detection.eagerness",
         ),
         (
             {"audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": "x"}}}},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -116,14 +116,30 @@ def check_truncate(item: dict[str, Any] | None, item_id: Any, end_ms: Any) -> Pr
     return None
 
 
+SEMANTIC_SILENCE_MS: Final[dict[str, int | None]] = {
+    "high": 500,
+    "medium": None,
+    "auto": None,
+    "low": 2000,
+}
+"""``semantic_vad`` eagerness → the longest silence a turn waits (ms; None: the server's end
+of turn policy as it is — Smart Turn and the words decide, 800 ms at most by default).
+``high``: server VAD's 500 ms default; ``low``: 2 s, the unfinished-words hold's wait."""
+
+
 def session_turns(session: dict[str, Any]) -> ConfigureTurns:
-    """The :class:`ConfigureTurns` command a (checked) session object means."""
+    """The :class:`ConfigureTurns` command a (checked) session object means: ``server_vad``
+    takes its ``silence_duration_ms`` (500 ms when absent) as the longest wait,
+    ``semantic_vad`` its ``eagerness`` (:data:`SEMANTIC_SILENCE_MS`)."""
     td: dict[str, Any] | None = session["audio"]["input"].get("turn_detection")
     tokens = session.get("max_output_tokens")
     instructions = session.get("instructions") or None
+    silence: int | None = int((td or {}).get("silence_duration_ms") or 500)
+    if td is not None and td.get("type") == "semantic_vad":
+        silence = SEMANTIC_SILENCE_MS[td.get("eagerness") or "auto"]
     return ConfigureTurns(
         auto_answer=td is not None and bool(td.get("create_response", True)),
-        silence_ms=int((td or {}).get("silence_duration_ms") or 500),
+        silence_ms=silence,
         threshold=float((td or {}).get("threshold") or 0.5),
         instructions=instructions,
         max_tokens=tokens if isinstance(tokens, int) else None,

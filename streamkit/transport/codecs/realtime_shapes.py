@@ -173,6 +173,13 @@ def check(session: dict[str, Any], audio_out: bool = False) -> Problem | None:
                 "session.audio.input.turn_detection.type",
                 "turn_detection.type must be 'server_vad' or 'semantic_vad' (or null: manual)",
             )
+        eagerness = turns.get("eagerness")
+        if eagerness is not None and eagerness not in ("low", "medium", "high", "auto"):
+            return (
+                "invalid_value",
+                "session.audio.input.turn_detection.eagerness",
+                "eagerness must be 'low', 'medium', 'high' or 'auto'",
+            )
         for name in ("threshold", "prefix_padding_ms", "silence_duration_ms"):
             value = turns.get(name)
             if value is not None and (not _number(value) or value < 0):
