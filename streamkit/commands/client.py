@@ -39,7 +39,12 @@ from streamkit.commands.client_media import (
     video_frames,
 )
 from streamkit.commands.errors import UserError
-from streamkit.commands.model_options import PIPELINES, add_pipeline_argument
+from streamkit.commands.model_options import (
+    PIPELINES,
+    add_pipeline_argument,
+    add_turn_arguments,
+    turn_fields,
+)
 from streamkit.core.clock import NS_PER_MS, NS_PER_S, LoopClock, Nanos
 from streamkit.core.events import ErrorEvent
 from streamkit.core.media import ASR_SAMPLE_RATE
@@ -88,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verbose", action="store_true", help="also show partials and the per-stage breakdown"
     )
+    add_turn_arguments(parser, client=True)
 
 
 # -- what is printed --------------------------------------------------------------------
@@ -257,6 +263,7 @@ async def _session(args: argparse.Namespace, printer: _Printer, client: Client,
         fields["output_audio"] = True
     if args.pipeline:
         fields["pipeline"] = args.pipeline
+    fields.update(turn_fields(args))
     if args.verbose or audio is not None:  # a file's end is told by an idle server (_settle)
         fields["metrics_interval_ms"] = 250 if audio is not None else 1000
     since = client.event_count
@@ -397,4 +404,5 @@ def _summary(client: Client, printer: _Printer) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     if args.pipeline and args.pipeline not in PIPELINES:
         raise UserError(f"unknown pipeline {args.pipeline!r}: choose from {', '.join(PIPELINES)}")
+    turn_fields(args)  # a turn threshold out of range: one line, before connecting
     return asyncio.run(_main(args, Console()))

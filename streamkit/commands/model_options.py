@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from streamkit.pipelines.assistant import AssistantConfig
@@ -133,13 +133,23 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "and what the user said, and the model's other answers are verified; model: the model "
         "answers everything (a strong --lm-url model); a session may change it",
     )
+    add_turn_arguments(parser)
+    from streamkit.commands.tts_options import add_tts_arguments
+
+    add_tts_arguments(parser)
+
+
+def add_turn_arguments(parser: argparse.ArgumentParser, *, client: bool = False) -> None:
+    """The ``--turn-*`` options: the server's end-of-turn policy (``serve``, ``demo``), or
+    (``client``) the thresholds a client asks its session for (``session.update``
+    ``turn_detection`` / ``turn``; each left out keeps the server's)."""
     turn = parser.add_argument_group("turn-taking")
     turn.add_argument(
         "--turn-detection",
         choices=["auto", "vad", "smart"],
-        default="auto",
+        default=None if client else "auto",
         help="end of turn: vad (silence only), smart (Smart Turn v3.2 at short pauses); "
-        "auto: smart when its model file is present",
+        + ("default: the server's" if client else "auto: smart when its model file is present"),
     )
     turn.add_argument(
         "--turn-threshold", type=float, default=None, help="smart: P(complete) that ends a turn"
@@ -168,18 +178,42 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="smart: silence that ends a turn whose words stop mid-phrase (0: off)",
     )
-    turn.add_argument(
-        "--turn-words-wait-ms",
-        type=int,
-        default=None,
-        help="smart: how long a 'complete' waits for the pause's words (default 0: not at all)",
-    )
+    if not client:  # not on the wire
+        turn.add_argument(
+            "--turn-words-wait-ms",
+            type=int,
+            default=None,
+            help="smart: how long a 'complete' waits for the pause's words (default 0: not at all)",
+        )
     turn.add_argument(
         "--turn-hangover-ms", type=int, default=None, help="vad: silence that ends a turn"
     )
-    from streamkit.commands.tts_options import add_tts_arguments
 
-    add_tts_arguments(parser)
+
+def turn_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``session.update`` fields a client's ``--turn-*`` options ask for (none given:
+    none, and the server's policy stands); a value out of the wire's range raises
+    :class:`UserError` naming it, before anything is sent."""
+    import msgspec
+
+    from streamkit.commands.errors import UserError
+    from streamkit.transport.protocol import TurnSettings
+
+    fields: dict[str, Any] = {}
+    if args.turn_detection is not None:
+        fields["turn_detection"] = args.turn_detection
+    given = {
+        name: value
+        for name in TurnSettings.__struct_fields__
+        if (value := getattr(args, f"turn_{name}")) is not None
+    }
+    if given:
+        try:
+            fields["turn"] = msgspec.convert(given, TurnSettings)
+        except msgspec.ValidationError as error:
+            flag = str(error).partition("$.")[2].rstrip("`").replace("_", "-")
+            raise UserError(f"--turn-{flag or 'options'}: {error}") from None
+    return fields
 
 
 def turn_config(args: argparse.Namespace, turn: TurnConfig | None) -> TurnConfig:

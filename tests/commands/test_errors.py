@@ -54,6 +54,8 @@ CASES = [
                                        "s3cret", "--pipeline", "assistant", "--no-realtime",
                                        "--file", "{data}/" + SPEECH), 2, "no pipeline 'assistant'"),
     Case("no microphone", ("client", "--mic"), 2, "no microphone"),
+    Case("turn threshold out of range", ("client", "--turn-threshold", "1.5", "--file",
+                                         "{data}/" + SPEECH), 2, "--turn-threshold"),
     Case("no camera", ("client", "--camera", "--file", "{data}/" + SPEECH), 2, "no camera"),
     Case("port in use", ("serve", "--no-models", "--port", "{port}"), 1, "already in use"),
     Case("unreachable --lm-url", ("serve", "--port", "0", "--lm", "http", "--lm-url",

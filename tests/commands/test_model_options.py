@@ -71,3 +71,26 @@ def test_a_missing_gguf_says_what_to_pass() -> None:
 def test_http_without_url_says_what_to_pass() -> None:
     with pytest.raises(BackendUnavailable, match="needs lm_url"):
         Models.load(parse("--lm", "http"))
+
+
+def test_a_clients_turn_flags_become_its_session_update() -> None:
+    """``streamkit client --turn-*``: what the session asks the server for, only what was
+    given (the rest stays the server's), checked against the wire's ranges."""
+    from streamkit.commands import client
+    from streamkit.commands.errors import UserError
+    from streamkit.commands.model_options import turn_fields
+    from streamkit.transport.protocol import TurnSettings
+
+    parser = argparse.ArgumentParser()
+    client.add_arguments(parser)
+    given = parser.parse_args(
+        ["--file", "a.wav", "--turn-detection", "smart", "--turn-statement-silence-ms", "0",
+         "--turn-threshold", "0.8"]
+    )
+    assert turn_fields(given) == {
+        "turn_detection": "smart",
+        "turn": TurnSettings(threshold=0.8, statement_silence_ms=0),
+    }
+    assert turn_fields(parser.parse_args(["--file", "a.wav"])) == {}
+    with pytest.raises(UserError, match="--turn-pause-ms"):
+        turn_fields(parser.parse_args(["--file", "a.wav", "--turn-pause-ms", "5"]))
