@@ -78,6 +78,9 @@ class AsrStage:
         self._wake = asyncio.Event()
         self._commit_requested = False
         self._backstop_due = False  # the turn waits changed: the segmenter needs a new backstop
+        turn = self.config.turn  # the policy's own longest waits, before a client's VAD
+        self._own_waits = None if turn is None else (turn.hangover_ns, turn.max_silence_ns)
+        self._own_hangover_s = self.config.vad.hangover_s
         self._seq: dict[str, int] = {}
         self._since_commit: list[str] = []  # utterances started since the last commit
         self.samples_read = 0  # input samples taken, counted once their events are out
@@ -99,6 +102,7 @@ class AsrStage:
         model, ValueError when this stage was built without turn detection."""
         if self.config.turn is None:
             raise ValueError(f"{self.name}: built without turn detection (AsrConfig.turn)")
+        self._own_waits = (config.hangover_ns, config.max_silence_ns)
         if self.turn is None:  # not set up yet: setup builds the policy from the config
             self.config = replace(self.config, turn=resolve_turn(config, self.turn_model))
             return
@@ -133,8 +137,9 @@ class AsrStage:
         return tuple(uids)
 
     def configure_vad(self, threshold: float, hangover_s: float | None) -> bool:
-        """New speech threshold and end-of-utterance silence (None: the silence stays as it
-        is); False if not applied (the user is speaking: call again later).
+        """New speech threshold and end-of-utterance silence (None: the turn policy's own,
+        as the server or the session's ``turn`` set it); False if not applied (the user is
+        speaking: call again later).
 
         With a turn policy the silence is the longest a turn waits (the ``vad`` policy's
         hangover, ``smart``'s maximum silence: a Realtime client's ``silence_duration_ms``;
@@ -148,7 +153,7 @@ class AsrStage:
             vad,
             threshold=threshold,
             neg_threshold=min(vad.neg_threshold, max(0.0, threshold - 0.15)),
-            hangover_s=vad.hangover_s if hangover_s is None else max(hangover_s, vad.pause_s),
+            hangover_s=max(self._own_hangover_s if hangover_s is None else hangover_s, vad.pause_s),
         )
         turn = self.turn.config if self.turn is not None else self.config.turn
         segmenting = vad
@@ -156,6 +161,9 @@ class AsrStage:
             if hangover_s is not None:
                 silence = round(vad.hangover_s * NS_PER_S)
                 turn = replace(turn, hangover_ns=silence, max_silence_ns=silence)
+            elif self._own_waits is not None:
+                hangover, longest = self._own_waits
+                turn = replace(turn, hangover_ns=hangover, max_silence_ns=longest)
             segmenting = backstop_vad(vad, turn)
         if self.core is not None and not self.core.set_vad(segmenting):
             return False

@@ -33,11 +33,11 @@ class ConfigureTurns:
     ``auto_answer``: answer each end of speech without being asked (server VAD with
     ``create_response``); False: answer only on :class:`Respond`. ``silence_ms`` /
     ``threshold``: the VAD's end-of-utterance silence (with an end-of-turn policy, the
-    longest a turn waits; None: the policy's own, as a Realtime ``semantic_vad`` of
-    ``medium`` eagerness asks) and speech threshold (applied before the pipeline's first
-    audio). ``instructions``: the system prompt (None: the pipeline's
-    default). ``max_tokens``: the answer length cap (None: the pipeline's default).
-    ``audio_out``: speak the answers (when the pipeline has a voice).
+    longest a turn waits; None: the policy's own, as the server or the session's ``turn``
+    set it, which a Realtime ``semantic_vad`` of ``medium`` eagerness asks for) and speech
+    threshold (applied before the pipeline's first audio). ``instructions``: the system
+    prompt (None: the pipeline's default). ``max_tokens``: the answer length cap (None: the
+    pipeline's default). ``audio_out``: speak the answers (when the pipeline has a voice).
     """
 
     auto_answer: bool = True

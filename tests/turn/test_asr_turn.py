@@ -239,8 +239,9 @@ async def test_a_clients_vad_settings_keep_the_turn_policys_backstop(
     turn = asr.config.turn
     assert turn is not None
     assert (turn.max_silence_ns, turn.unfinished_silence_ns) == (3000 * MS, 2000 * MS)
-    assert asr.configure_vad(0.5, None)  # semantic_vad, medium: the silence stays the policy's
-    assert asr.core.config.vad.hangover_s == pytest.approx(3.25)
+    assert asr.configure_vad(0.5, None)  # semantic_vad, medium: the policy's own waits again
     turn = asr.config.turn
     assert turn is not None
-    assert (turn.max_silence_ns, asr.core.config.vad.threshold) == (3000 * MS, 0.5)
+    assert (turn.max_silence_ns, turn.hangover_ns) == (1000 * MS, smart.hangover_ns)
+    assert asr.core.config.vad.threshold == 0.5
+    assert asr.core.config.vad.hangover_s == pytest.approx(2.25)  # the backstop: past the hold
