@@ -263,7 +263,7 @@ def smart_grid() -> list[TurnConfig]:
     silence after a sentence's last word (``statement_silence_ns``; 0: off)."""
     grid = []
     for pause, threshold, longest, statement in itertools.product(
-        (96, 160), (0.5, 0.8, 0.9, 0.95, 0.98), (800, 1000, 1200, 1400), (0, 300, 400, 600)
+        (96, 128, 160), (0.5, 0.8, 0.9, 0.95, 0.98), (800, 1000, 1200, 1400), (0, 300, 400, 600)
     ):
         grid.append(
             TurnConfig(

@@ -291,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lm-batch-threads", type=int, default=None, help="the server's (default: its own)"
     )
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument for the server (repeat; e.g. --serve-arg=--turn-threshold=0.95)",
+    )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "voice.wav")
     args = parser.parse_args(argv)
 
@@ -300,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                str(port_file), "--pipeline", "assistant", "--tts", args.tts]
         if args.lm_batch_threads is not None:
             cmd += ["--lm-batch-threads", str(args.lm_batch_threads)]
+        cmd += args.serve_arg
         server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE)
         try:

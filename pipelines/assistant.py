@@ -73,7 +73,7 @@ class AssistantConfig:
             share it: on 2 cores, 4 sessions' commit p90 went 3.0 s → 1.5 s
             (``bench/sessions.py``); one serialised slot on 2 threads could not keep up.
             Its ``turn`` is the end-of-turn policy (``turn_detection``): ``auto`` = ``smart``
-            (Smart Turn v3.2 at 160 ms pauses, see ``bench/turns.py``) when the model file
+            (Smart Turn v3.2 at 128 ms pauses, see ``bench/turns.py``) when the model file
             is present, else ``vad`` with one warning.
         lm: the language model (:class:`~streamkit.lm.load.LMSpec`: engine, model, url,
             threads; its ``mode`` follows ``compute``).

@@ -91,17 +91,18 @@ def words_cue(text: str) -> WordsCue:
 class TurnConfig:
     """End-of-turn policy and thresholds (durations in ns; the CLI and wire take ms).
 
-    The defaults ask at 96 ms of silence, end at P(complete) ≥ 0.9, else after 400 ms when
-    the words end a sentence, else after 800 ms: the pause and threshold were the choice of
-    ``bench/turns.py`` before Smart Turn got faster (its BLAS on one thread). Its choice now,
+    The defaults ask at 128 ms of silence, end at P(complete) ≥ 0.95, else after 400 ms when
+    the words end a sentence, else after 800 ms. ``bench/turns.py`` chooses 128 ms and 0.95
     on all 29 reference turns from 11 sources (end-of-turn p50 within 250 ms, then the fewest
-    false splits), is 160 ms and 0.95 with no sentence rule: 2 false splits instead of 6
-    (with the words cues; 3 without), p50 216 ms instead of 152 in simulation — but live, on
-    ``bench/voice.py``'s questions, it doubled the end of turn (p50 258 → 501 ms: real
-    questions often score 0.9-0.95), and on the whole assistant (part 2) end of speech →
-    first token was 418 ms against 284 (p90 795 against 462), so the defaults stay until a
-    larger set of turns decides. The ASR's pause decode runs at 96 ms either way
-    (``asr/turn.py:PAUSE_DECODE_NS``).
+    false splits; the grid's pauses are 96, 128 and 160 ms) with no sentence rule, which keeps
+    one more turn whole (jfk.wav, see ``statement_silence_ns``) at the cost of a p90 of 800
+    ms. Against the former defaults (96 ms, 0.9, the choice before Smart Turn got faster),
+    with the sentence rule both: false splits 3 of 29 instead of 6, end of turn p50 184 ms
+    instead of 152 in simulation; on the whole assistant (part 2) end of speech → first
+    token p50 312 ms instead of 288 (p90 464 / 460); live, on ``bench/voice.py``'s real
+    questions, v2v p50 560 ms instead of 510 (end of turn 279 / 212 ms: real questions often
+    score 0.9-0.95; 160 ms and 0.95 had doubled it, 258 → 501). The ASR's pause decode runs
+    at 96 ms either way (``asr/turn.py:PAUSE_DECODE_NS``).
 
     Attributes:
         detection: ``vad``, ``smart``, or ``auto`` (``smart`` when the Smart Turn model is
@@ -118,12 +119,12 @@ class TurnConfig:
             ``statement``; 0: off). 400 ms: of the 9 reference turns of
             ``bench/turns.py`` that waited the whole 800 ms (Smart Turn hears a read voice
             fall as a pause: P(complete) 0.02-0.25 after six of them), 8 end on a full stop;
-            with it the shipped defaults' end of turn p90 went 800 → 416 ms (end of speech →
-            first token p90 790 → 462 ms in part 2) with the same false splits. 300-600 ms
-            split the same turns. Its cost is a sentence followed, inside the turn, by a
-            longer pause the model hears as unfinished (jfk.wav, "…can do for you.", ~650
-            ms): the bench's chosen setting keeps that one inside the turn, so it chooses
-            this off.
+            with it the end of turn p90 goes 800 → 416 ms (end of speech → first token p90
+            795 → 464 ms in part 2, at 128 ms and 0.95; at 96 ms and 0.9 it added no false
+            split). 300-600 ms split the same turns. Its cost is a sentence followed, inside
+            the turn, by a longer pause the model hears as unfinished (jfk.wav, "…can do for
+            you.", ~650 ms): the bench's chosen setting keeps that one inside the turn, so it
+            chooses this off; the defaults keep it (a split in 29 turns for a p90 half as long).
         unfinished_silence_ns: ``smart`` ends the turn after this much silence (never
             sooner than ``max_silence_ns``), and not on the model's word, when the words
             heard up to the pause stop mid-phrase (0: off).
@@ -144,8 +145,8 @@ class TurnConfig:
     """
 
     detection: TurnDetection | Literal["auto"] = "auto"
-    pause_ns: Nanos = 96 * NS_PER_MS
-    threshold: float = 0.9
+    pause_ns: Nanos = 128 * NS_PER_MS
+    threshold: float = 0.95
     repredict_ns: Nanos = 160 * NS_PER_MS
     max_silence_ns: Nanos = 800 * NS_PER_MS
     question_silence_ns: Nanos = 300 * NS_PER_MS
