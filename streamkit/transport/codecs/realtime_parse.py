@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -21,6 +21,7 @@ from streamkit.transport.codecs.realtime_shapes import (
     MAX_JSON_DEPTH,
     MAX_NUMBER_CHARS,
     MIN_COMMIT_SAMPLES,
+    SEMANTIC_SILENCE_MS,
     Problem,
 )
 from streamkit.transport.commands import ConfigureTurns
@@ -114,17 +115,6 @@ def check_truncate(item: dict[str, Any] | None, item_id: Any, end_ms: Any) -> Pr
     if not isinstance(end_ms, int) or isinstance(end_ms, bool) or end_ms < 0:
         return ("invalid_value", "audio_end_ms", "audio_end_ms must be an integer ≥ 0")
     return None
-
-
-SEMANTIC_SILENCE_MS: Final[dict[str, int | None]] = {
-    "high": 500,
-    "medium": None,
-    "auto": None,
-    "low": 2000,
-}
-"""``semantic_vad`` eagerness → the longest silence a turn waits (ms; None: the server's end
-of turn policy as it is — Smart Turn and the words decide, 800 ms at most by default).
-``high``: server VAD's 500 ms default; ``low``: 2 s, the unfinished-words hold's wait."""
 
 
 def session_turns(session: dict[str, Any]) -> ConfigureTurns:

@@ -121,6 +121,17 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+SEMANTIC_SILENCE_MS: Final[dict[str, int | None]] = {
+    "high": 500,
+    "medium": None,
+    "auto": None,
+    "low": 2000,
+}
+"""``semantic_vad`` eagerness → the longest silence a turn waits (ms; None: the server's end
+of turn policy as it is — Smart Turn and the words decide, 800 ms at most by default).
+``high``: server VAD's 500 ms default; ``low``: 2 s, the unfinished-words hold's wait."""
+
+
 def check(session: dict[str, Any], audio_out: bool = False) -> Problem | None:
     """Why the merged ``session`` cannot be served (None: it can).
 
@@ -174,7 +185,7 @@ def check(session: dict[str, Any], audio_out: bool = False) -> Problem | None:
                 "turn_detection.type must be 'server_vad' or 'semantic_vad' (or null: manual)",
             )
         eagerness = turns.get("eagerness")
-        if eagerness is not None and eagerness not in ("low", "medium", "high", "auto"):
+        if eagerness is not None and eagerness not in SEMANTIC_SILENCE_MS:
             return (
                 "invalid_value",
                 "session.audio.input.turn_detection.eagerness",
