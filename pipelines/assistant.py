@@ -46,6 +46,7 @@ from streamkit.lm.grounding_backend import GroundedBackend, GroundingMode
 from streamkit.lm.load import LMSpec
 from streamkit.lm.load import load as load_lm
 from streamkit.lm.responder import Responder, ResponderConfig
+from streamkit.pipelines.costs import FixedCosts
 from streamkit.store.backend import StoredTurn
 from streamkit.tts import TtsConfig, TTSEngine, TTSSpec, TtsStage
 from streamkit.tts import load as load_tts
@@ -81,6 +82,9 @@ class AssistantConfig:
         vision: run the vision encoder when the source has video.
         vision_config: its settings (``None`` → defaults).
         compute: ``thread`` live, ``virtual`` when replaying on a virtual-time loop.
+        costs: with ``virtual``, charge every model call a fixed cost by its work instead of
+            its measured CPU time (:mod:`streamkit.pipelines.costs`: bit-identical replays on
+            a busy machine); None: measured.
         align_window_ms: aligner window (only with video).
         tts: the voice (``engine="none"``: text only; the CLI defaults to ``auto``).
         speech: the TTS stage (frame length, lead, chunker; ``enabled`` = speak by default).
@@ -103,6 +107,7 @@ class AssistantConfig:
     vision: bool = True
     vision_config: VisionConfig | None = None
     compute: ComputeMode = "thread"
+    costs: FixedCosts | None = None
     align_window_ms: int = 40
     tts: TTSSpec = field(default_factory=TTSSpec)
     speech: TtsConfig = field(default_factory=TtsConfig)
@@ -126,10 +131,16 @@ class Models:
         seconds). Raises with a message that says what to install or pass when a model or
         runtime is missing."""
         whisper = WhisperModelShared(config.asr.whisper)
-        tts = load_tts(replace(config.tts, mode=config.compute))
+        costs = config.costs
+        tts = load_tts(replace(
+            config.tts, mode=config.compute,
+            charge_ns_per_audio_s=costs.tts_ns_per_audio_s if costs else None,
+        ))
         return cls(
             whisper=whisper,
-            lm=load_lm(replace(config.lm, mode=config.compute)),
+            lm=load_lm(replace(
+                config.lm, mode=config.compute, charge=costs.lm if costs else None
+            )),
             turn=load_turn_model(config.asr.turn),
             tts=tts,
         )
@@ -380,9 +391,10 @@ def build(
 
         asr_in, mic = copy_edge(pipe, "mic", asr_in)
         reference = _edge(pipe, "tts.echo", Policy.DROP_OLDEST, 256)  # never holds the voice
-    asr = AsrStage(
-        models.whisper, replace(config.asr, compute=config.compute), turn_model=models.turn
-    )
+    asr_config = replace(config.asr, compute=config.compute)
+    if config.costs is not None:
+        asr_config = replace(asr_config, charge_ns=config.costs.asr_decode_ns, charge_cpu=False)
+    asr = AsrStage(models.whisper, asr_config, turn_model=models.turn)
     asr_out = _edge(pipe, "asr.out")
     pipe.add(asr, inputs={"in": asr_in}, outputs={"out": asr_out})
     if gated and reference is not None and config.echo_gate is not None:
@@ -408,6 +420,12 @@ def build(
         from streamkit.vision.stage import VisionConfig, VisionStage
 
         vision_config = replace(config.vision_config or VisionConfig(), compute=config.compute)
+        if config.costs is not None:
+            vision_config = replace(
+                vision_config,
+                gate_charge_ns=config.costs.vision_gate_ns,
+                keyframe_charge_ns=config.costs.vision_keyframe_ns,
+            )
         vision_out = _edge(pipe, "vision.out", Policy.DROP_OLDEST, 16)
         pipe.add(VisionStage(vision_config), {"in": video_in}, {"out": vision_out})
         vision_ports["client"] = _edge(pipe, "vision.client", Policy.DROP_OLDEST, 16)

@@ -1,7 +1,9 @@
 """``streamkit replay SESSION``: play a recorded session through the best available pipeline.
 
 Real-time pace by default (``--speed`` to go faster); ``--virtual`` runs on a virtual-time loop
-(finishes as fast as the models compute, with the recorded jitter and charged model time).
+(finishes as fast as the models compute, with the recorded jitter and charged model time);
+``--fixed-costs`` charges each model call a fixed cost by its work instead of its measured CPU
+time, so two replays give identical events on a busy machine (:mod:`streamkit.pipelines.costs`).
 ``--out FILE`` records the replayed media, every event and the metrics into a new session
 (input for ``streamkit report``). Prints transcripts and answers as they come, then latencies.
 """
@@ -41,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pipeline_argument(parser, "auto", auto=True, what="what the session is replayed through")
     parser.add_argument("--speed", type=float, default=1.0, help="pace factor (default 1)")
     parser.add_argument("--virtual", action="store_true", help="run on virtual time (fast)")
+    parser.add_argument("--fixed-costs", action="store_true",
+                        help="with --virtual: charge fixed model costs (identical replays)")
     parser.add_argument("--timing", default="arrival", choices=["arrival", "pts"],
                         help="deliver at recorded arrival (jitter) or at capture pts")
     parser.add_argument("--out", type=Path, default=None, help="record the run into this MCAP")
@@ -120,11 +124,19 @@ def run(args: argparse.Namespace) -> int:
     session = args.session or default_session_path()
     if not session.exists():
         raise UserError(f"no session file at {session} (record one with `streamkit record`)")
+    if args.fixed_costs and not args.virtual:
+        raise UserError("--fixed-costs charges virtual time: pass --virtual too")
+    config = assistant_config(args)
+    if args.fixed_costs:
+        from dataclasses import replace
+
+        from streamkit.pipelines.costs import FixedCosts
+
+        config = replace(config, costs=FixedCosts())
     console = Console(quiet=False)
     coro = replay_session(session, pipeline=args.pipeline, speed=args.speed,
                           virtual=args.virtual, timing=args.timing, out=args.out,
-                          console=console, show_events=not args.quiet,
-                          config=assistant_config(args))
+                          console=console, show_events=not args.quiet, config=config)
     if args.virtual:
         from streamkit.testing.replay import run_on_virtual_loop
 

@@ -38,6 +38,7 @@ __all__ = [
     "Message",
     "Role",
     "StopFilter",
+    "TokenCharge",
     "TokenCounter",
     "Usage",
     "approx_token_count",
@@ -90,6 +91,20 @@ class Usage:
     completion_tokens: int = 0
     prompt_cached: int = 0
     compute_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCharge:
+    """A local model's fixed cost on a virtual clock, by the work of each call: ``prompt_ns``
+    per prompt token evaluated (the uncached rest), ``token_ns`` per token generated. Replays
+    that charge this instead of measured CPU time are bit-identical on a loaded machine."""
+
+    prompt_ns: int
+    token_ns: int
+
+    def cost(self, prompt_tokens: int, generated: int) -> int:
+        """Nanoseconds charged for evaluating ``prompt_tokens`` and generating ``generated``."""
+        return prompt_tokens * self.prompt_ns + generated * self.token_ns
 
 
 @dataclass(slots=True)

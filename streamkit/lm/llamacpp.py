@@ -9,11 +9,12 @@ reuses the longest common token prefix and evaluates only the rest, so a stable 
 user is still speaking — leaves only the last few tokens for the answer.
 
 Concurrency: one :class:`~streamkit.core.compute.ModelSlot` runs every model call (one at a time,
-in a worker thread; ``mode="virtual"`` runs inline and charges the measured time for replays on
-a virtual clock). Generation is one slot call per token, so cancelling stops within one token;
-whole answers are serialised by a lock (the KV cache holds one sequence), and a prefill is
-skipped while an answer is being generated. Threads: ``n_threads`` decode one token at a time
-(generation), ``n_threads_batch`` evaluate a prompt (llama.cpp picks by the batch's size).
+in a worker thread; ``mode="virtual"`` runs inline and charges the measured time, or a fixed
+cost per token, for replays on a virtual clock). Generation is one slot call per token, so
+cancelling stops within one token; whole answers are serialised by a lock (the KV cache holds
+one sequence), and a prefill is skipped while an answer is being generated. Threads:
+``n_threads`` decode one token at a time (generation), ``n_threads_batch`` evaluate a prompt
+(llama.cpp picks by the batch's size).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from streamkit.lm.backend import (
     LMRequest,
     Message,
     StopFilter,
+    TokenCharge,
     Usage,
     common_prefix,
 )
@@ -66,8 +68,9 @@ class LlamaCppConfig:
         seed: sampling seed.
         mode: ``"thread"`` (live) or ``"virtual"`` (replay on a virtual clock).
         charge: in virtual mode, what a call costs on the clock: ``"wall"`` (its measured wall
-            time on this, possibly shared, machine) or ``"cpu"`` (the calling thread's CPU time:
-            what an uncontended machine would take, see :meth:`LlamaCppBackend._call`).
+            time on this, possibly shared, machine), ``"cpu"`` (the calling thread's CPU time:
+            what an uncontended machine would take, see :meth:`LlamaCppBackend._call`) or a
+            :class:`~streamkit.lm.backend.TokenCharge` (fixed per token: bit-identical replays).
         name: backend name in metrics.
     """
 
@@ -81,7 +84,7 @@ class LlamaCppConfig:
     repeat_penalty: float = 1.1
     seed: int = 0
     mode: ComputeMode = "thread"
-    charge: Literal["wall", "cpu"] = "wall"
+    charge: Literal["wall", "cpu"] | TokenCharge = "wall"
     name: str = "llamacpp"
 
 
@@ -162,15 +165,30 @@ class LlamaCppBackend:
 
     # -- model calls (run on the slot) ---------------------------------------------------
 
-    async def _call(self, fn: Callable[[], R], usage: Usage | None = None) -> R:
-        """Run ``fn`` on the model slot; its CPU time is added to ``usage.compute_ns``.
+    async def _call(
+        self,
+        fn: Callable[[], R],
+        usage: Usage | None = None,
+        *,
+        prompt: int = 0,
+        generated: int = 0,
+    ) -> R:
+        """Run ``fn`` on the model slot (it evaluates ``prompt`` tokens and generates
+        ``generated``); its CPU time is added to ``usage.compute_ns``.
 
-        Virtual mode with ``charge="cpu"`` charges the calling thread's CPU time: what an
-        uncontended machine takes (llama.cpp's calling thread is worker 0 of a prompt
+        Virtual mode with a :class:`TokenCharge` charges (and counts as compute) the fixed cost
+        of that work. Virtual mode with ``charge="cpu"`` charges the calling thread's CPU time:
+        what an uncontended machine takes (llama.cpp's calling thread is worker 0 of a prompt
         evaluation on ``n_threads_batch`` threads and works or waits through all of it), and
         counts the whole process's CPU time (every thread's) as the call's compute. Live, the
         worker thread's CPU time is counted (a batch's other threads are not)."""
         cfg = self.config
+        if cfg.mode == "virtual" and isinstance(cfg.charge, TokenCharge):
+            fixed = cfg.charge.cost(prompt, generated)
+            result = await self.slot.call(fn, charge=fixed)
+            if usage is not None:
+                usage.compute_ns += fixed
+            return result
         if cfg.mode == "virtual" and cfg.charge == "cpu":
             before, own = time.process_time_ns(), time.thread_time_ns()
             result = fn()  # inline, as the virtual slot would run it
@@ -215,7 +233,8 @@ class LlamaCppBackend:
         if len(tokens) >= self.config.n_ctx:
             return
         async with self._answer_lock:
-            await self._call(lambda: self._evaluate(tokens))
+            fresh = len(tokens) - min(self.cached_prefix(tokens), len(tokens) - 1)
+            await self._call(lambda: self._evaluate(tokens), prompt=fresh)
 
     def complete(self, request: LMRequest) -> Completion:
         usage = Usage()
@@ -243,8 +262,13 @@ class LlamaCppBackend:
                 repeat_penalty=cfg.repeat_penalty,
                 reset=True,
             )
+            fresh = len(tokens) - min(usage.prompt_cached, len(tokens) - 1)
             for _ in range(min(request.max_tokens, room - 1)):
-                token = await self._call(lambda: next(steps, None), usage)
+                # the first step evaluates the uncached prompt, every step samples a token
+                token = await self._call(
+                    lambda: next(steps, None), usage, prompt=fresh, generated=1
+                )
+                fresh = 0
                 if token is None or self._lib.llama_vocab_is_eog(vocab, token):
                     break
                 usage.completion_tokens += 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from streamkit.core.compute import ComputeMode
-from streamkit.lm.backend import BackendUnavailable, LMBackend
+from streamkit.lm.backend import BackendUnavailable, LMBackend, TokenCharge
 
 __all__ = ["LMChoice", "LMSpec", "load"]
 
@@ -30,6 +30,8 @@ class LMSpec:
         batch_threads: CPU threads of a llama.cpp prompt evaluation (a batch of tokens; None:
             ``threads``).
         mode: ``thread`` live, ``virtual`` replay (llama.cpp then charges CPU time).
+        charge: in ``virtual`` mode, a fixed cost per token instead of the CPU time
+            (bit-identical replays on a loaded machine; llama.cpp).
     """
 
     engine: LMChoice = "auto"
@@ -39,6 +41,7 @@ class LMSpec:
     threads: int = 1
     batch_threads: int | None = 2
     mode: ComputeMode = "thread"
+    charge: TokenCharge | None = None
 
 
 def load(spec: LMSpec) -> LMBackend | None:
@@ -65,7 +68,8 @@ def load(spec: LMSpec) -> LMBackend | None:
                 n_threads=spec.threads,
                 n_threads_batch=spec.batch_threads,
                 mode=spec.mode,
-                charge="cpu",  # replays charge CPU time: stable on a shared machine
+                # replays charge CPU time (steady on a shared machine) or fixed costs
+                charge=spec.charge or "cpu",
             )
         )
     from streamkit.lm.transformers_backend import TransformersBackend, TransformersConfig

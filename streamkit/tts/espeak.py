@@ -27,7 +27,7 @@ from streamkit.core.compute import ComputeMode, ModelSlot
 from streamkit.core.media import AudioChunk
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.tts.backend import Speech, TTSUnavailable
-from streamkit.tts.models import charged_call
+from streamkit.tts.models import audio_charge, charged_call
 
 __all__ = ["ProcessVoice", "ProcessVoiceConfig"]
 
@@ -38,12 +38,14 @@ _RATES = {"espeak-ng": 22_050, "flite": 16_000}
 @dataclass(frozen=True, slots=True)
 class ProcessVoiceConfig:
     """Options: which ``program``, its ``voice`` (espeak-ng ``en-us``; flite ``slt`` 16 kHz,
-    ``kal`` 8 kHz), words per minute (espeak-ng), compute mode."""
+    ``kal`` 8 kHz), words per minute (espeak-ng), compute mode; ``charge_ns_per_audio_s``: in
+    ``virtual`` mode, a fixed cost per second of speech instead of the CPU time."""
 
     program: Program = "espeak-ng"
     voice: str | None = None
     words_per_minute: int = 175
     mode: ComputeMode = "thread"
+    charge_ns_per_audio_s: int | None = None
 
 
 class ProcessVoice:
@@ -97,6 +99,7 @@ class ProcessVoice:
         return Speech(self._speak(text))
 
     async def _speak(self, text: str) -> AsyncIterator[AudioChunk]:
-        samples = await charged_call(self.slot, lambda: self._run(text), self.config.mode, 1)
+        fixed = audio_charge(self.config.charge_ns_per_audio_s, lambda: self.sample_rate)
+        samples = await charged_call(self.slot, lambda: self._run(text), self.config.mode, 1, fixed)
         if len(samples):
             yield AudioChunk(samples, self.sample_rate)

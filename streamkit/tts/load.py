@@ -26,6 +26,8 @@ class TTSSpec:
         url / model / api_key: the HTTP server (``http``).
         threads: CPU threads of a local voice.
         mode: ``thread`` live, ``virtual`` replay (Piper then speaks deterministically).
+        charge_ns_per_audio_s: in ``virtual`` mode, a local voice's fixed cost per second of
+            speech instead of its CPU time (bit-identical replays on a loaded machine).
     """
 
     engine: TTSChoice = "none"
@@ -35,6 +37,7 @@ class TTSSpec:
     api_key: str | None = None
     threads: int = 1
     mode: ComputeMode = "thread"
+    charge_ns_per_audio_s: int | None = None
 
 
 def load(spec: TTSSpec) -> TTSEngine | None:
@@ -53,13 +56,17 @@ def load(spec: TTSSpec) -> TTSEngine | None:
 
         return PiperEngine(
             PiperConfig(model_path=spec.voice, threads=spec.threads, mode=spec.mode,
-                        deterministic=spec.mode == "virtual")
+                        deterministic=spec.mode == "virtual",
+                        charge_ns_per_audio_s=spec.charge_ns_per_audio_s)
         )
     if engine in ("espeak", "flite"):
         from streamkit.tts.espeak import ProcessVoice, ProcessVoiceConfig
 
         program: Literal["espeak-ng", "flite"] = "espeak-ng" if engine == "espeak" else "flite"
-        return ProcessVoice(ProcessVoiceConfig(program=program, voice=spec.voice, mode=spec.mode))
+        return ProcessVoice(ProcessVoiceConfig(
+            program=program, voice=spec.voice, mode=spec.mode,
+            charge_ns_per_audio_s=spec.charge_ns_per_audio_s,
+        ))
     if engine == "http":
         from streamkit.tts.openai_http import OpenAISpeechConfig, OpenAISpeechEngine
 

@@ -1,4 +1,4 @@
-"""Lookups shared by the engines: the bundled voice, onnxruntime, CPU-time charging."""
+"""Lookups shared by the engines: the bundled voice, onnxruntime, virtual-time charging."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from streamkit.core.compute import ComputeMode, ModelSlot
 from streamkit.tts.backend import TTSUnavailable
 
-__all__ = ["bundled_piper_voice", "charged_call", "import_onnxruntime"]
+__all__ = ["audio_charge", "bundled_piper_voice", "charged_call", "import_onnxruntime"]
 
 R = TypeVar("R")
 
@@ -37,12 +40,33 @@ def import_onnxruntime() -> Any:
     return onnxruntime
 
 
-async def charged_call(slot: ModelSlot, fn: Callable[[], R], mode: ComputeMode, threads: int) -> R:
+async def charged_call(
+    slot: ModelSlot,
+    fn: Callable[[], R],
+    mode: ComputeMode,
+    threads: int,
+    fixed: Callable[[R], int] | None = None,
+) -> R:
     """Run ``fn`` on ``slot``; on a virtual loop charge its CPU time (÷ threads) instead of its
-    wall time, so replays on a shared machine stay stable."""
+    wall time, so replays on a shared machine stay stable — or ``fixed(result)`` ns when given
+    (bit-identical replays, whatever else the machine runs)."""
+    if mode == "virtual" and fixed is not None:
+        result = fn()
+        return await slot.call(lambda: result, charge=fixed(result))
     if mode == "virtual":
         before = time.process_time_ns()
         result = fn()
         cost = (time.process_time_ns() - before) // max(1, threads)
         return await slot.call(lambda: result, charge=cost)
     return await slot.call(fn)
+
+
+def audio_charge(
+    ns_per_audio_s: int | None, sample_rate: Callable[[], int]
+) -> Callable[[npt.NDArray[np.float32]], int] | None:
+    """The fixed virtual cost of synthesising samples at ``ns_per_audio_s`` per second of
+    speech (``sample_rate()`` read after the call), or None to charge CPU time."""
+    if ns_per_audio_s is None:
+        return None
+    per_second = ns_per_audio_s
+    return lambda samples: len(samples) * per_second // max(1, sample_rate())

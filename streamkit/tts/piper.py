@@ -30,7 +30,12 @@ from streamkit.core.compute import ComputeMode, ModelSlot
 from streamkit.core.media import AudioChunk
 from streamkit.core.metrics import MetricsRegistry
 from streamkit.tts.backend import Speech, TTSUnavailable
-from streamkit.tts.models import bundled_piper_voice, charged_call, import_onnxruntime
+from streamkit.tts.models import (
+    audio_charge,
+    bundled_piper_voice,
+    charged_call,
+    import_onnxruntime,
+)
 from streamkit.tts.phonemes import EspeakPhonemizer, clauses
 
 __all__ = ["PiperConfig", "PiperEngine"]
@@ -48,6 +53,8 @@ class PiperConfig:
         deterministic: noise 0, identical audio for identical text (virtual replays).
         speaker_id: for multi-speaker voices.
         mode: ``thread`` live, ``virtual`` on a virtual-time loop (CPU time charged).
+        charge_ns_per_audio_s: in ``virtual`` mode, a fixed cost per second of speech
+            synthesised instead of the CPU time (bit-identical replays).
         name: engine name (metrics, events).
     """
 
@@ -59,6 +66,7 @@ class PiperConfig:
     deterministic: bool = False
     speaker_id: int | None = None
     mode: ComputeMode = "thread"
+    charge_ns_per_audio_s: int | None = None
     name: str = "piper"
 
 
@@ -158,8 +166,9 @@ class PiperEngine:
 
     async def _speak(self, text: str) -> AsyncIterator[AudioChunk]:
         cfg = self.config
+        fixed = audio_charge(cfg.charge_ns_per_audio_s, lambda: self.sample_rate)
         samples = await charged_call(
-            self.slot, lambda: self._synthesize(text), cfg.mode, cfg.threads
+            self.slot, lambda: self._synthesize(text), cfg.mode, cfg.threads, fixed
         )
         if len(samples):
             yield AudioChunk(samples, self.sample_rate)

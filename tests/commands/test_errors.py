@@ -67,6 +67,7 @@ CASES = [
     Case("transcribe --partials alone", ("transcribe", "--partials", "{data}/" + SPEECH), 2,
          "add --stream"),
     Case("replay missing session", ("replay", "{tmp}/nope.mcap"), 2, "no session file"),
+    Case("replay --fixed-costs in real time", ("replay", "--fixed-costs"), 2, "pass --virtual"),
     # bug 2: a faster replay squeezed the ASR's timeline and lost the first words of turns
     Case("replay --speed 4 with ASR", ("replay", "--virtual", "--speed", "4", "--pipeline",
                                        "captions", "--lm", "none"), 2, "--speed 4"),

@@ -114,3 +114,32 @@ async def test_prompt_threads_apart_from_generation_threads_answer_the_same() ->
     assert texts[0] == texts[1]
     assert "Rome" in texts[0]
     assert all(u.compute_ns > 0 for u in usages)
+
+
+def test_a_fixed_token_charge_is_the_work_of_the_call() -> None:
+    """With a :class:`TokenCharge`, a virtual replay's clock moves by the prompt tokens
+    evaluated and the tokens generated, not by what the machine measured; the usage counts
+    the same cost. The second, identical request is charged only its uncached prompt rest."""
+    from streamkit.core.clock import LoopClock
+    from streamkit.lm.backend import TokenCharge, Usage
+    from streamkit.testing.replay import run_on_virtual_loop
+
+    charge = TokenCharge(prompt_ns=1_000_000, token_ns=10_000_000)
+    model = LlamaCppBackend(LlamaCppConfig(n_threads=1, mode="virtual", charge=charge))
+    request = ask("What is the capital of Italy?", max_tokens=8)
+
+    async def answer() -> tuple[int, Usage]:
+        clock = LoopClock()
+        start = clock.now()
+        completion = model.complete(request)
+        async for _ in completion:
+            pass
+        return clock.now() - start, completion.usage
+
+    for _ in range(2):
+        elapsed, usage = run_on_virtual_loop(answer())
+        steps = usage.completion_tokens + (usage.completion_tokens < request.max_tokens)
+        fresh = usage.prompt_tokens - min(usage.prompt_cached, usage.prompt_tokens - 1)
+        assert elapsed == usage.compute_ns == charge.cost(fresh, steps)
+    assert usage.prompt_cached > 0  # the second time, the prompt's prefix was reused
+    assert fresh < usage.prompt_tokens

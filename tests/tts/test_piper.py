@@ -70,3 +70,27 @@ async def test_the_debian_voices_speak_as_separate_processes(whisper) -> None:  
         heard = hear(whisper, chunks[0].samples, voice.sample_rate).lower()
         assert "four" in heard or "4" in heard, (program, heard)
         assert isinstance(voice.slot, ModelSlot)
+
+
+def test_a_fixed_charge_per_second_of_speech() -> None:
+    """``charge_ns_per_audio_s`` charges a virtual replay by the speech synthesised (50 ms per
+    second of audio here), not by the CPU time the machine measured."""
+    from streamkit.core.clock import LoopClock
+    from streamkit.testing.replay import run_on_virtual_loop
+
+    engine = PiperEngine(
+        PiperConfig(deterministic=True, mode="virtual", charge_ns_per_audio_s=50_000_000)
+    )
+
+    async def speak() -> tuple[int, int]:
+        clock = LoopClock()
+        start = clock.now()
+        samples = sum([len(c.samples) async for c in engine.synthesize("Hello there, friend.")])
+        return clock.now() - start, samples
+
+    try:
+        elapsed, samples = run_on_virtual_loop(speak())
+    finally:
+        engine.close()
+    assert samples > engine.sample_rate // 2
+    assert elapsed == samples * 50_000_000 // engine.sample_rate
