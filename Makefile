@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMPS := .stamps
 
-.PHONY: demo test setup setup-dev bench bench-cluster bench-peers bench-tts bench-voice bench-answers bench-turns clean
+.PHONY: demo test setup setup-dev bench bench-costs bench-cluster bench-peers bench-tts bench-voice bench-answers bench-turns clean
 
 demo: $(STAMPS)/runtime $(STAMPS)/smart-turn
 	$(PY) -m streamkit demo $(ARGS)
@@ -79,6 +79,10 @@ bench: $(STAMPS)/dev $(STAMPS)/bench
 	$(PY) -m bench.lm
 	$(PY) -m bench.sessions --sessions 1
 	$(PY) -m bench.realtime --turns 6
+
+# What each model call costs here, beside the fixed costs of deterministic replays (~1 min).
+bench-costs: $(STAMPS)/dev
+	$(PY) -m bench.costs
 
 # The deployment under load (HAProxy + 3 workers + LM server + Redis, real speech; minutes).
 bench-cluster: $(STAMPS)/dev
