@@ -132,15 +132,16 @@ class Models:
         runtime is missing."""
         whisper = WhisperModelShared(config.asr.whisper)
         costs = config.costs
-        tts = load_tts(replace(
-            config.tts, mode=config.compute,
-            charge_ns_per_audio_s=costs.tts_ns_per_audio_s if costs else None,
-        ))
+        tts = load_tts(
+            replace(
+                config.tts,
+                mode=config.compute,
+                charge_ns_per_audio_s=costs.tts_ns_per_audio_s if costs else None,
+            )
+        )
         return cls(
             whisper=whisper,
-            lm=load_lm(replace(
-                config.lm, mode=config.compute, charge=costs.lm if costs else None
-            )),
+            lm=load_lm(replace(config.lm, mode=config.compute, charge=costs.lm if costs else None)),
             turn=load_turn_model(config.asr.turn),
             tts=tts,
         )
@@ -455,8 +456,13 @@ def build(
         from streamkit.pipelines.voice import add_voice
 
         tts, merge_ports["response"] = add_voice(
-            pipe, models.tts, config.speech, merge_ports["response"],
-            transcript_ports["tts"], responder.history, reference,
+            pipe,
+            models.tts,
+            config.speech,
+            merge_ports["response"],
+            transcript_ports["tts"],
+            responder.history,
+            reference,
         )
 
     events = _edge(pipe, "events")

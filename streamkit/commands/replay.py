@@ -38,15 +38,27 @@ __all__ = ["add_arguments", "replay_session", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("session", nargs="?", type=Path, default=None,
-                        help="MCAP session (default: the bundled session)")
+    parser.add_argument(
+        "session",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="MCAP session (default: the bundled session)",
+    )
     add_pipeline_argument(parser, "auto", auto=True, what="what the session is replayed through")
     parser.add_argument("--speed", type=float, default=1.0, help="pace factor (default 1)")
     parser.add_argument("--virtual", action="store_true", help="run on virtual time (fast)")
-    parser.add_argument("--fixed-costs", action="store_true",
-                        help="with --virtual: charge fixed model costs (identical replays)")
-    parser.add_argument("--timing", default="arrival", choices=["arrival", "pts"],
-                        help="deliver at recorded arrival (jitter) or at capture pts")
+    parser.add_argument(
+        "--fixed-costs",
+        action="store_true",
+        help="with --virtual: charge fixed model costs (identical replays)",
+    )
+    parser.add_argument(
+        "--timing",
+        default="arrival",
+        choices=["arrival", "pts"],
+        help="deliver at recorded arrival (jitter) or at capture pts",
+    )
     parser.add_argument("--out", type=Path, default=None, help="record the run into this MCAP")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     add_model_arguments(parser)
@@ -66,9 +78,16 @@ def _describe(payload: Any) -> str | None:
 
 
 async def replay_session(
-    session: Path, *, pipeline: str = "best", speed: float = 1.0, virtual: bool = False,
-    timing: Timing = "arrival", out: Path | None = None, console: Console | None = None,
-    show_events: bool = True, config: Any = None,
+    session: Path,
+    *,
+    pipeline: str = "best",
+    speed: float = 1.0,
+    virtual: bool = False,
+    timing: Timing = "arrival",
+    out: Path | None = None,
+    console: Console | None = None,
+    show_events: bool = True,
+    config: Any = None,
 ) -> dict[str, Any]:
     """Replay ``session`` (see the module docstring); returns the final metrics snapshot."""
     console = console or Console()
@@ -107,8 +126,9 @@ async def replay_session(
     finally:
         if writer is not None:
             if pipe.state.base_time is not None:
-                writer.add_metadata("streamkit.recorder",
-                                    {"base_time_ns": str(pipe.state.base_time)})
+                writer.add_metadata(
+                    "streamkit.recorder", {"base_time_ns": str(pipe.state.base_time)}
+                )
             writer.write_metrics(metrics, pipe.clock.now(), samples=True)
             writer.close()
     snapshot = metrics.snapshot()
@@ -134,9 +154,17 @@ def run(args: argparse.Namespace) -> int:
 
         config = replace(config, costs=FixedCosts())
     console = Console(quiet=False)
-    coro = replay_session(session, pipeline=args.pipeline, speed=args.speed,
-                          virtual=args.virtual, timing=args.timing, out=args.out,
-                          console=console, show_events=not args.quiet, config=config)
+    coro = replay_session(
+        session,
+        pipeline=args.pipeline,
+        speed=args.speed,
+        virtual=args.virtual,
+        timing=args.timing,
+        out=args.out,
+        console=console,
+        show_events=not args.quiet,
+        config=config,
+    )
     if args.virtual:
         from streamkit.testing.replay import run_on_virtual_loop
 

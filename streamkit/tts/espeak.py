@@ -73,15 +73,27 @@ class ProcessVoice:
         if not text:
             return np.zeros(0, np.float32)
         if self.config.program == "espeak-ng":
-            cmd = [self.program, "--stdout", "-v", self.voice,
-                   "-s", str(self.config.words_per_minute), "--", text]
+            cmd = [
+                self.program,
+                "--stdout",
+                "-v",
+                self.voice,
+                "-s",
+                str(self.config.words_per_minute),
+                "--",
+                text,
+            ]
             wav = subprocess.run(cmd, capture_output=True, check=True, timeout=30).stdout
         else:
             fd, name = tempfile.mkstemp(suffix=".wav")
             os.close(fd)
             try:
-                subprocess.run([self.program, "-voice", self.voice, "-t", text, "-o", name],
-                               capture_output=True, check=True, timeout=30)
+                subprocess.run(
+                    [self.program, "-voice", self.voice, "-t", text, "-o", name],
+                    capture_output=True,
+                    check=True,
+                    timeout=30,
+                )
                 with open(name, "rb") as f:
                     wav = f.read()
             finally:

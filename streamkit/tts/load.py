@@ -55,25 +55,37 @@ def load(spec: TTSSpec) -> TTSEngine | None:
         from streamkit.tts.piper import PiperConfig, PiperEngine
 
         return PiperEngine(
-            PiperConfig(model_path=spec.voice, threads=spec.threads, mode=spec.mode,
-                        deterministic=spec.mode == "virtual",
-                        charge_ns_per_audio_s=spec.charge_ns_per_audio_s)
+            PiperConfig(
+                model_path=spec.voice,
+                threads=spec.threads,
+                mode=spec.mode,
+                deterministic=spec.mode == "virtual",
+                charge_ns_per_audio_s=spec.charge_ns_per_audio_s,
+            )
         )
     if engine in ("espeak", "flite"):
         from streamkit.tts.espeak import ProcessVoice, ProcessVoiceConfig
 
         program: Literal["espeak-ng", "flite"] = "espeak-ng" if engine == "espeak" else "flite"
-        return ProcessVoice(ProcessVoiceConfig(
-            program=program, voice=spec.voice, mode=spec.mode,
-            charge_ns_per_audio_s=spec.charge_ns_per_audio_s,
-        ))
+        return ProcessVoice(
+            ProcessVoiceConfig(
+                program=program,
+                voice=spec.voice,
+                mode=spec.mode,
+                charge_ns_per_audio_s=spec.charge_ns_per_audio_s,
+            )
+        )
     if engine == "http":
         from streamkit.tts.openai_http import OpenAISpeechConfig, OpenAISpeechEngine
 
         if not spec.url:
             raise TTSUnavailable("tts=http needs a url (e.g. http://127.0.0.1:8880/v1)")
         return OpenAISpeechEngine(
-            OpenAISpeechConfig(base_url=spec.url, model=spec.model,
-                               voice=spec.voice or "alloy", api_key=spec.api_key)
+            OpenAISpeechConfig(
+                base_url=spec.url,
+                model=spec.model,
+                voice=spec.voice or "alloy",
+                api_key=spec.api_key,
+            )
         )
     raise TTSUnavailable(f"unknown tts engine {engine!r}")

@@ -31,17 +31,21 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 def spoken(path: Path) -> tuple[list[ResponseAudio], list[ResponseAudioDone], list[ResponseDone]]:
     session = read_session(path)
-    payloads: list[Any] = [m.item.payload for m in session.messages
-                           if hasattr(m.item, "payload")]
-    return ([p for p in payloads if isinstance(p, ResponseAudio)],
-            [p for p in payloads if isinstance(p, ResponseAudioDone)],
-            [p for p in payloads if isinstance(p, ResponseDone)])
+    payloads: list[Any] = [m.item.payload for m in session.messages if hasattr(m.item, "payload")]
+    return (
+        [p for p in payloads if isinstance(p, ResponseAudio)],
+        [p for p in payloads if isinstance(p, ResponseAudioDone)],
+        [p for p in payloads if isinstance(p, ResponseDone)],
+    )
 
 
 def timeline(path: Path) -> list[tuple[int, str, str]]:
     """(log time, topic, payload type) of every recorded packet (metrics left out)."""
-    return [(m.log_time, m.topic, type(m.item.payload).__name__)
-            for m in read_session(path).messages if hasattr(m.item, "payload")]
+    return [
+        (m.log_time, m.topic, type(m.item.payload).__name__)
+        for m in read_session(path).messages
+        if hasattr(m.item, "payload")
+    ]
 
 
 @contextlib.contextmanager
@@ -67,10 +71,17 @@ def test_spoken_answers_are_recorded_and_replay_identically(tmp_path: Path) -> N
     for i in range(2):
         out = tmp_path / f"replay{i}.mcap"
         with busy_core() if i else contextlib.nullcontext():
-            run_on_virtual_loop(replay_session(
-                default_session_path(), pipeline="assistant", virtual=True, out=out,
-                console=Console(quiet=True), show_events=False, config=config,
-            ))
+            run_on_virtual_loop(
+                replay_session(
+                    default_session_path(),
+                    pipeline="assistant",
+                    virtual=True,
+                    out=out,
+                    console=Console(quiet=True),
+                    show_events=False,
+                    config=config,
+                )
+            )
         runs.append(spoken(out))
         timelines.append(timeline(out))
     # every event at the same virtual time, the busy core notwithstanding
