@@ -127,6 +127,13 @@ def vision_costs(frames: list[Any]) -> tuple[list[int], list[int]]:
     return gates, keys
 
 
+def row(call: str, costs: list[int], fixed_ns: int, unit: int = NS_PER_MS) -> list[object]:
+    """A table row: the measured p50/p90 of ``costs`` (ns) and the fixed default, in ``unit``."""
+    name = "us" if unit == NS_PER_US else "ms"
+    p50, p90 = pctl(costs, 50) / unit, pctl(costs, 90) / unit
+    return [call, name, len(costs), f"{p50:.2f}", f"{p90:.2f}", f"{fixed_ns / unit:.2f}"]
+
+
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     fixed = FixedCosts()
@@ -136,68 +143,19 @@ def main() -> None:
     tts = tts_costs()
     gates, keys = vision_costs(frames)
     decodes = asr["greedy"] + asr["beam 5"]
-    rows: list[tuple[str, str, int, float, float, float]] = [
-        (
-            "whisper decode, greedy",
-            "ms",
-            len(asr["greedy"]),
-            pctl(asr["greedy"], 50) / NS_PER_MS,
-            pctl(asr["greedy"], 90) / NS_PER_MS,
-            fixed.asr_decode_ns / NS_PER_MS,
-        ),
-        (
-            "whisper decode, beam 5",
-            "ms",
-            len(asr["beam 5"]),
-            pctl(asr["beam 5"], 50) / NS_PER_MS,
-            pctl(asr["beam 5"], 90) / NS_PER_MS,
-            fixed.asr_decode_ns / NS_PER_MS,
-        ),
-        (
-            "lm prompt, per token",
-            "us",
-            len(prompt),
-            pctl(prompt, 50) / NS_PER_US,
-            pctl(prompt, 90) / NS_PER_US,
-            fixed.lm_prompt_token_ns / NS_PER_US,
-        ),
-        (
-            "lm generation, per token",
-            "ms",
-            len(token),
-            pctl(token, 50) / NS_PER_MS,
-            pctl(token, 90) / NS_PER_MS,
-            fixed.lm_token_ns / NS_PER_MS,
-        ),
-        (
-            "piper, per second of speech",
-            "ms",
-            len(tts),
-            pctl(tts, 50) / NS_PER_MS,
-            pctl(tts, 90) / NS_PER_MS,
-            fixed.tts_ns_per_audio_s / NS_PER_MS,
-        ),
-        (
-            "vision gate, per frame",
-            "ms",
-            len(gates),
-            pctl(gates, 50) / NS_PER_MS,
-            pctl(gates, 90) / NS_PER_MS,
-            fixed.vision_gate_ns / NS_PER_MS,
-        ),
-        (
-            "vision keyframe",
-            "ms",
-            len(keys),
-            pctl(keys, 50) / NS_PER_MS,
-            pctl(keys, 90) / NS_PER_MS,
-            fixed.vision_keyframe_ns / NS_PER_MS,
-        ),
+    rows = [
+        row("whisper decode, greedy", asr["greedy"], fixed.asr_decode_ns),
+        row("whisper decode, beam 5", asr["beam 5"], fixed.asr_decode_ns),
+        row("lm prompt, per token", prompt, fixed.lm_prompt_token_ns, NS_PER_US),
+        row("lm generation, per token", token, fixed.lm_token_ns),
+        row("piper, per second of speech", tts, fixed.tts_ns_per_audio_s),
+        row("vision gate, per frame", gates, fixed.vision_gate_ns),
+        row("vision keyframe", keys, fixed.vision_keyframe_ns),
     ]
     print_table(
         "CPU time per unit of work, measured here, against FixedCosts' defaults",
         ["call", "unit", "n", "p50", "p90", "FixedCosts"],
-        [(c, u, n, f"{a:.2f}", f"{b:.2f}", f"{d:.2f}") for c, u, n, a, b, d in rows],
+        rows,
     )
     print(
         f"costs: asr_decode_ms={pctl(decodes, 50) / NS_PER_MS:.1f} "
